@@ -191,7 +191,8 @@ class HerokuClient:
     URLs left as None are read from settings (HEROKU_API_URL, HEROKU_DATA_API_URL,
     HEROKU_GIT_URL) at call time, so tests and settings changes apply without a new client.
     Idempotent calls are retried `retries` times on 429, 5xx and network errors, waiting
-    `backoff` * 2**attempt seconds (or Retry-After, up to `max_wait`).
+    `backoff` * 2**attempt seconds (or Retry-After, up to `max_wait`). `page_size` is the
+    Range max for lists (Heroku allows up to 1000).
     """
 
     def __init__(
@@ -204,6 +205,7 @@ class HerokuClient:
         retries: int = 3,
         backoff: float = 0.5,
         max_wait: float = 20.0,
+        page_size: int = 1000,
     ):
         self._api_url = api_url
         self._data_api_url = data_api_url
@@ -212,6 +214,7 @@ class HerokuClient:
         self.retries = retries
         self.backoff = backoff
         self.max_wait = max_wait
+        self.page_size = page_size
         self._session = requests.Session()
         self._session.headers.update(_headers(api_key))
 
@@ -291,7 +294,7 @@ class HerokuClient:
     def releases(self, app: str, limit: int | None = None) -> list[JSON]:
         """The app's releases, newest first; all of them, or only the newest `limit`."""
         path = f"/apps/{_segment(app)}/releases"
-        page = min(limit or 1000, 1000)
+        page = min(limit or self.page_size, self.page_size)
         # Release lists sort by version (HEROKU.md §1, the CLI's own Range).
         first_range = f"version ..; max={page}, order=desc"
         return self._list(path, first_range, limit=limit)
@@ -455,7 +458,8 @@ class HerokuClient:
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
             return retry_after if retry_after <= self.max_wait else None
-        jitter = 0.5 + random.random() / 2  # spread retries of concurrent deploys apart
+        # Jitter spreads apart the retries of concurrent deploys; not security-relevant.
+        jitter = 0.5 + random.random() / 2  # noqa: S311
         return min(self.max_wait, self.backoff * 2**attempt * jitter)
 
     def _attempt(self, method, url, **kwargs) -> requests.Response:
