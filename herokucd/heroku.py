@@ -34,6 +34,7 @@ __all__ = [
     "Backup",
     "BackupTimeout",
     "DynoCanceled",
+    "DynoError",
     "DynoTimeout",
     "Forbidden",
     "HerokuClient",
@@ -118,15 +119,23 @@ class Unavailable(HerokuError):
     default_message = "Heroku could not be reached."
 
 
-class DynoTimeout(HerokuError):
+class DynoError(HerokuError):
+    """An attached one-off dyno did not report an exit status; `dyno` is its name."""
+
+    def __init__(self, message=None, *, dyno: str | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.dyno = dyno
+
+
+class DynoTimeout(DynoError):
     """The one-off dyno ran past its time limit; herokucd has asked Heroku to stop it."""
 
 
-class DynoCanceled(HerokuError):
+class DynoCanceled(DynoError):
     """The run was canceled; herokucd has asked Heroku to stop the dyno."""
 
 
-class NoExitStatus(HerokuError):
+class NoExitStatus(DynoError):
     """The dyno's output ended without the exit status marker (crashed, killed, cut off)."""
 
 
@@ -593,7 +602,8 @@ class _Attachment:
             self._pump(sock, lines, deadline, timeout, cancel_event)
         lines.close()
         if lines.exit_status is None:
-            raise NoExitStatus(f"Dyno {self.name} ended without reporting an exit status.")
+            message = f"Dyno {self.name} ended without reporting an exit status."
+            raise NoExitStatus(message, dyno=self.name)
         return lines.exit_status
 
     def _connect(self) -> ssl.SSLSocket:
@@ -633,11 +643,12 @@ class _Attachment:
     def _receive(self, sock, deadline, timeout, cancel_event) -> bytes | None:
         """Up to one chunk: b"" at the end of the stream, None when nothing came yet."""
         if cancel_event is not None and cancel_event.is_set():
-            raise DynoCanceled(f"The run was canceled; herokucd stopped dyno {self.name}.")
+            message = f"The run was canceled; herokucd stopped dyno {self.name}."
+            raise DynoCanceled(message, dyno=self.name)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             message = f"Dyno {self.name} did not finish within {timeout:g}s; herokucd stopped it."
-            raise DynoTimeout(message)
+            raise DynoTimeout(message, dyno=self.name)
         sock.settimeout(min(POLL_TICK, remaining))
         try:
             return sock.recv(65536)

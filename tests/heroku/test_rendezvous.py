@@ -1,0 +1,90 @@
+"""Attached one-off dynos through the simulator's TLS rendezvous server (HEROKU.md §2)."""
+
+import threading
+import time
+
+import pytest
+
+from herokucd.heroku import (
+    DynoCanceled,
+    DynoTimeout,
+    NoExitStatus,
+    NotFound,
+    Unavailable,
+)
+
+
+def run(client, app_name, command, timeout=20, **kwargs):
+    lines = []
+    status = client.run_attached(app_name, command, lines.append, timeout, **kwargs)
+    return status, lines
+
+
+def assert_stopped(client, app_name, dyno):
+    try:
+        state = client.dyno(app_name, dyno)["state"]
+    except NotFound:
+        return  # a stopped one-off disappears from the API
+    assert state in ("down", "crashed")
+
+
+def test_it_streams_each_line_and_returns_the_exit_status(client, app_name):
+    status, lines = run(client, app_name, "echo one; echo two")
+    assert (status, lines) == (0, ["one", "two"])
+
+
+def test_the_exit_status_marker_never_reaches_the_output(client, app_name):
+    status, lines = run(client, app_name, "printf 'no newline at the end'")
+    assert (status, lines) == (0, ["no newline at the end"])
+
+
+def test_a_failing_command_returns_its_exit_status(client, app_name):
+    status, lines = run(client, app_name, "echo failing >&2; sh -c 'exit 3'")
+    assert (status, lines) == (3, ["failing"])
+
+
+def test_env_is_passed_to_the_dyno(client, app_name):
+    assert run(client, app_name, "echo $GREETING", env={"GREETING": "hello"})[1] == ["hello"]
+
+
+def test_undecodable_output_is_replaced_not_fatal(client, app_name):
+    status, lines = run(client, app_name, r"printf 'caf\351 ok\n'")
+    assert (status, lines) == (0, ["caf\ufffd ok"])
+
+
+def test_a_dyno_past_its_timeout_raises_dyno_timeout_and_is_stopped(client, app_name):
+    started = time.monotonic()
+    with pytest.raises(DynoTimeout) as caught:
+        run(client, app_name, "echo started; sleep 30", timeout=1.5)
+    assert time.monotonic() - started < 5
+    assert caught.value.dyno.startswith("run.")
+    assert "did not finish within 1.5s" in str(caught.value)
+    assert_stopped(client, app_name, caught.value.dyno)
+
+
+def test_cancel_stops_the_dyno_within_two_seconds(client, app_name):
+    cancel = threading.Event()
+    lines = []
+
+    def cancel_once_started(line):
+        lines.append(line)
+        cancel.set()
+
+    started = time.monotonic()
+    with pytest.raises(DynoCanceled) as caught:
+        client.run_attached(app_name, "echo go; sleep 30", cancel_once_started, 30, None, cancel)
+    assert time.monotonic() - started < 5  # dyno start plus at most a couple of seconds
+    assert lines == ["go"]
+    assert_stopped(client, app_name, caught.value.dyno)
+
+
+def test_output_that_ends_without_the_marker_raises_no_exit_status(client, app_name):
+    with pytest.raises(NoExitStatus) as caught:
+        run(client, app_name, "echo bye; kill -9 $$")
+    assert caught.value.dyno.startswith("run.")
+
+
+def test_an_untrusted_rendezvous_certificate_is_refused(client, app_name, settings):
+    settings.HEROKU_RENDEZVOUS_CA = None  # system trust does not know the simulator's CA
+    with pytest.raises(Unavailable, match="TLS failed"):
+        run(client, app_name, "echo never")
