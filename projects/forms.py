@@ -1,0 +1,81 @@
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.utils.text import slugify
+
+from herokucd.git import GitError, ls_remote_heads
+from projects.models import Membership, Project, Role
+
+
+class FirstAdminForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ["username", "email"]
+
+
+class ProjectForm(forms.ModelForm):
+    slug = forms.SlugField(
+        required=False,
+        help_text="Used in URLs. Leave empty to make one from the name.",
+    )
+
+    class Meta:
+        model = Project
+        fields = ["name", "slug", "repository_url", "default_branch"]
+        help_texts = {"default_branch": "The branch deploys start from when none is given."}
+
+    def clean_slug(self):
+        slug = self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name", ""))
+        if not slug:
+            raise forms.ValidationError("Give the project a name or a slug made of letters.")
+        if Project.objects.filter(slug=slug).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(f"A project with the slug “{slug}” already exists.")
+        return slug
+
+    def clean(self):
+        data = super().clean()
+        url, branch = data.get("repository_url", "").strip(), data.get("default_branch")
+        if url and not self.has_error("repository_url"):
+            data["repository_url"] = url
+            self._check_repository(url, branch)
+        return data
+
+    def _check_repository(self, url, branch):
+        try:
+            branches = ls_remote_heads(url)
+        except GitError as error:
+            self.add_error(
+                "repository_url",
+                f"git could not read this repository: {error}. Check the URL and that the "
+                "workers can reach it without a password prompt.",
+            )
+            return
+        if branch and branches and branch not in branches:
+            shown = ", ".join(sorted(branches)[:10])
+            self.add_error(
+                "default_branch", f"The repository has no branch “{branch}”. It has: {shown}."
+            )
+
+
+class AddMemberForm(forms.Form):
+    username = forms.CharField(help_text="The member's herokucd username.")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.DEPLOYER)
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise forms.ValidationError(f"There is no user “{username}”. Ask an administrator.")
+        if Membership.objects.filter(project=self.project, user=user).exists():
+            raise forms.ValidationError(f"{username} is already a member; change the role below.")
+        return user
+
+
+class RoleForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["role"]

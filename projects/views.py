@@ -1,0 +1,125 @@
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from projects.access import get_project_for_user, projects_for_user
+from projects.forms import AddMemberForm, FirstAdminForm, ProjectForm, RoleForm
+from projects.models import Membership, Role
+
+
+def _no_users_yet():
+    return not get_user_model().objects.exists()
+
+
+class SignInView(LoginView):
+    """Sign in; on a fresh install with no user yet, go and create the first administrator."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if _no_users_yet():
+            return redirect("first_admin")
+        return super().dispatch(request, *args, **kwargs)
+
+
+def first_admin(request):
+    if not _no_users_yet():
+        raise Http404("An administrator already exists.")
+    form = FirstAdminForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            user = form.save(commit=False)
+            user.is_staff = user.is_superuser = True
+            user.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.username}. Create your first project.")
+        return redirect("project_new")
+    return render(request, "registration/first_admin.html", {"form": form})
+
+
+@login_required
+def home(request):
+    projects = projects_for_user(request.user).prefetch_related("memberships")
+    return render(request, "projects/home.html", {"projects": projects})
+
+
+@login_required
+def project_new(request):
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            project = form.save(commit=False)
+            project.created_by = request.user
+            project.save()
+            Membership.objects.create(project=project, user=request.user, role=Role.ADMIN)
+        messages.success(request, f"Project {project.name} created. Next: connect it to Heroku.")
+        return redirect(project)
+    return render(request, "projects/project_new.html", {"form": form})
+
+
+@login_required
+def project_detail(request, slug):
+    project, membership = get_project_for_user(request, slug)
+    ctx = {"project": project, "membership": membership}
+    return render(request, "projects/project_detail.html", ctx)
+
+
+@login_required
+def members(request, slug):
+    project, membership = get_project_for_user(request, slug)
+    form = AddMemberForm(project=project)
+    if request.method == "POST":
+        project, membership = get_project_for_user(request, slug, Role.ADMIN)
+        form = AddMemberForm(request.POST, project=project)
+        if form.is_valid():
+            user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+            Membership.objects.create(project=project, user=user, role=role)
+            messages.success(request, f"{user.username} is now a {role} of {project.name}.")
+            return redirect("members", slug)
+    ctx = {
+        "project": project,
+        "membership": membership,
+        "form": form,
+        "memberships": project.memberships.select_related("user"),
+        "roles": Role.choices,
+    }
+    return render(request, "projects/members.html", ctx)
+
+
+@login_required
+@require_POST
+def member_role(request, slug, member_id):
+    project, _ = get_project_for_user(request, slug, Role.ADMIN)
+    member = get_object_or_404(project.memberships, pk=member_id)
+    form = RoleForm(request.POST, instance=member)
+    if _would_leave_no_admin(project, member, form):
+        messages.error(
+            request, "A project needs at least one admin; make someone else admin first."
+        )
+    elif form.is_valid():
+        form.save()
+        messages.success(request, f"{member.user.username} is now a {member.role}.")
+    return redirect("members", slug)
+
+
+@login_required
+@require_POST
+def member_remove(request, slug, member_id):
+    project, _ = get_project_for_user(request, slug, Role.ADMIN)
+    member = get_object_or_404(project.memberships, pk=member_id)
+    if member.is_admin and project.memberships.filter(role=Role.ADMIN).count() == 1:
+        messages.error(
+            request, "A project needs at least one admin; make someone else admin first."
+        )
+    else:
+        member.delete()
+        messages.success(request, f"{member.user.username} no longer has access to {project.name}.")
+    return redirect("members", slug)
+
+
+def _would_leave_no_admin(project, member, form):
+    demoting = member.is_admin and form.data.get("role") != Role.ADMIN
+    return demoting and project.memberships.filter(role=Role.ADMIN).count() == 1

@@ -1,0 +1,76 @@
+"""Shared fixtures: alice owns a project, bob is a member of it, charlie is an outsider.
+
+Plugins add the Heroku simulator (tests/heroku_sim/fixtures.py) and process helpers.
+"""
+
+import pytest
+
+from projects.models import Membership, Project, Role
+
+pytest_plugins = ["tests.heroku_sim.fixtures", "tests.processes"]
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username, **extra):
+        return django_user_model.objects.create_user(
+            username, f"{username}@example.com", PASSWORD, **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def charlie(make_user):
+    return make_user("charlie")
+
+
+@pytest.fixture
+def git_repo(tmp_path):
+    """A real git repository with one commit on main."""
+    from tests.gitrepo import GitRepo
+
+    return GitRepo.create(tmp_path / "repo")
+
+
+@pytest.fixture
+def project(alice, git_repo):
+    project = Project.objects.create(
+        name="Foo Bar", slug="foo-bar", repository_url=str(git_repo.path), created_by=alice
+    )
+    Membership.objects.create(project=project, user=alice, role=Role.ADMIN)
+    return project
+
+
+@pytest.fixture
+def bob_as(project, bob):
+    """Make bob a member of alice's project with the given role."""
+
+    def as_role(role):
+        Membership.objects.update_or_create(project=project, user=bob, defaults={"role": role})
+        return bob
+
+    return as_role
+
+
+@pytest.fixture
+def client_for(client):
+    """A test client signed in as the given user."""
+
+    def signed_in(user):
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        return client
+
+    return signed_in
