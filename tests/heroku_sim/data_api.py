@@ -1,0 +1,125 @@
+"""Heroku Postgres data API (api.data.heroku.com) as `pg:backups:capture` uses it (HEROKU.md §4).
+
+The CLI sends these to HEROKU_DATA_HOST with the same Bearer token; a backup finishes
+`backup_seconds` (STATE.json, default 1.0) after it was captured.
+"""
+
+import time
+import uuid
+
+from .router import ApiError
+from .state import now_iso
+
+PG_SERVICE = "heroku-postgresql"
+
+
+def register(router):
+    router.add("GET", "/client/v11/databases/{addon_id}", needs_accept=False)(database_info)
+    router.add("POST", "/client/v11/databases/{addon_id}/backups", needs_accept=False)(capture)
+    router.add("GET", "/client/v11/apps/{app}/transfers", needs_accept=False)(list_transfers)
+    router.add("GET", "/client/v11/apps/{app}/transfers/{transfer}", needs_accept=False)(
+        get_transfer
+    )
+
+
+def _database(call, addon_id):
+    for app in call.sim.state.apps:
+        for addon in app.addons:
+            if addon_id in (addon.id, addon.name) and addon.service == PG_SERVICE:
+                call.app(app.name)
+                return app, addon
+    raise ApiError(404, "not_found", "Couldn't find that database.")
+
+
+def database_info(call, addon_id):
+    app, addon = _database(call, addon_id)
+    return {
+        "addon_id": addon.id,
+        "name": addon.name,
+        "plan": addon.plan.split(":")[-1],
+        "resource_url": app.config_vars.get(addon.config_var, ""),
+        "database_name": addon.name,
+        "following": None,
+        "leader": None,
+        "info": [
+            {"name": "Plan", "values": [addon.plan.split(":")[-1].replace("-", " ").title()]},
+            {"name": "Status", "values": ["Available"]},
+            {"name": "Data Size", "values": ["8.3 MB"]},
+            {"name": "Tables", "values": [3]},
+            {"name": "PG Version", "values": ["16.4"]},
+            {"name": "Continuous Protection", "values": ["Off"]},
+            {"name": "Created", "values": [addon.created_at]},
+        ],
+    }
+
+
+def capture(call, addon_id):
+    app, addon = _database(call, addon_id)
+    transfer = {
+        "uuid": str(uuid.uuid4()),
+        "num": len(app.backups) + 1,
+        "num_keep": 2,
+        "from_name": addon.config_var.removesuffix("_URL"),
+        "from_type": "pg_dump",
+        "from_url": app.config_vars.get(addon.config_var, ""),
+        "to_name": "BACKUP",
+        "to_type": "gof3r",
+        "to_url": f"https://s3.example.invalid/backups/{addon.id}/b{len(app.backups) + 1:03d}",
+        "options": {},
+        "processed_bytes": 0,
+        "source_bytes": 8_700_000,
+        "succeeded": None,
+        "warnings": 0,
+        "schedule": None,
+        "created_at": now_iso(),
+        "started_at": now_iso(),
+        "finished_at": None,
+        "canceled_at": None,
+        "deleted_at": None,
+        "purged_at": None,
+        "updated_at": now_iso(),
+        "app_uuid": app.id,
+        "_finishes": time.time() + call.sim.state.backup_seconds,
+    }
+    app.backups.append(transfer)
+    call.app_name = app.name
+    call.summary = f"backup b{transfer['num']:03d} of {addon.name}"
+    return 201, _public(transfer, verbose=False)
+
+
+def _settle(transfer):
+    if transfer["finished_at"] is None and time.time() >= transfer["_finishes"]:
+        transfer.update(
+            finished_at=now_iso(), updated_at=now_iso(), succeeded=True,
+            processed_bytes=transfer["source_bytes"],
+        )
+
+
+def _logs(transfer):
+    logs = [{"created_at": transfer["started_at"], "level": "info", "message": "pg_dump started"}]
+    if transfer["finished_at"]:
+        logs.append(
+            {"created_at": transfer["finished_at"], "level": "info", "message": "upload done"}
+        )
+    return logs
+
+
+def _public(transfer, verbose):
+    _settle(transfer)
+    body = {k: v for k, v in transfer.items() if not k.startswith("_")}
+    if verbose:
+        body["logs"] = _logs(transfer)
+    return body
+
+
+def list_transfers(call, app):
+    found = call.app(app)
+    return [_public(t, verbose=False) for t in found.backups]
+
+
+def get_transfer(call, app, transfer):
+    found = call.app(app)
+    for item in found.backups:
+        if transfer in (item["uuid"], str(item["num"])):
+            return _public(item, verbose=call.query.get("verbose") == "true")
+    raise ApiError(404, "not_found", "Couldn't find that transfer.")

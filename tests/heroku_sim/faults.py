@@ -1,0 +1,47 @@
+"""Injected faults: `{"route": "PATCH /apps/{app}", "status": 503, "count": 2, "delay": 5}`.
+
+Routes are the simulator's route patterns: Platform API routes as "METHOD /path/{param}",
+every git request as "GIT /{app}.git", rendezvous connections as "RENDEZVOUS".
+Without `count` a fault applies until reset.
+"""
+
+import threading
+import time
+
+
+class Faults:
+    def __init__(self):
+        self._faults = []
+        self._lock = threading.Lock()
+
+    def add(self, spec):
+        if not isinstance(spec.get("route"), str):
+            raise ValueError("route is required")
+        fault = {"route": spec["route"].strip(), "status": spec.get("status"),
+                 "delay": float(spec.get("delay") or 0), "count": spec.get("count"),
+                 "message": spec.get("message")}
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self):
+        with self._lock:
+            self._faults.clear()
+
+    def list(self):
+        with self._lock:
+            return [dict(f) for f in self._faults]
+
+    def take(self, route):
+        """Consume the first fault for `route`; sleep its delay; return it or None."""
+        with self._lock:
+            fault = next((f for f in self._faults if f["route"] == route), None)
+            if fault is None:
+                return None
+            if fault["count"] is not None:
+                fault["count"] -= 1
+                if fault["count"] <= 0:
+                    self._faults.remove(fault)
+        if fault["delay"]:
+            time.sleep(fault["delay"])
+        return fault

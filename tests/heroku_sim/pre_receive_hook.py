@@ -1,0 +1,89 @@
+"""pre-receive hook of every simulated app repository: Heroku's build, as `remote:` lines.
+
+git runs it with the pushed refs on stdin; whatever it prints reaches the pusher as
+`remote: ...`; a non-zero exit makes git report `pre-receive hook declined`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+ZERO = "0" * 40
+DEPLOY_REFS = ("refs/heads/main", "refs/heads/master")
+FAIL_MARKER = ".heroku-sim-fail-build"
+
+
+def say(line=""):
+    print(line, flush=True)
+
+
+def report(push):
+    request = urllib.request.Request(
+        os.environ["HEROKU_SIM_CONTROL"] + "/__sim__/internal/push",
+        data=json.dumps(push).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def has_fail_marker(sha):
+    probe = subprocess.run(["git", "cat-file", "-e", f"{sha}:{FAIL_MARKER}"], capture_output=True)
+    return probe.returncode == 0
+
+
+def push_record(sha, ref, result):
+    return {"app": os.environ["HEROKU_SIM_APP"], "account": os.environ["HEROKU_SIM_ACCOUNT"],
+            "sha": sha, "ref": ref, "result": result}
+
+
+def reject(sha, ref, lines, reason):
+    for line in lines:
+        say(line)
+    say("")
+    say(f"!       Push rejected to {os.environ['HEROKU_SIM_APP']}.")
+    say("")
+    report(push_record(sha, ref, f"rejected: {reason}"))
+    sys.exit(1)
+
+
+def build(sha, ref):
+    say("Compressing source files... done.")
+    say("Building source:")
+    say("")
+    say("-----> Building on the Heroku-24 stack")
+    say("-----> Using buildpack: heroku/python")
+    say("-----> Python app detected")
+    time.sleep(0.05)
+    if has_fail_marker(sha):
+        reject(sha, ref, [" !     Push rejected, failed to compile Python app.", "",
+                          " !     Push failed"], "build failed")
+    say("-----> Discovering process types")
+    say("-----> Compressing...")
+    say("       Done: 12.3M")
+    say("-----> Launching...")
+    release = report(push_record(sha, ref, "released"))
+    say(f"       Released v{release['version']}")
+    say(f"       {release['web_url']} deployed to Heroku")
+    say("")
+    say("Verifying deploy... done.")
+
+
+def main():
+    updates = [line.split() for line in sys.stdin if line.strip()]
+    for old, new, ref in updates:
+        if new == ZERO:
+            reject(old, ref, [f" !     Deleting {ref} is not allowed."], "delete")
+        if ref not in DEPLOY_REFS:
+            reject(new, ref, [f" !     Pushed to {ref}: only pushes to main or master deploy.",
+                              " !     Deploy with: git push heroku HEAD:main"], "not main")
+    for _old, new, ref in updates:
+        build(new, ref)
+
+
+if __name__ == "__main__":
+    main()
