@@ -1,6 +1,10 @@
+import re
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+
+from herokucd.crypto import EncryptedTextField, mask
 
 
 class Role(models.TextChoices):
@@ -67,3 +71,169 @@ class Membership(models.Model):
     @property
     def is_admin(self):
         return self.allows(Role.ADMIN)
+
+
+class HerokuCredential(models.Model):
+    """The Heroku API key a project deploys with (step 1 of the setup)."""
+
+    project = models.OneToOneField(Project, models.CASCADE, related_name="heroku_credential")
+    api_key = EncryptedTextField()
+    # A keyed hash of the key, to find projects sharing it (they share Heroku's git rate limit).
+    key_hash = models.CharField(max_length=64, db_index=True)
+    account_email = models.EmailField()
+    account_id = models.CharField(max_length=64)
+    validated_at = models.DateTimeField()
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+"
+    )
+
+    def __str__(self):
+        return f"Heroku key {self.masked_key} of {self.account_email}"
+
+    @property
+    def masked_key(self):
+        return mask(self.api_key)
+
+
+class DeployKey(models.Model):
+    """The project's Heroku deploy user and the SSH key registered with that account (step 2)."""
+
+    project = models.OneToOneField(Project, models.CASCADE, related_name="deploy_key")
+    deploy_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+"
+    )
+    heroku_email = models.EmailField(blank=True)
+    public_key = models.TextField(blank=True)
+    private_key = EncryptedTextField(blank=True)
+    fingerprint = models.CharField(max_length=100, blank=True)
+    heroku_key_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"Deploy key {self.fingerprint} of {self.project}"
+
+
+class MaintenanceMode(models.TextChoices):
+    OFF = "off", "Off"
+    MIGRATIONS = "migrations", "Around migrations only"
+    DEPLOY = "deploy", "Whole deploy"
+
+
+class CacheFlush(models.TextChoices):
+    NONE = "", "No cache flush"
+    REDIS = "redis", "Redis (FLUSHDB)"
+    MEMCACHED = "memcached", "Memcached (flush_all)"
+
+
+class Environment(models.Model):
+    """A deployment environment: which branches deploy to which Heroku app, and how (step 3)."""
+
+    project = models.ForeignKey(Project, models.CASCADE, related_name="environments")
+    name = models.CharField(max_length=50, help_text="For example staging or production.")
+    branch = models.CharField(
+        max_length=500,
+        help_text="An exact branch name, a /regex/ (full match), or several names separated "
+        "by commas.",
+    )
+    app_name = models.CharField("App name", max_length=30)
+    # Settings order: when two environments match a branch, the first one wins.
+    position = models.PositiveIntegerField(default=0)
+
+    auto_deploy = models.BooleanField("Auto-deploy on green builds", default=True)
+    heroku_branch = models.CharField(
+        "Git ref on Heroku",
+        max_length=6,
+        choices=[("main", "main"), ("master", "master")],
+        default="main",
+    )
+    force_push = models.BooleanField(default=False)
+    maintenance_mode = models.CharField(
+        max_length=12, choices=MaintenanceMode.choices, default=MaintenanceMode.OFF
+    )
+    maintenance_page_url = models.URLField("Maintenance page URL", blank=True)
+    keep_maintenance_after_failed_migration = models.BooleanField(default=False)
+    scale_down_types = models.CharField(
+        "Process types to scale to 0 during migrations",
+        max_length=200,
+        blank=True,
+        help_text="Comma-separated, e.g. worker, clock.",
+    )
+    migration_command = models.CharField(max_length=500, blank=True)
+    migration_timeout = models.PositiveIntegerField("Migration timeout (seconds)", default=400)
+    backup_before_migrate = models.BooleanField("Back up Postgres before migrating", default=False)
+    cache_flush = models.CharField(
+        max_length=10, choices=CacheFlush.choices, default=CacheFlush.NONE, blank=True
+    )
+    cache_config_vars = models.CharField(
+        "Cache URL config vars",
+        max_length=200,
+        blank=True,
+        help_text="Comma-separated names of the app's config vars that hold the cache URLs.",
+    )
+    pre_deploy_commands = models.TextField(blank=True, help_text="One command per line.")
+    pre_deploy_timeout = models.PositiveIntegerField(default=600)
+    post_deploy_commands = models.TextField(blank=True, help_text="One command per line.")
+    post_deploy_timeout = models.PositiveIntegerField(default=600)
+    secret_config_vars = models.CharField(
+        "Config vars to redact from logs",
+        max_length=500,
+        blank=True,
+        help_text="Comma-separated names; their values never appear in a deploy log.",
+    )
+    health_check_url = models.URLField(
+        blank=True, help_text="Empty: the app's web URL as Heroku reports it."
+    )
+    health_check_status = models.PositiveIntegerField(default=200)
+    health_check_text = models.CharField(max_length=200, blank=True)
+    health_check_retries = models.PositiveIntegerField(default=0)
+    health_check_delay = models.PositiveIntegerField("Delay between checks (seconds)", default=5)
+    auto_rollback = models.BooleanField(
+        "Roll back automatically when the health check fails", default=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="unique_environment_name")
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.app_name})"
+
+    def branch_patterns(self) -> list[str]:
+        value = self.branch.strip()
+        if value.startswith("/") and value.endswith("/") and len(value) > 1:
+            return [value]
+        return [name.strip() for name in value.replace("\n", ",").split(",") if name.strip()]
+
+    def matches(self, branch: str) -> bool:
+        for pattern in self.branch_patterns():
+            if pattern.startswith("/") and pattern.endswith("/") and len(pattern) > 1:
+                if re.fullmatch(pattern[1:-1], branch):
+                    return True
+            elif pattern == branch:
+                return True
+        return False
+
+    @staticmethod
+    def split_names(value: str) -> list[str]:
+        return [name.strip() for name in value.split(",") if name.strip()]
+
+
+class AuditEvent(models.Model):
+    """Who changed what in a project's setup. Never holds a secret value."""
+
+    project = models.ForeignKey(Project, models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+"
+    )
+    action = models.CharField(max_length=100)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.action} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"
