@@ -1,10 +1,13 @@
 """The Postgres backup flow of HEROKU.md §4 against the simulator."""
 
-import socket
+import time
 
 import pytest
 
 from herokucd.heroku import Backup, BackupTimeout, HerokuClient, Unavailable
+from tests.heroku_sim.fixtures import default_state
+
+from .helpers import refused_url
 
 
 def test_capture_backup_waits_for_the_backup_and_names_it_like_heroku(client, app_name):
@@ -18,19 +21,20 @@ def test_capture_backup_waits_for_the_backup_and_names_it_like_heroku(client, ap
     assert client.capture_backup(app_name, poll_interval=0.2).name == "b002"
 
 
-def test_a_backup_still_running_at_the_timeout_raises_backup_timeout(client, app_name):
+def test_a_backup_still_running_at_the_timeout_raises_backup_timeout(heroku_sim_factory, settings):
+    slow = heroku_sim_factory({**default_state(), "backup_seconds": 30})
+    client = HerokuClient(slow.api_key, api_url=slow.api_url, data_api_url=slow.api_url)
+    started = time.monotonic()
     with pytest.raises(BackupTimeout, match="b001"):
-        client.capture_backup(app_name, poll_interval=0.2, timeout=0.5)
+        client.capture_backup("foo-bar-123", poll_interval=0.2, timeout=1)
+    assert 0.8 < time.monotonic() - started < 3
 
 
 def test_backups_go_to_the_data_api_host(sim, app_name):
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    data_api = f"http://127.0.0.1:{port}"
+    data_api = refused_url()
     client = HerokuClient(sim.api_key, api_url=sim.api_url, data_api_url=data_api, retries=0)
     # The add-on lookup on the API host worked; the next call went to the data host.
-    with pytest.raises(Unavailable, match=f"127.0.0.1:{port}"):
+    with pytest.raises(Unavailable, match=data_api.removeprefix("http://")):
         client.capture_backup(app_name)
 
 

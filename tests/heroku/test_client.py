@@ -1,9 +1,8 @@
 """The client's calls against the Heroku simulator, over real HTTP."""
 
-import pytest
+from herokucd.heroku import USER_AGENT, HerokuClient
 
-from herokucd.heroku import USER_AGENT, HerokuClient, NotFound
-
+from .helpers import is_stopped
 from .scripted_server import scripted_server
 
 PUBLIC_KEY = (
@@ -125,6 +124,4 @@ def test_a_detached_dyno_can_be_read_and_stopped(client, app_name):
     assert dyno["attach_url"] is None
     assert client.dyno(app_name, dyno["name"])["id"] == dyno["id"]
     client.stop_dyno(app_name, dyno["id"])
-    with pytest.raises(NotFound):
-        assert client.dyno(app_name, dyno["id"])["state"] in ("down", "crashed")
-        raise NotFound()  # either gone (404) or shown as stopped: both mean stopped
+    assert is_stopped(client, app_name, dyno["id"])

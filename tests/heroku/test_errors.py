@@ -1,6 +1,5 @@
 """Typed errors, retries and timeouts, against the simulator's injected faults."""
 
-import socket
 import time
 
 import pytest
@@ -16,6 +15,7 @@ from herokucd.heroku import (
     Unavailable,
 )
 
+from .helpers import refused_url
 from .scripted_server import scripted_server
 
 
@@ -126,14 +126,12 @@ def test_a_timeout_is_retried_for_idempotent_calls(sim):
 
 
 def test_a_refused_connection_raises_unavailable_saying_so():
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = HerokuClient("HRKU-k", api_url=f"http://127.0.0.1:{port}", retries=1, backoff=0.01)
+    url = refused_url()
+    client = HerokuClient("HRKU-k", api_url=url, retries=1, backoff=0.01)
     with pytest.raises(Unavailable) as caught:
         client.account()
     assert str(caught.value) == (
-        f"Heroku could not be reached (127.0.0.1:{port}): the connection was refused."
+        f"Heroku could not be reached ({url.removeprefix('http://')}): the connection was refused."
     )
     assert caught.value.__context__ is None and caught.value.__cause__ is None
 

@@ -9,23 +9,16 @@ from herokucd.heroku import (
     DynoCanceled,
     DynoTimeout,
     NoExitStatus,
-    NotFound,
     Unavailable,
 )
+
+from .helpers import is_stopped
 
 
 def run(client, app_name, command, timeout=20, **kwargs):
     lines = []
     status = client.run_attached(app_name, command, lines.append, timeout, **kwargs)
     return status, lines
-
-
-def assert_stopped(client, app_name, dyno):
-    try:
-        state = client.dyno(app_name, dyno)["state"]
-    except NotFound:
-        return  # a stopped one-off disappears from the API
-    assert state in ("down", "crashed")
 
 
 def test_it_streams_each_line_and_returns_the_exit_status(client, app_name):
@@ -59,7 +52,7 @@ def test_a_dyno_past_its_timeout_raises_dyno_timeout_and_is_stopped(client, app_
     assert time.monotonic() - started < 5
     assert caught.value.dyno.startswith("run.")
     assert "did not finish within 1.5s" in str(caught.value)
-    assert_stopped(client, app_name, caught.value.dyno)
+    assert is_stopped(client, app_name, caught.value.dyno)
 
 
 def test_cancel_stops_the_dyno_within_two_seconds(client, app_name):
@@ -75,7 +68,7 @@ def test_cancel_stops_the_dyno_within_two_seconds(client, app_name):
         client.run_attached(app_name, "echo go; sleep 30", cancel_once_started, 30, None, cancel)
     assert time.monotonic() - started < 5  # dyno start plus at most a couple of seconds
     assert lines == ["go"]
-    assert_stopped(client, app_name, caught.value.dyno)
+    assert is_stopped(client, app_name, caught.value.dyno)
 
 
 def test_output_that_ends_without_the_marker_raises_no_exit_status(client, app_name):
