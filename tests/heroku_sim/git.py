@@ -16,12 +16,13 @@ GIT_PATH = re.compile(r"^/(?P<app>[a-z][a-z0-9-]*)\.git(?P<rest>/.*)?$")
 FAULT_ROUTE = "GIT /{app}.git"
 HOOK = Path(__file__).with_name("pre_receive_hook.py")
 BAD_CREDENTIALS = (
-    " !  WARNING:\n"
-    " !  Do not authenticate with username and password using git.\n"
-    " !  Run `heroku login` to update your credentials, then retry the git command.\n"
-    " !  See documentation for details: https://devcenter.heroku.com/articles/git#http-git-authentication\n"
+    "! WARNING:\n"
+    "! Do not authenticate with username and password using git.\n"
+    "! Run `heroku login` to update your credentials, then retry the git command.\n"
+    "! See documentation for details: "
+    "https://devcenter.heroku.com/articles/git#http-git-authentication\n"
 )
-TOO_MANY = " !  Too many requests for this Git repo. Please try again later.\n"
+TOO_MANY = "!  Too many requests for this Git repo. Please try again later.\n"
 
 
 class Repos:
@@ -77,7 +78,7 @@ def _refuse(handler, sim, app_name):
     """Return True when the request was answered with an error (fault, auth, access, limit)."""
     fault = sim.faults.take(FAULT_ROUTE)
     if fault and fault["status"]:
-        _text(handler, int(fault["status"]), (fault["message"] or " !  Simulated failure.") + "\n")
+        _text(handler, int(fault["status"]), (fault["message"] or "!  Simulated failure.") + "\n")
         return True
     key = _password(handler.headers)
     account = sim.state.account_for_key(key) if key else None
@@ -86,10 +87,10 @@ def _refuse(handler, sim, app_name):
         return True
     app = sim.state.find_app(app_name)
     if app is None:
-        _text(handler, 404, f" !  No such app as {app_name}.\n")
+        _text(handler, 404, f"!  No such app as {app_name}.\n")
         return True
     if not app.can_access(account):
-        _text(handler, 403, f" !  You do not have access to the app {app_name}.\n")
+        _text(handler, 403, f"!  You do not have access to the app {app_name}.\n")
         return True
     if not sim.git_limits.hit((account.id, app.id)):
         _text(handler, 429, TOO_MANY)
