@@ -143,13 +143,7 @@ class BackupTimeout(HerokuError):
     """The backup did not finish in time. It may still finish on Heroku."""
 
 
-ERRORS_BY_STATUS = {
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    422: InvalidParams,
-    429: RateLimited,
-}
+ERRORS_BY_STATUS = {401: Unauthorized, 403: Forbidden, 404: NotFound, 422: InvalidParams}
 
 
 # -- Results ----------------------------------------------------------------------------------
@@ -384,13 +378,16 @@ class HerokuClient:
     ) -> Backup:
         """Back up the app's DATABASE_URL database and wait for it to finish.
 
-        Returns the finished Backup: check `succeeded`. Raises BackupTimeout if it is still
-        running after `timeout` seconds (it is left running: it does no harm).
+        `on_progress` gets the Backup once it is created and after each poll. Returns the
+        finished Backup: check `succeeded`. Raises BackupTimeout if it is still running after
+        `timeout` seconds (it is left running: it does no harm).
         """
         addon_id = self._database_addon_id(app)
         self._call("GET", f"/client/v11/databases/{addon_id}", base=self.data_api_url)
         path = f"/client/v11/databases/{addon_id}/backups"
         backup = Backup.from_transfer(self._call("POST", path, base=self.data_api_url))
+        if on_progress:
+            on_progress(backup)
         return self._wait_for_backup(app, backup, poll_interval, timeout, on_progress)
 
     def backup(self, app: str, uuid: str) -> Backup:
@@ -451,16 +448,17 @@ class HerokuClient:
             log.debug("Heroku list %s: got %s", url, response.headers.get("Content-Range"))
 
     def _request(self, method, url, idempotent, **kwargs) -> requests.Response:
-        for attempt in range(self.retries + 1 if idempotent else 1):
+        attempt = 0
+        while True:
             try:
                 return self._attempt(method, url, **kwargs)
             except (RateLimited, Unavailable) as error:
                 wait = self._wait_before_retry(error, attempt)
-                if not idempotent or attempt == self.retries or wait is None:
+                if not idempotent or attempt >= self.retries or wait is None:
                     raise
                 log.info("Heroku %s %s: %s Retrying in %.1fs.", method, url, error, wait)
             time.sleep(wait)
-        raise AssertionError("unreachable")  # the loop returns or raises
+            attempt += 1
 
     def _wait_before_retry(self, error: HerokuError, attempt: int) -> float | None:
         """Seconds to wait before retrying, None when Heroku asks for longer than max_wait."""
@@ -514,27 +512,26 @@ def _body(response: requests.Response) -> Any:
 
 def _error_for(response: requests.Response) -> HerokuError:
     """The typed error for a 4xx/5xx answer, in Heroku's own words when it gave some."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    fields = {
-        "id": body.get("id"),
-        "status": response.status_code,
-        "url": body.get("url"),
-        "request_id": response.headers.get("Request-Id"),
-    }
+    body, status = _error_body(response), response.status_code
     message = body.get("message")
-    status = response.status_code
+    fields = {"id": body.get("id"), "status": status, "url": body.get("url")}
+    fields["request_id"] = response.headers.get("Request-Id")
     if status >= 500:
         reason = f"it answered {status} {response.reason or ''}".strip()
         message = f"Heroku could not be reached: {reason}." + (f" {message}" if message else "")
+        return Unavailable(message, **fields)
     if status == 429:
         return RateLimited(message, retry_after=_retry_after(response), **fields)
-    cls = Unavailable if status >= 500 else ERRORS_BY_STATUS.get(status, HerokuError)
-    return cls(message, **fields)
+    return ERRORS_BY_STATUS.get(status, HerokuError)(message, **fields)
+
+
+def _error_body(response: requests.Response) -> dict:
+    """Heroku's {"id", "message", "url"}, or {} when a proxy answered with something else."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -554,10 +551,11 @@ def _retry_after(response: requests.Response) -> float | None:
 
 def _network_reason(exc: requests.RequestException, timeout) -> str:
     """Why a request got no answer, in plain words and without the request's details."""
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     if isinstance(exc, requests.ConnectTimeout):
-        return "the connection timed out"
+        return f"the connection timed out after {connect:g}s"
     if isinstance(exc, requests.Timeout):
-        return "it did not answer in time"
+        return f"it did not answer in time (waited {read:g}s)"
     if isinstance(exc, requests.exceptions.SSLError):
         return "the secure connection failed (certificate or TLS problem)"
     causes = list(_causes(exc))

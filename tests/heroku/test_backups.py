@@ -17,6 +17,7 @@ def test_capture_backup_waits_for_the_backup_and_names_it_like_heroku(client, ap
     assert backup.name == "b001"
     assert backup.succeeded is True
     assert backup.finished_at
+    assert progress[0].name == "b001" and progress[0].finished_at is None
     assert progress[-1] == backup
     assert client.capture_backup(app_name, poll_interval=0.2).name == "b002"
 
