@@ -147,3 +147,6 @@ class LogChunk(models.Model):
 
     def __str__(self):
         return f"{self.deploy} lines {self.first_line}-{self.first_line + self.line_count - 1}"
+
+
+from deploys.trigger_models import *  # noqa

@@ -1,0 +1,246 @@
+"""Models for what starts deploys from outside and who hears about them.
+
+Webhook endpoints and the events they received, notification targets and their delivery
+attempts, personal API tokens, and the ledger of git requests pushes made (Heroku's git rate
+limit). Imported at the end of deploys/models.py so Django discovers them.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from herokucd.crypto import EncryptedTextField, mask
+from projects.models import Environment, Project
+
+__all__ = [
+    "ApiToken",
+    "GitRequest",
+    "NotificationDelivery",
+    "NotificationTarget",
+    "Outcome",
+    "WebhookEndpoint",
+    "WebhookEvent",
+]
+
+# "Rotate secret" keeps the old secret valid this long, so CI can be updated.
+PREVIOUS_SECRET_GRACE = timedelta(hours=24)
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class WebhookEndpoint(models.Model):
+    """The one URL of a project that CI systems call after a build."""
+
+    project = models.OneToOneField(Project, models.CASCADE, related_name="webhook_endpoint")
+    # In the URL instead of the slug: renaming a project must not break CI configuration.
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id)
+    secret = EncryptedTextField()
+    previous_secret = EncryptedTextField(blank=True)
+    previous_valid_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Webhook of {self.project}"
+
+    def get_absolute_url(self):
+        return reverse("webhook", args=[self.public_id])
+
+    @property
+    def url(self):
+        return settings.SITE_URL + self.get_absolute_url()
+
+    @property
+    def masked_secret(self):
+        return mask(self.secret)
+
+    def valid_secrets(self, now=None) -> list[str]:
+        now = now or timezone.now()
+        valid = [self.secret]
+        if self.previous_secret and self.previous_valid_until and self.previous_valid_until > now:
+            valid.append(self.previous_secret)
+        return valid
+
+    def rotate(self) -> str:
+        self.previous_secret = self.secret
+        self.rotated_at = timezone.now()
+        self.previous_valid_until = self.rotated_at + PREVIOUS_SECRET_GRACE
+        self.secret = new_secret()
+        self.save()
+        return self.secret
+
+
+class Outcome(models.TextChoices):
+    DEPLOYED = "deployed", "Deployed"
+    NO_DEPLOY = "no_deploy", "No deploy"
+    IGNORED = "ignored", "Ignored"
+
+
+class WebhookEvent(models.Model):
+    """One delivery a CI sent us and what herokucd did about it."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, models.CASCADE, related_name="events")
+    delivery_id = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=20)  # github, circleci, gitlab, generic
+    event = models.CharField(max_length=100, blank=True)
+    branch = models.CharField(max_length=255, blank=True)
+    sha = models.CharField(max_length=40, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    environment = models.ForeignKey(
+        Environment, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    deploy = models.ForeignKey(
+        "deploys.Deploy", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            # A delivery seen before is a replay (CI retries): it must create nothing.
+            models.UniqueConstraint(
+                fields=["endpoint", "delivery_id"],
+                condition=~Q(delivery_id=""),
+                name="unique_webhook_delivery",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.provider} {self.event} {self.branch} {self.outcome}"
+
+    @property
+    def short_sha(self):
+        return self.sha[:7]
+
+
+class NotificationTarget(models.Model):
+    """Where to tell people that a deploy of an environment finished."""
+
+    EMAIL, WEBHOOK = "email", "webhook"
+    KINDS = [(EMAIL, "Email"), (WEBHOOK, "Webhook")]
+
+    environment = models.ForeignKey(
+        Environment, models.CASCADE, related_name="notification_targets"
+    )
+    kind = models.CharField(max_length=10, choices=KINDS)
+    address = models.CharField(max_length=500, help_text="An email address or an https:// URL.")
+    slack_format = models.BooleanField(
+        "Slack-compatible message",
+        default=False,
+        help_text='Send the body a Slack incoming webhook expects ({"text": ...}).',
+    )
+    secret = EncryptedTextField(blank=True)  # signs outgoing webhooks
+    on_failed = models.BooleanField("Deploy failed", default=True)
+    on_succeeded = models.BooleanField("Deploy succeeded", default=False)
+    on_recovered = models.BooleanField("Recovered (success after a failure)", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["environment__position", "pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.address}"
+
+    def wants(self, event: str) -> bool:
+        return {
+            "failed": self.on_failed,
+            "succeeded": self.on_succeeded,
+            "recovered": self.on_recovered or self.on_succeeded,
+        }.get(event, False)
+
+    @property
+    def masked_secret(self):
+        return mask(self.secret)
+
+
+class NotificationDelivery(models.Model):
+    """One attempt to deliver one notification; retries add rows."""
+
+    PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+    STATUSES = [(PENDING, "Pending"), (DELIVERED, "Delivered"), (FAILED, "Failed")]
+
+    target = models.ForeignKey(NotificationTarget, models.CASCADE, related_name="deliveries")
+    deploy = models.ForeignKey("deploys.Deploy", models.CASCADE, related_name="+")
+    event = models.CharField(max_length=10)  # failed, succeeded, recovered
+    attempt = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    attempted_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-attempted_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.target} #{self.attempt} {self.status}"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A personal token for the JSON API; only its SHA-256 is stored."""
+
+    PREFIX = "hcd_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)  # the first characters, to tell tokens apart
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, user, name) -> tuple["ApiToken", str]:
+        """Create a token; the plain value is returned once and never stored."""
+        value = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user, name=name, token_hash=hash_token(value), prefix=value[:10]
+        )
+        return token, value
+
+    @classmethod
+    def find(cls, value: str):
+        return cls.objects.select_related("user").filter(token_hash=hash_token(value)).first()
+
+
+class GitRequest(models.Model):
+    """Git requests one push made to one Heroku app with one key (Heroku counts 75 an hour).
+
+    In the database so every worker on every host shares the ledger.
+    """
+
+    key_hash = models.CharField(max_length=64)  # HerokuCredential.key_hash: never the key
+    app_name = models.CharField(max_length=30)
+    requests = models.PositiveIntegerField(default=2)
+    made_at = models.DateTimeField(default=timezone.now)
+    deploy = models.ForeignKey(
+        "deploys.Deploy", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["made_at"]
+        indexes = [models.Index(fields=["key_hash", "app_name", "made_at"])]
+
+    def __str__(self):
+        return f"{self.requests} git requests to {self.app_name} at {self.made_at:%H:%M:%S}"
