@@ -26,6 +26,14 @@ def test_it_streams_each_line_and_returns_the_exit_status(client, app_name):
     assert (status, lines) == (0, ["one", "two"])
 
 
+def test_the_dyno_reports_its_status_like_heroku_run_exit_code(client, sim, app_name):
+    run(client, app_name, "true", timeout=20)
+    dyno = sim.app_state(app_name)["dynos"][-1]
+    assert dyno["command"] == 'true; echo "\uffff heroku-command-exit-status: $?"'
+    assert dyno["attach"] is True
+    assert dyno["time_to_live"] == 80  # the timeout plus a minute, should this worker die
+
+
 def test_the_exit_status_marker_never_reaches_the_output(client, app_name):
     status, lines = run(client, app_name, "printf 'no newline at the end'")
     assert (status, lines) == (0, ["no newline at the end"])
@@ -81,3 +89,12 @@ def test_an_untrusted_rendezvous_certificate_is_refused(client, app_name, settin
     settings.HEROKU_RENDEZVOUS_CA = None  # system trust does not know the simulator's CA
     with pytest.raises(Unavailable, match="TLS failed"):
         run(client, app_name, "echo never")
+
+
+def test_a_dropped_rendezvous_connection_raises_no_exit_status_and_stops_the_dyno(
+    client, sim, app_name
+):
+    sim.fault("RENDEZVOUS", status=500, count=1)
+    with pytest.raises(NoExitStatus) as caught:
+        run(client, app_name, "echo never")
+    assert is_stopped(client, app_name, caught.value.dyno)
