@@ -417,10 +417,15 @@ def list_addons(call, app):
     return Listing([(rep.addon_json(found, a), {"id": a.id}) for a in found.addons])
 
 
+def _inclusions(call):
+    header = call.headers.get("Accept-Inclusion", "")
+    return {part.strip() for part in header.split(",")}
+
+
 @router.add("GET", "/apps/{app}/addon-attachments")
 def list_attachments(call, app):
     found = call.app(app)
-    return Listing([(rep.attachment_json(found, a), {"id": a.attachment_id}) for a in found.addons])
+    return Listing([(rep.attachment_json(found, a, _inclusions(call)), {"id": a.attachment_id}) for a in found.addons])
 
 
 @router.add("POST", "/actions/addon-attachments/resolve")
@@ -435,4 +440,4 @@ def resolve_attachment(call):
     if not matches:
         raise ApiError(404, "not_found", f"Couldn't find that add on attachment {wanted}.")
     call.summary = f"resolve {wanted}"
-    return [rep.attachment_json(found, a) for a in matches]
+    return [rep.attachment_json(found, a, _inclusions(call)) for a in matches]

@@ -145,19 +145,18 @@ def addon_json(app, addon):
         "name": addon.name,
         "plan": {"id": addon.id, "name": addon.plan},
         "provider_id": addon.id,
-        "provision_message": None,
+        "provision_message": "",
         "state": "provisioned",
         "updated_at": addon.created_at,
         "web_url": None,
     }
 
 
-def attachment_json(app, addon):
-    return {
-        "addon": {"id": addon.id, "name": addon.name, "app": app_ref(app),
-                  "plan": {"id": addon.id, "name": addon.plan}},
+def attachment_json(app, addon, inclusions=()):
+    """`inclusions` come from the CLI's `Accept-Inclusion: addon:plan,config_vars` header."""
+    body = {
+        "addon": {"id": addon.id, "name": addon.name, "app": app_ref(app)},
         "app": app_ref(app),
-        "config_vars": [addon.config_var],
         "created_at": addon.created_at,
         "id": addon.attachment_id,
         "name": addon.config_var.removesuffix("_URL"),
@@ -166,6 +165,11 @@ def attachment_json(app, addon):
         "web_url": None,
         "log_input_url": None,
     }
+    if "addon:plan" in inclusions:
+        body["addon"]["plan"] = {"id": addon.id, "name": addon.plan}
+    if "config_vars" in inclusions:
+        body["config_vars"] = [addon.config_var]
+    return body
 
 
 def log_session_json(session_id, url, created_at):
