@@ -63,6 +63,9 @@ class Deploy(models.Model):
     backup_name = models.CharField(max_length=20, blank=True)
     ran_migration = models.BooleanField(default=False)
     line_count = models.PositiveIntegerField(default=0)
+    # What the pipeline changed on the app and must undo (maintenance on, formation before
+    # scaling down), kept here so the stale-deploy reaper can undo it after a worker died.
+    cleanup_state = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-number"]
