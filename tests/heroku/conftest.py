@@ -15,10 +15,10 @@ def sim(heroku_sim, settings):
 
 
 @pytest.fixture
-def client(sim):
+def heroku(sim):
     # Tiny backoff keeps retry tests fast; retries stay at the production default.
-    with HerokuClient(sim.api_key, timeout=(2, 5), backoff=0.01) as client:
-        yield client
+    with HerokuClient(sim.api_key, timeout=(2, 5), backoff=0.01) as heroku:
+        yield heroku
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ def refused_url():
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
-def is_stopped(client, app_name, dyno, wait=3.0):
+def is_stopped(heroku, app_name, dyno, wait=3.0):
     """Whether the dyno is gone from the API (or shown down) within `wait` seconds."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         try:
-            if client.dyno(app_name, dyno)["state"] in ("down", "crashed"):
+            if heroku.dyno(app_name, dyno)["state"] in ("down", "crashed"):
                 return True
         except NotFound:
             return True  # a finished one-off disappears from the API

@@ -10,33 +10,33 @@ from tests.heroku_sim.fixtures import default_state
 from .helpers import refused_url
 
 
-def test_capture_backup_waits_for_the_backup_and_names_it_like_heroku(client, app_name):
+def test_capture_backup_waits_for_the_backup_and_names_it_like_heroku(heroku, app_name):
     progress = []
-    backup = client.capture_backup(app_name, poll_interval=0.2, on_progress=progress.append)
+    backup = heroku.capture_backup(app_name, poll_interval=0.2, on_progress=progress.append)
     assert isinstance(backup, Backup)
     assert backup.name == "b001"
     assert backup.succeeded is True
     assert backup.finished_at
     assert progress[0].name == "b001" and progress[0].finished_at is None
     assert progress[-1] == backup
-    assert client.capture_backup(app_name, poll_interval=0.2).name == "b002"
+    assert heroku.capture_backup(app_name, poll_interval=0.2).name == "b002"
 
 
 def test_a_backup_still_running_at_the_timeout_raises_backup_timeout(heroku_sim_factory, settings):
     slow = heroku_sim_factory({**default_state(), "backup_seconds": 30})
-    client = HerokuClient(slow.api_key, api_url=slow.api_url, data_api_url=slow.api_url)
+    heroku = HerokuClient(slow.api_key, api_url=slow.api_url, data_api_url=slow.api_url)
     started = time.monotonic()
     with pytest.raises(BackupTimeout, match="b001"):
-        client.capture_backup("foo-bar-123", poll_interval=0.2, timeout=1)
+        heroku.capture_backup("foo-bar-123", poll_interval=0.2, timeout=1)
     assert 0.8 < time.monotonic() - started < 3
 
 
 def test_backups_go_to_the_data_api_host(sim, app_name):
     data_api = refused_url()
-    client = HerokuClient(sim.api_key, api_url=sim.api_url, data_api_url=data_api, retries=0)
+    heroku = HerokuClient(sim.api_key, api_url=sim.api_url, data_api_url=data_api, retries=0)
     # The add-on lookup on the API host worked; the next call went to the data host.
     with pytest.raises(Unavailable, match=data_api.removeprefix("http://")):
-        client.capture_backup(app_name)
+        heroku.capture_backup(app_name)
 
 
 def test_scheduled_backups_are_named_with_an_a():

@@ -36,77 +36,77 @@ def test_a_pasted_key_with_surrounding_whitespace_still_works(sim):
     assert HerokuClient(f"  {sim.api_key}\n").account()["email"] == "deployer@example.com"
 
 
-def test_someone_elses_app_raises_forbidden(client):
+def test_someone_elses_app_raises_forbidden(heroku):
     with pytest.raises(Forbidden) as caught:
-        client.app("not-yours-app")
+        heroku.app("not-yours-app")
     assert (caught.value.status, caught.value.id) == (403, "forbidden")
     assert "not-yours-app" in str(caught.value)
 
 
-def test_a_missing_app_raises_not_found(client):
+def test_a_missing_app_raises_not_found(heroku):
     with pytest.raises(NotFound) as caught:
-        client.app("no-such-app-here")
+        heroku.app("no-such-app-here")
     assert (caught.value.status, caught.value.id) == (404, "not_found")
 
 
-def test_invalid_input_raises_invalid_params_with_herokus_message(client, app_name):
+def test_invalid_input_raises_invalid_params_with_herokus_message(heroku, app_name):
     with pytest.raises(InvalidParams) as caught:
-        client.scale(app_name, {"web": -1})
+        heroku.scale(app_name, {"web": -1})
     assert (caught.value.status, caught.value.id) == (422, "invalid_params")
     assert str(caught.value) == "Quantity must be 0 or greater."
 
 
-def test_an_unmapped_status_is_still_a_heroku_error(client, sim):
+def test_an_unmapped_status_is_still_a_heroku_error(heroku, sim):
     sim.fault("GET /account", status=409, count=1, message="Release not ready.")
     with pytest.raises(HerokuError) as caught:
-        client.account()
+        heroku.account()
     assert type(caught.value) is HerokuError
     assert (caught.value.status, str(caught.value)) == (409, "Release not ready.")
 
 
-def test_rate_limit_is_retried_until_it_clears(client, sim):
+def test_rate_limit_is_retried_until_it_clears(heroku, sim):
     sim.fault("GET /account", status=429, count=2)
-    assert client.account()["email"] == "deployer@example.com"
+    assert heroku.account()["email"] == "deployer@example.com"
 
 
-def test_rate_limit_raises_rate_limited_when_retries_run_out(client, sim):
-    sim.fault("GET /account", status=429, count=client.retries + 1)
+def test_rate_limit_raises_rate_limited_when_retries_run_out(heroku, sim):
+    sim.fault("GET /account", status=429, count=heroku.retries + 1)
     with pytest.raises(RateLimited) as caught:
-        client.account()
+        heroku.account()
     assert caught.value.status == 429
-    assert client.account()  # exactly retries + 1 attempts used up the fault
+    assert heroku.account()  # exactly retries + 1 attempts used up the fault
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_server_errors_on_idempotent_calls_are_retried(client, sim, app_name, status):
+def test_server_errors_on_idempotent_calls_are_retried(heroku, sim, app_name, status):
     sim.fault("PATCH /apps/{app}", status=status, count=2)
-    assert client.set_maintenance(app_name, True)["maintenance"] is True
+    assert heroku.set_maintenance(app_name, True)["maintenance"] is True
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_server_errors_raise_unavailable_when_retries_run_out(client, sim, status):
-    sim.fault("GET /account", status=status, count=client.retries + 1)
+def test_server_errors_raise_unavailable_when_retries_run_out(heroku, sim, status):
+    sim.fault("GET /account", status=status, count=heroku.retries + 1)
     with pytest.raises(Unavailable) as caught:
-        client.account()
+        heroku.account()
     assert caught.value.status == status
     assert str(caught.value).startswith(f"Heroku could not be reached: it answered {status}")
 
 
-def test_creating_a_dyno_is_never_retried(client, sim, app_name):
+def test_creating_a_dyno_is_never_retried(heroku, sim, app_name):
     sim.fault("POST /apps/{app}/dynos", status=503, count=2)
     with pytest.raises(Unavailable):
-        client.create_dyno(app_name, "true", attach=False)
+        heroku.create_dyno(app_name, "true", attach=False)
     with pytest.raises(Unavailable):  # the second failure was not spent on a retry
-        client.create_dyno(app_name, "true", attach=False)
-    assert client.create_dyno(app_name, "true", attach=False)["name"].startswith("run.")
+        heroku.create_dyno(app_name, "true", attach=False)
+    assert heroku.create_dyno(app_name, "true", attach=False)["name"].startswith("run.")
 
 
-def test_rollback_is_never_retried(client, sim, app_name):
+def test_rollback_is_never_retried(heroku, sim, app_name):
     sim.fault("POST /apps/{app}/releases", status=500, count=2)
     with pytest.raises(Unavailable):
-        client.rollback(app_name, client.release(app_name, 1)["id"])
+        heroku.rollback(app_name, heroku.release(app_name, 1)["id"])
     with pytest.raises(Unavailable):  # the second failure was not spent on a retry
-        client.rollback(app_name, client.release(app_name, 1)["id"])
+        heroku.rollback(app_name, heroku.release(app_name, 1)["id"])
 
 
 def test_a_slow_answer_times_out_as_unavailable(sim):
@@ -127,9 +127,9 @@ def test_a_timeout_is_retried_for_idempotent_calls(sim):
 
 def test_a_refused_connection_raises_unavailable_saying_so():
     url = refused_url()
-    client = HerokuClient("HRKU-k", api_url=url, retries=1, backoff=0.01)
+    heroku = HerokuClient("HRKU-k", api_url=url, retries=1, backoff=0.01)
     with pytest.raises(Unavailable) as caught:
-        client.account()
+        heroku.account()
     assert str(caught.value) == (
         f"Heroku could not be reached ({url.removeprefix('http://')}): the connection was refused."
     )

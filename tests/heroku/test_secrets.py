@@ -32,13 +32,13 @@ def debug_logs(caplog):
 
 
 def failures(sim, key):
-    """Make the client fail in each way it can, returning what it raised."""
-    client = HerokuClient(key, timeout=(2, 0.3), backoff=0.01)
+    """Make the heroku fail in each way it can, returning what it raised."""
+    heroku = HerokuClient(key, timeout=(2, 0.3), backoff=0.01)
     errors = []
     for fault in ({"status": 503, "count": 9}, {"status": 429, "count": 9}, {"delay": 1}):
         sim.fault("GET /account", **fault)
         with pytest.raises(HerokuError) as caught:
-            client.account()
+            heroku.account()
         errors.append(caught.value)
         sim.reset()
     with pytest.raises(HerokuError) as caught:
@@ -47,10 +47,10 @@ def failures(sim, key):
 
 
 def test_a_rejected_key_appears_in_no_error_repr_or_log(sim, debug_logs):
-    client = HerokuClient(FAKE_KEY)
+    heroku = HerokuClient(FAKE_KEY)
     with pytest.raises(HerokuError) as caught:
-        client.account()
-    assert FAKE_KEY not in everything_said_about(caught.value) + repr(client)
+        heroku.account()
+    assert FAKE_KEY not in everything_said_about(caught.value) + repr(heroku)
     assert FAKE_KEY not in everything_logged(debug_logs)
     assert debug_logs.records  # the calls were logged, just not the key
 
@@ -63,9 +63,9 @@ def test_a_valid_key_appears_in_no_error_or_log_when_calls_fail(sim, debug_logs)
     assert sim.api_key not in everything_logged(debug_logs)
 
 
-def test_a_key_is_not_in_logs_of_an_attached_run(client, sim, debug_logs, app_name):
-    client.run_attached(app_name, "echo hi", lambda line: None, 20)
-    assert sim.api_key not in everything_logged(debug_logs) + repr(client)
+def test_a_key_is_not_in_logs_of_an_attached_run(heroku, sim, debug_logs, app_name):
+    heroku.run_attached(app_name, "echo hi", lambda line: None, 20)
+    assert sim.api_key not in everything_logged(debug_logs) + repr(heroku)
 
 
 def test_a_malformed_key_is_not_echoed_back():
