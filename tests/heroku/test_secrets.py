@@ -32,7 +32,7 @@ def debug_logs(caplog):
 
 
 def failures(sim, key):
-    """Make the heroku fail in each way it can, returning what it raised."""
+    """Make the client fail in each way it can, returning what it raised."""
     heroku = HerokuClient(key, timeout=(2, 0.3), backoff=0.01)
     errors = []
     for fault in ({"status": 503, "count": 9}, {"status": 429, "count": 9}, {"delay": 1}):
