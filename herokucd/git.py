@@ -36,10 +36,13 @@ def ls_remote_heads(url: str) -> list[str]:
     except subprocess.TimeoutExpired:
         raise GitError(f"no answer within {LS_REMOTE_TIMEOUT} seconds") from None
     if result.returncode != 0:
-        raise GitError(_last_words(result.stderr) or f"git exited with {result.returncode}")
+        raise GitError(_first_words(result.stderr) or f"git exited with {result.returncode}")
     return [line.split("refs/heads/", 1)[1] for line in result.stdout.splitlines() if line]
 
 
-def _last_words(stderr: str) -> str:
+def _first_words(stderr: str) -> str:
+    """git's first fatal line says what went wrong; the lines after it are generic advice."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return lines[-1].removeprefix("fatal: ") if lines else ""
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    reason = (fatal or lines or [""])[0]
+    return reason.removeprefix("fatal: ").removeprefix("error: ")

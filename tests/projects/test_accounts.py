@@ -1,0 +1,98 @@
+"""Sign-in, the first administrator, and sign-in throttling."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_fresh_install_leads_to_creating_the_first_administrator(client):
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0] == "/setup/first-admin/"
+    assert "Create the first administrator" in response.content.decode()
+
+
+def test_the_first_administrator_is_created_signed_in_and_the_page_is_gone(client):
+    response = client.post(
+        "/setup/first-admin/",
+        {
+            "username": "root",
+            "email": "root@example.com",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
+    assert response.status_code == 302
+    user = get_user_model().objects.get()
+    assert user.username == "root" and user.is_superuser and user.is_staff
+    assert client.get("/").status_code == 200  # signed in
+    assert client.get("/setup/first-admin/").status_code == 404
+
+
+def test_the_first_administrator_form_explains_a_weak_password(client):
+    response = client.post(
+        "/setup/first-admin/",
+        {"username": "root", "email": "", "password1": "123", "password2": "123"},
+    )
+    assert response.status_code == 200
+    assert "This password is too short" in response.content.decode()
+    assert not get_user_model().objects.exists()
+
+
+def test_once_a_user_exists_the_first_admin_page_is_404_even_when_signed_out(client, alice):
+    assert client.get("/setup/first-admin/").status_code == 404
+    assert client.get("/login/").status_code == 200
+
+
+def test_sign_in_and_out(client, alice):
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+    client.post("/logout/")
+    assert client.get("/").status_code == 302
+
+
+def fail_sign_in(client, username, times, **headers):
+    for _ in range(times):
+        response = client.post("/login/", {"username": username, "password": "wrong"}, **headers)
+    return response
+
+
+def test_repeated_failures_lock_that_username(client, alice, settings):
+    fail_sign_in(client, "alice", settings.AXES_FAILURE_LIMIT)
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Too many failed sign-ins" in response.content.decode()
+
+
+def test_a_forged_forwarded_for_header_does_not_dodge_the_lock(client, alice, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        fail_sign_in(
+            client, "alice", 1, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}", REMOTE_ADDR=f"10.1.0.{n}"
+        )
+    response = client.post(
+        "/login/", {"username": "alice", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="10.9.9.9"
+    )
+    assert response.status_code == 429
+
+
+def test_one_users_failures_do_not_lock_out_another_user(client, alice, bob, settings):
+    fail_sign_in(client, "alice", settings.AXES_FAILURE_LIMIT + 2)
+    response = client.post("/login/", {"username": "bob", "password": PASSWORD})
+    assert response.status_code == 302
+
+
+def test_the_lock_expires_by_itself(client, alice, settings):
+    from datetime import timedelta
+
+    from axes.models import AccessAttempt
+
+    fail_sign_in(client, "alice", settings.AXES_FAILURE_LIMIT)
+    # Move the failures back past the cool-off period, as time passing would.
+    AccessAttempt.objects.update(
+        attempt_time=AccessAttempt.objects.get().attempt_time - timedelta(hours=1)
+    )
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302

@@ -1,0 +1,88 @@
+"""The embedded Redis is shared by the processes of one checkout and runs real RQ jobs."""
+
+import subprocess
+import sys
+import time
+
+import django_rq
+import pytest
+import redis
+
+from herokucd.embedded_redis import ensure_running, socket_path
+from tests.processes import ROOT, process_env
+
+pytestmark = pytest.mark.slow
+
+
+def read_in_other_process(key, **env):
+    code = (
+        "import django; django.setup(); import django_rq; "
+        f"print(django_rq.get_connection().get({key!r}).decode())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=process_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_a_web_process_and_a_worker_process_reach_the_same_redis(db):
+    django_rq.get_connection().set("herokucd:test:shared", "from the test process")
+    assert read_in_other_process("herokucd:test:shared") == "from the test process"
+
+
+def test_an_enqueued_job_is_run_by_a_real_rqworker(rqworker, tmp_path):
+    marker = tmp_path / "marker.txt"
+    django_rq.get_queue("default").enqueue("tests.jobs.write_marker", str(marker), "ran")
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.read_text() == "ran"
+
+
+def test_the_embedded_redis_starts_on_demand_and_stops_when_unused(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = {"HEROKUCD_EMBEDDED_REDIS_IDLE": "1"}
+    code = "import sys; from herokucd.embedded_redis import ensure_running as e; e(sys.argv[1])"
+    subprocess.run(
+        [sys.executable, "-c", code, str(data_dir)],
+        cwd=ROOT,
+        env={**process_env(), **env},
+        check=True,
+        timeout=60,
+    )
+    sock = socket_path(data_dir)
+    assert redis.Redis(unix_socket_path=str(sock)).ping()
+    deadline = time.monotonic() + 15
+    while sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not sock.exists(), "the embedded Redis kept running with no client"
+
+
+def test_two_processes_starting_together_share_one_server(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    code = (
+        "from herokucd.embedded_redis import ensure_running; import sys, redis; "
+        "s = ensure_running(sys.argv[1]); "
+        "print(redis.Redis(unix_socket_path=str(s)).info()['process_id'])"
+    )
+    starters = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(data_dir)],
+            cwd=ROOT,
+            env=process_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    pids = {starter.communicate(timeout=60)[0].strip() for starter in starters}
+    assert len(pids) == 1
+    redis.Redis(unix_socket_path=str(ensure_running(data_dir))).shutdown(nosave=True)
