@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from projects import views
 
@@ -15,4 +15,5 @@ urlpatterns = [
         views.member_remove,
         name="member_remove",
     ),
+    path("", include("projects.urls_setup")),
 ]

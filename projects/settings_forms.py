@@ -1,0 +1,243 @@
+"""Forms of the settings page: an environment's deploy options, and the circle.yml import."""
+
+import re
+
+from django import forms
+
+from projects.models import Environment, MaintenanceMode
+from projects.setup_forms import check_app_name, check_app_on_heroku, clean_branch
+
+# Heroku caps a one-off dyno's time_to_live at one day (HEROKU.md §2).
+MAX_TIMEOUT = 86400
+PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$")  # formation type pattern (HEROKU.md §2)
+CONFIG_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MIGRATION_PRESETS = {
+    "none": ("No migrations", ""),
+    "rails": ("Rails: rake db:migrate", "rake db:migrate"),
+    "django": ("Django: python manage.py migrate", "python manage.py migrate"),
+    "node": ("Node: db-migrate up", "db-migrate up"),
+    "custom": ("Custom command", None),
+}
+TEXT_FIELDS = {"pre_deploy_commands", "post_deploy_commands"}
+
+
+def preset_for(command: str) -> str:
+    for key, (_, preset) in MIGRATION_PRESETS.items():
+        if preset == command:
+            return key
+    return "custom"
+
+
+class EnvironmentOptionsForm(forms.ModelForm):
+    migration_preset = forms.ChoiceField(
+        label="Migrations",
+        choices=[(key, label) for key, (label, _) in MIGRATION_PRESETS.items()],
+        help_text="Run in a one-off dyno after the push. Pick Custom to type your own command.",
+    )
+
+    class Meta:
+        model = Environment
+        fields = [
+            "name",
+            "branch",
+            "app_name",
+            "auto_deploy",
+            "heroku_branch",
+            "force_push",
+            "maintenance_mode",
+            "maintenance_page_url",
+            "keep_maintenance_after_failed_migration",
+            "scale_down_types",
+            "migration_command",
+            "migration_timeout",
+            "backup_before_migrate",
+            "cache_flush",
+            "cache_config_vars",
+            "pre_deploy_commands",
+            "pre_deploy_timeout",
+            "post_deploy_commands",
+            "post_deploy_timeout",
+            "secret_config_vars",
+            "health_check_url",
+            "health_check_status",
+            "health_check_text",
+            "health_check_retries",
+            "health_check_delay",
+            "auto_rollback",
+        ]
+        labels = {
+            "name": "Environment",
+            "force_push": "Force push",
+            "maintenance_mode": "Maintenance mode",
+            "keep_maintenance_after_failed_migration": "Keep maintenance mode on when a "
+            "migration fails",
+            "migration_command": "Custom migration command",
+            "cache_flush": "Cache flush after deploy",
+            "pre_deploy_commands": "Pre-deploy commands",
+            "pre_deploy_timeout": "Pre-deploy timeout (seconds)",
+            "post_deploy_commands": "Post-deploy commands",
+            "post_deploy_timeout": "Post-deploy timeout (seconds)",
+            "health_check_url": "Health check URL",
+            "health_check_status": "Expected status",
+            "health_check_text": "Expected text",
+            "health_check_retries": "Retries",
+        }
+        help_texts = {
+            "maintenance_page_url": "Set on the app as its MAINTENANCE_PAGE_URL config var.",
+            "migration_command": "Used when Migrations is Custom.",
+            "health_check_text": "Optional: text the page must contain.",
+        }
+        widgets = {
+            "pre_deploy_commands": forms.Textarea(attrs={"rows": 3}),
+            "post_deploy_commands": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    field_order = [
+        "name",
+        "branch",
+        "app_name",
+        "auto_deploy",
+        "heroku_branch",
+        "force_push",
+        "maintenance_mode",
+        "maintenance_page_url",
+        "keep_maintenance_after_failed_migration",
+        "scale_down_types",
+        "migration_preset",
+        "migration_command",
+        "migration_timeout",
+    ]
+
+    def __init__(self, *args, project, client=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project, self.client = project, client
+        self.fields["migration_preset"].initial = (
+            preset_for(self.instance.migration_command) if self.instance.pk else "none"
+        )
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if self.project.environments.exclude(pk=self.instance.pk).filter(name__iexact=name):
+            raise forms.ValidationError(f"This project already has an environment “{name}”.")
+        return name
+
+    def clean_branch(self):
+        return clean_branch(self.cleaned_data["branch"])
+
+    def clean_app_name(self):
+        name = self.cleaned_data["app_name"].strip()
+        check_app_name(name)
+        if self.client is not None and name != self.instance.app_name:
+            check_app_on_heroku(self.client, name)
+        return name
+
+    def clean_scale_down_types(self):
+        return _names(self.cleaned_data["scale_down_types"], PROCESS_TYPE, "process type")
+
+    def clean_cache_config_vars(self):
+        return _names(self.cleaned_data["cache_config_vars"], CONFIG_VAR, "config var")
+
+    def clean_secret_config_vars(self):
+        return _names(self.cleaned_data["secret_config_vars"], CONFIG_VAR, "config var")
+
+    def clean_pre_deploy_commands(self):
+        return _lines(self.cleaned_data["pre_deploy_commands"])
+
+    def clean_post_deploy_commands(self):
+        return _lines(self.cleaned_data["post_deploy_commands"])
+
+    def clean_health_check_status(self):
+        status = self.cleaned_data["health_check_status"]
+        if not 100 <= status <= 599:
+            raise forms.ValidationError("An HTTP status is a number from 100 to 599, e.g. 200.")
+        return status
+
+    def clean_health_check_retries(self):
+        return _at_most(self.cleaned_data["health_check_retries"], 20, "retries")
+
+    def clean_health_check_delay(self):
+        return _at_most(self.cleaned_data["health_check_delay"], 300, "seconds")
+
+    def clean(self):
+        data = super().clean()
+        self._apply_preset(data)
+        for name in ("migration_timeout", "pre_deploy_timeout", "post_deploy_timeout"):
+            self._check_timeout(data, name)
+        self._check_needs_migration(data)
+        if data.get("cache_flush") and not data.get("cache_config_vars"):
+            self.add_error(
+                "cache_config_vars",
+                "Name the config var that holds the cache URL, e.g. REDIS_URL, or turn the "
+                "cache flush off.",
+            )
+        return data
+
+    def _apply_preset(self, data):
+        preset = data.get("migration_preset")
+        if preset and preset != "custom":
+            data["migration_command"] = MIGRATION_PRESETS[preset][1]
+        elif preset == "custom" and not data.get("migration_command", "").strip():
+            self.add_error("migration_command", "Type the migration command, or pick a preset.")
+
+    def _check_timeout(self, data, name):
+        value = data.get(name)
+        if value is not None and not 1 <= value <= MAX_TIMEOUT:
+            self.add_error(
+                name, f"Give a number of seconds from 1 to {MAX_TIMEOUT} (Heroku's one-day cap)."
+            )
+
+    def _check_needs_migration(self, data):
+        if data.get("migration_command"):
+            return
+        if data.get("backup_before_migrate"):
+            self.add_error(
+                "backup_before_migrate",
+                "The backup runs before migrations: pick a migration command or turn this off.",
+            )
+        if data.get("maintenance_mode") == MaintenanceMode.MIGRATIONS:
+            self.add_error(
+                "maintenance_mode",
+                "There are no migrations to wrap: pick a migration command, or choose Off or "
+                "Whole deploy.",
+            )
+
+    def changes(self) -> dict:
+        """What changed, for the audit trail: {field: {from, to}} (commands: just "changed")."""
+        changed = {}
+        for name in self.changed_data:
+            if name == "migration_preset" or name not in self.instance.__dict__:
+                continue
+            if name in TEXT_FIELDS:
+                changed[name] = "changed"
+            else:
+                changed[name] = {"from": self.initial.get(name), "to": self.cleaned_data[name]}
+        return changed
+
+
+def _names(value, pattern, kind):
+    names = Environment.split_names(value)
+    bad = [name for name in names if not pattern.match(name)]
+    if bad:
+        raise forms.ValidationError(
+            f"“{bad[0]}” is not a valid {kind} name: use letters, digits and _, separated by "
+            "commas."
+        )
+    return ", ".join(names)
+
+
+def _lines(value):
+    return "\n".join(line.strip() for line in value.splitlines() if line.strip())
+
+
+def _at_most(value, limit, unit):
+    if value > limit:
+        raise forms.ValidationError(f"At most {limit} {unit}.")
+    return value
+
+
+class CircleImportForm(forms.Form):
+    circle_yml = forms.CharField(
+        label="circle.yml",
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}),
+        help_text="Paste the whole file. Only its deployment: section is read.",
+    )

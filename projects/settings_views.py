@@ -1,0 +1,252 @@
+"""The project settings page: Heroku setup summary, environments and their deploy options,
+the circle.yml import and the audit trail.
+
+Members of any role may read it (secrets masked); only admins change anything.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.shortcuts import get_object_or_404, redirect, render
+
+from herokucd import heroku
+from projects import audit, circle_import, setup
+from projects.access import get_project_for_user
+from projects.models import DeployKey, Environment, HerokuCredential, Role
+from projects.settings_forms import CircleImportForm, EnvironmentOptionsForm
+from projects.setup_forms import check_app_name, clean_branch
+
+
+@login_required
+def settings_page(request, slug):
+    project, membership = get_project_for_user(request, slug)
+    context = {
+        "project": project,
+        "membership": membership,
+        "credential": HerokuCredential.objects.filter(project=project).first(),
+        "deploy_key": DeployKey.objects.filter(project=project).first(),
+        "environments": project.environments.all(),
+        "overlaps": setup.branch_overlaps(project),
+        "missing": setup.missing_steps(project),
+        "events": [(event, audit.describe(event)) for event in audit.recent(project)],
+    }
+    return render(request, "projects/settings/index.html", context)
+
+
+# -- Deploy options of one environment ----------------------------------------------------------
+
+
+@login_required
+def environment_options(request, slug, environment_id):
+    project, membership = get_project_for_user(request, slug)
+    if request.method == "POST":
+        project, membership = get_project_for_user(request, slug, Role.ADMIN)
+    environment = get_object_or_404(project.environments, pk=environment_id)
+    client = _client_or_none(project) if request.method == "POST" else None
+    try:
+        form = EnvironmentOptionsForm(
+            request.POST or None, instance=environment, project=project, client=client
+        )
+        if request.method == "POST" and form.is_valid() and _sync_maintenance_page(form, client):
+            _save_options(request, project, form)
+            return redirect("project_settings", slug)
+    finally:
+        if client is not None:
+            client.close()
+    if not membership.is_admin:
+        for field in form.fields.values():
+            field.disabled = True
+    context = {
+        "project": project,
+        "membership": membership,
+        "environment": environment,
+        "form": form,
+        "groups": _groups(form),
+    }
+    return render(request, "projects/settings/environment.html", context)
+
+
+OPTION_GROUPS = [
+    ("Where", ["name", "branch", "app_name", "auto_deploy"]),
+    ("Push", ["heroku_branch", "force_push"]),
+    (
+        "Maintenance",
+        ["maintenance_mode", "maintenance_page_url", "keep_maintenance_after_failed_migration"],
+    ),
+    (
+        "Migrations",
+        [
+            "migration_preset",
+            "migration_command",
+            "migration_timeout",
+            "scale_down_types",
+            "backup_before_migrate",
+        ],
+    ),
+    (
+        "Commands",
+        [
+            "pre_deploy_commands",
+            "pre_deploy_timeout",
+            "post_deploy_commands",
+            "post_deploy_timeout",
+        ],
+    ),
+    ("After deploy", ["cache_flush", "cache_config_vars", "secret_config_vars"]),
+    (
+        "Health check",
+        [
+            "health_check_url",
+            "health_check_status",
+            "health_check_text",
+            "health_check_retries",
+            "health_check_delay",
+            "auto_rollback",
+        ],
+    ),
+]
+
+
+def _groups(form):
+    return [(legend, [form[name] for name in names]) for legend, names in OPTION_GROUPS]
+
+
+def _client_or_none(project):
+    if HerokuCredential.objects.filter(project=project).exists():
+        return setup.client_for(project)
+    return None
+
+
+def _sync_maintenance_page(form, client) -> bool:
+    """Set MAINTENANCE_PAGE_URL on the app when the URL changed; False (form error) on failure."""
+    if "maintenance_page_url" not in form.changed_data:
+        return True
+    if client is None:
+        form.add_error("maintenance_page_url", "Save a Heroku API key first (setup step 1).")
+        return False
+    url = form.cleaned_data["maintenance_page_url"] or None
+    try:
+        client.update_config_vars(form.cleaned_data["app_name"], {"MAINTENANCE_PAGE_URL": url})
+    except heroku.HerokuError as error:
+        form.add_error(
+            "maintenance_page_url",
+            f"Heroku did not set MAINTENANCE_PAGE_URL, nothing was saved: {error}",
+        )
+        return False
+    return True
+
+
+def _save_options(request, project, form):
+    changes = form.changes()
+    with transaction.atomic():
+        environment = form.save()
+        if changes:
+            audit.record(
+                project,
+                request.user,
+                "environment.changed",
+                environment=environment.name,
+                **changes,
+            )
+    messages.success(request, f"Saved the deploy options of {environment.name}.")
+    for overlap in setup.branch_overlaps(project):
+        messages.warning(request, overlap)
+
+
+@login_required
+def environment_delete(request, slug, environment_id):
+    project, _ = get_project_for_user(request, slug, Role.ADMIN)
+    environment = get_object_or_404(project.environments, pk=environment_id)
+    if request.method == "POST":
+        with transaction.atomic():
+            environment.delete()
+            audit.record(
+                project,
+                request.user,
+                "environment.deleted",
+                environment=environment.name,
+                app_name=environment.app_name,
+            )
+        messages.success(
+            request,
+            f"Deleted {environment.name}. The Heroku app {environment.app_name} is unchanged.",
+        )
+        return redirect("project_settings", slug)
+    context = {"project": project, "environment": environment}
+    return render(request, "projects/settings/environment_delete.html", context)
+
+
+# -- Import from circle.yml ---------------------------------------------------------------------
+
+
+@login_required
+def import_circle_yml(request, slug):
+    """Paste → "Preview import" shows the plans; "Import environments" saves them all or none."""
+    project, _ = get_project_for_user(request, slug, Role.ADMIN)
+    form = CircleImportForm(request.POST or None)
+    plans = None
+    if request.method == "POST" and form.is_valid():
+        plans = _plans(project, form)
+        if plans and request.POST.get("confirm") and not _any_problem(plans):
+            _import(request, project, plans)
+            return redirect("project_settings", slug)
+    context = {
+        "project": project,
+        "form": form,
+        "plans": plans,
+        "has_problems": plans is not None and _any_problem(plans),
+    }
+    return render(request, "projects/settings/import.html", context)
+
+
+def _plans(project, form):
+    try:
+        plans = circle_import.parse(form.cleaned_data["circle_yml"], project.default_branch)
+    except circle_import.CircleImportError as error:
+        form.add_error("circle_yml", str(error))
+        return None
+    existing = {name.lower() for name in project.environments.values_list("name", flat=True)}
+    for plan in plans:
+        _check_plan(plan, existing)
+    return plans
+
+
+def _check_plan(plan, existing):
+    if plan.name.lower() in existing:
+        plan.problems.append(
+            f"This project already has an environment “{plan.name}”: delete or rename it first."
+        )
+    checks = [("Branch", clean_branch, "branch"), ("App name", check_app_name, "app_name")]
+    for label, check, name in checks:
+        value = plan.values.get(name)
+        try:
+            if value:
+                check(value)
+        except ValidationError as error:
+            plan.problems.append(f"{label} {value}: {' '.join(error.messages)}")
+
+
+def _any_problem(plans):
+    return any(plan.problems for plan in plans)
+
+
+def _import(request, project, plans):
+    last = project.environments.aggregate(last=Max("position"))["last"]
+    start = 0 if last is None else last + 1
+    with transaction.atomic():
+        for offset, plan in enumerate(plans):
+            Environment.objects.create(
+                project=project, name=plan.name, position=start + offset, **plan.values
+            )
+        audit.record(
+            project,
+            request.user,
+            "environments.imported",
+            environments=[plan.name for plan in plans],
+        )
+    names = ", ".join(plan.name for plan in plans)
+    messages.success(request, f"Imported {names} from circle.yml. Check their deploy options.")
+    for overlap in setup.branch_overlaps(project):
+        messages.warning(request, overlap)

@@ -1,0 +1,135 @@
+"""Forms of the setup wizard: the Heroku API key (step 1) and an environment (step 3)."""
+
+import re
+
+from django import forms
+
+from herokucd import heroku
+from projects.models import Environment
+
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# The three forms Heroku has issued (HEROKU.md §3): bare UUID, HRKU-<uuid>, HRKU-<60 chars>.
+API_KEY = re.compile(rf"^(?:{UUID}|HRKU-{UUID}|HRKU-[0-9A-Za-z_-]{{60}})$")
+KEY_FORMS = (
+    "a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), HRKU- followed by a UUID, "
+    "or HRKU- followed by 60 letters, digits, - or _"
+)
+APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+UPPERCASE_APP_NAME = "The Heroku app name must not include upper-case characters."
+# Heroku's own wording for its app name rule (HEROKU.md §3).
+APP_NAME_RULE = (
+    "Name must start with a letter, end with a letter or digit and can only contain "
+    "lowercase letters, numbers, and dashes."
+)
+
+
+class ApiKeyForm(forms.Form):
+    api_key = forms.CharField(
+        label="Heroku API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="From Heroku: Account settings → API Key, or <code>heroku authorizations:"
+        "create</code>. herokucd checks it with Heroku before saving it, encrypted.",
+    )
+
+    def __init__(self, *args, stored_mask="", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stored_mask = stored_mask
+        if stored_mask:
+            placeholder = f"A key ending {stored_mask[-4:]} is saved; leave empty to keep it"
+            self.fields["api_key"].widget.attrs["placeholder"] = placeholder
+
+    def clean_api_key(self):
+        key = "".join(self.cleaned_data["api_key"].split())
+        if not key and not self.stored_mask:
+            raise forms.ValidationError("Paste the Heroku API key of the deploy account.")
+        if key and not API_KEY.match(key):
+            raise forms.ValidationError(
+                f"This does not look like a Heroku API key. Expected {KEY_FORMS}."
+            )
+        return key
+
+
+class EnvironmentForm(forms.ModelForm):
+    """Step 3: an environment's name, branch and Heroku app, checked with the stored key."""
+
+    class Meta:
+        model = Environment
+        fields = ["name", "branch", "app_name"]
+        labels = {"name": "Environment"}
+        help_texts = {
+            "branch": "An exact name (main), a /regex/ as in CircleCI (/feature_.*/), or "
+            "several names separated by commas.",
+            "app_name": "The app on Heroku, as in heroku apps:info -a <name>.",
+        }
+
+    def __init__(self, *args, project, client=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project, self.client = project, client
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        others = self.project.environments.exclude(pk=self.instance.pk)
+        if others.filter(name__iexact=name).exists():
+            raise forms.ValidationError(f"This project already has an environment “{name}”.")
+        return name
+
+    def clean_branch(self):
+        return clean_branch(self.cleaned_data["branch"])
+
+    def clean_app_name(self):
+        name = self.cleaned_data["app_name"].strip()
+        check_app_name(name)
+        if self.client is not None:
+            check_app_on_heroku(self.client, name)
+        return name
+
+
+def clean_branch(value: str) -> str:
+    value = value.strip()
+    if value.startswith("/") and value.endswith("/") and len(value) > 2:
+        try:
+            re.compile(value[1:-1])
+        except re.error as error:
+            raise forms.ValidationError(
+                f"This /regex/ does not compile ({error}). Fix it or give branch names."
+            ) from None
+        return value
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise forms.ValidationError("Give a branch name, several names or a /regex/.")
+    bad = [name for name in names if not _valid_ref_name(name)]
+    if bad:
+        raise forms.ValidationError(
+            f"“{bad[0]}” is not a valid git branch name (no spaces, ~ ^ : ? * [ \\ or ..)."
+        )
+    return ", ".join(names)
+
+
+def _valid_ref_name(name: str) -> bool:
+    return not re.search(r"[\s~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.lock$|^-", name)
+
+
+def check_app_name(name: str) -> None:
+    if name != name.lower():
+        raise forms.ValidationError(UPPERCASE_APP_NAME)
+    if not APP_NAME.match(name):
+        if len(name) > 30:
+            raise forms.ValidationError("Name is too long (maximum is 30 characters).")
+        raise forms.ValidationError(APP_NAME_RULE)
+
+
+def check_app_on_heroku(client, name: str) -> None:
+    try:
+        client.app(name)
+    except heroku.NotFound:
+        raise forms.ValidationError(
+            f"No Heroku app named {name} is visible to the deploy user's key."
+        ) from None
+    except heroku.Forbidden:
+        raise forms.ValidationError(f"The key has no access to {name}.") from None
+    except heroku.HerokuError as error:
+        raise forms.ValidationError(
+            f"Could not check the app with Heroku, nothing was saved: {error}"
+        ) from None
