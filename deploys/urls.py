@@ -1,1 +1,6 @@
-urlpatterns = []
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("deploys.urls_views")),
+    path("", include("deploys.urls_triggers")),
+]

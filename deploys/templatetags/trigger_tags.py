@@ -1,0 +1,29 @@
+"""Template tags for the triggers panel that other pages include."""
+
+from django import template
+from django.utils import timezone
+from django.utils.timesince import timeuntil
+
+register = template.Library()
+
+
+@register.simple_tag
+def git_budgets(project):
+    """Per environment: the git requests left this hour for the project's key and app."""
+    from deploys import ratelimit
+
+    credential = getattr(project, "heroku_credential", None)
+    if credential is None:
+        return []
+    return [
+        ratelimit.budget(credential.key_hash, environment.app_name, environment=environment)
+        for environment in project.environments.all()
+    ]
+
+
+@register.simple_tag
+def previous_secret_status(endpoint):
+    until = endpoint.previous_valid_until
+    if until and until > timezone.now():
+        return f"still accepted for {timeuntil(until)}"
+    return "no longer accepted"

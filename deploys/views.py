@@ -1,0 +1,366 @@
+"""What people look at: the deploy page and its live log, the deploy history, and the content of
+the project and home pages (`project_overview_context`, `home_context`)."""
+
+import re
+import time
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ImproperlyConfigured
+from django.core.paginator import Paginator
+from django.db.models import F, Max, OuterRef, Prefetch, Subquery
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import NoReverseMatch
+from django.views.decorators.http import require_GET
+
+from deploys.logformat import decode_chunk, read_lines
+from deploys.models import FINISHED_STATES, Deploy, State, StepState
+from projects.access import get_project_for_user, projects_for_user
+from projects.models import Environment
+
+LONG_POLL_SECONDS = 20.0
+# A new line reaches the page within ~this plus the request's round trip (goal: 300 ms p95).
+POLL_INTERVAL = 0.05
+STATE_CHECK_EVERY = 10  # polls between two looks at the deploy's state while waiting
+MAX_WINDOW = 5000
+MAX_MATCHES = 5000
+PAGE_SIZE = 25
+CHART_SIZE = 50
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+DONE_STEP_STATES = {StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED, StepState.CANCELED}
+
+
+def _deploy_for_user(request, slug, number):
+    project, membership = get_project_for_user(request, slug)
+    deploy = get_object_or_404(
+        Deploy.objects.select_related("triggered_by", "environment"), project=project, number=number
+    )
+    deploy.project = project
+    return deploy, membership
+
+
+def _int_param(request, name, default, low=0, high=None):
+    try:
+        value = int(request.GET.get(name, default))
+    except ValueError:
+        value = default
+    value = max(value, low)
+    return min(value, high) if high is not None else value
+
+
+def last_line(deploy) -> int:
+    """The number of the deploy's last stored line (0 when none), from chunk bounds only."""
+    end = deploy.log_chunks.aggregate(end=Max(F("first_line") + F("line_count")))["end"]
+    return (end or 1) - 1
+
+
+def plain_text(text: str) -> str:
+    """What a terminal would show at the end: no ANSI escapes, the last carriage-return rewrite."""
+    segments = [part for part in ANSI.sub("", text).split("\r") if part]
+    return segments[-1] if segments else ""
+
+
+# The deploy page ---------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def deploy_detail(request, slug, number):
+    deploy, membership = _deploy_for_user(request, slug, number)
+    steps = list(deploy.steps.all())
+    for step in steps:
+        step.elapsed = _step_json(step)["duration"]
+    ctx = {
+        "project": deploy.project,
+        "membership": membership,
+        "deploy": deploy,
+        "steps": steps,
+        "steps_done": sum(step.state in DONE_STEP_STATES for step in steps),
+        "current_step": _current_step(steps),
+        "log_state": _log_state(deploy, steps),
+    }
+    return render(request, "deploys/deploy_detail.html", ctx)
+
+
+def _current_step(steps):
+    running = [step for step in steps if step.state == StepState.RUNNING]
+    failed = [step for step in steps if step.state == StepState.FAILED]
+    return (running or failed or [None])[0]
+
+
+def _step_json(step):
+    duration = None
+    if step.started_at:
+        duration = ((step.finished_at or _now()) - step.started_at).total_seconds()
+    return {
+        "position": step.position,
+        "title": step.title,
+        "state": step.state,
+        "label": step.get_state_display(),
+        "first_line": step.first_line,
+        "duration": duration,
+        "started_at": step.started_at.isoformat() if step.started_at else None,
+    }
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _log_state(deploy, steps):
+    """What the log viewer needs to draw itself: counts, states and step bounds, no lines."""
+    duration = deploy.duration
+    return {
+        "state": deploy.state,
+        "label": deploy.get_state_display(),
+        "finished": deploy.is_finished,
+        "line_count": last_line(deploy),
+        "steps": [_step_json(step) for step in steps],
+        "duration": duration.total_seconds() if duration else None,
+        "release_version": deploy.release_version,
+    }
+
+
+@login_required
+@require_GET
+def deploy_log(request, slug, number):
+    """Lines after `after` (a cursor), at most `limit`, as JSON.
+
+    With `wait=1` this is a long poll: when no line is there yet and the deploy still runs, hold
+    the request (up to `timeout`, at most 20 s) with short database polls and answer as soon as
+    a line exists, so the page shows it at once without re-sending what it has.
+    """
+    deploy, _ = _deploy_for_user(request, slug, number)
+    after = _int_param(request, "after", 0)
+    limit = _int_param(request, "limit", 1000, low=1, high=MAX_WINDOW)
+    lines = read_lines(deploy, after, limit)
+    if request.GET.get("wait") == "1" and not lines:
+        lines = _wait_for_lines(deploy, after, limit, _timeout(request))
+    payload = _log_state(deploy, list(deploy.steps.all()))
+    payload["lines"] = [[ln.number, ln.step, ln.stream, ln.time_ms, ln.text] for ln in lines]
+    return JsonResponse(payload)
+
+
+def _timeout(request):
+    try:
+        return min(max(float(request.GET.get("timeout", LONG_POLL_SECONDS)), 0.0), 20.0)
+    except ValueError:
+        return LONG_POLL_SECONDS
+
+
+def _wait_for_lines(deploy, after, limit, timeout):
+    deadline = time.monotonic() + timeout
+    polls = 0
+    while not deploy.is_finished and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL)
+        polls += 1
+        if polls % STATE_CHECK_EVERY == 0:
+            deploy.refresh_from_db(fields=["state", "finished_at", "release_version"])
+        lines = read_lines(deploy, after, limit)
+        if lines:
+            return lines
+    # It may have finished after our last read: one more look so no final line is missed.
+    deploy.refresh_from_db(fields=["state", "finished_at", "release_version"])
+    return read_lines(deploy, after, limit)
+
+
+@login_required
+@require_GET
+def deploy_log_search(request, slug, number):
+    """Numbers of the lines whose visible text holds `q` (case-insensitive), chunk by chunk."""
+    deploy, _ = _deploy_for_user(request, slug, number)
+    query = request.GET.get("q", "").strip().lower()
+    matches, total = [], 0
+    if query:
+        for line in _all_lines(deploy):
+            if query in plain_text(line.text).lower():
+                total += 1
+                if len(matches) < MAX_MATCHES:
+                    matches.append(line.number)
+    return JsonResponse({"query": query, "matches": matches, "total": total})
+
+
+def _all_lines(deploy):
+    """Every line, holding only a few chunks in memory at a time."""
+    chunks = deploy.log_chunks.order_by("first_line").values_list("first_line", "content")
+    for first_line, content in chunks.iterator(chunk_size=8):
+        yield from decode_chunk(first_line, content)
+
+
+@login_required
+@require_GET
+def deploy_log_raw(request, slug, number):
+    """The log as plain text, streamed chunk by chunk, never whole in memory."""
+    deploy, _ = _deploy_for_user(request, slug, number)
+    chunks = deploy.log_chunks.order_by("first_line").values_list("first_line", "content")
+    body = (
+        "".join(f"{line.text}\n" for line in decode_chunk(first_line, content))
+        for first_line, content in chunks.iterator(chunk_size=8)
+    )
+    response = StreamingHttpResponse(body, content_type="text/plain; charset=utf-8")
+    filename = f"{deploy.project.slug}-deploy-{deploy.number}.log"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# History -----------------------------------------------------------------------------------
+
+
+class HistoryFilter(forms.Form):
+    environment = forms.ChoiceField(required=False)
+    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *State.choices])
+    branch = forms.CharField(required=False, max_length=255)
+
+    def __init__(self, data, environments):
+        super().__init__(data)
+        names = [(env.name, env.name) for env in environments]
+        self.fields["environment"].choices = [("", "All environments"), *names]
+
+    def apply(self, deploys):
+        if not self.is_valid():
+            return deploys
+        wanted = {
+            "environment_name": self.cleaned_data["environment"],
+            "state": self.cleaned_data["state"],
+            "branch": self.cleaned_data["branch"].strip(),
+        }
+        return deploys.filter(**{key: value for key, value in wanted.items() if value})
+
+
+@login_required
+@require_GET
+def deploy_history(request, slug):
+    project, membership = get_project_for_user(request, slug)
+    environments = list(project.environments.all())
+    form = HistoryFilter(request.GET or None, environments)
+    deploys = form.apply(project.deploys.order_by("-number"))
+    page = Paginator(deploys.select_related("triggered_by"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    chart = deploy_chart(deploys)
+    ctx = {
+        "project": project,
+        "membership": membership,
+        "form": form,
+        "page": page,
+        "chart": chart,
+        "filter_query": _query_without_page(request),
+    }
+    return render(request, "deploys/deploy_history.html", ctx)
+
+
+def _query_without_page(request):
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+CHART_HEIGHT = 100
+CHART_BAR = 10
+
+
+def deploy_chart(deploys):
+    """Bars for the last 50 deploys, oldest on the left: height is duration, colour is state."""
+    rows = list(
+        deploys.order_by("-number").values(
+            "number", "state", "started_at", "finished_at", "environment_name", "branch"
+        )[:CHART_SIZE]
+    )[::-1]
+    seconds = [_seconds(row) for row in rows]
+    longest = max([s for s in seconds if s] or [1])
+    pairs = enumerate(zip(rows, seconds, strict=True))
+    bars = [_bar(index, row, secs, longest) for index, (row, secs) in pairs]
+    finished = [row for row in rows if row["state"] in FINISHED_STATES]
+    succeeded = sum(row["state"] == State.SUCCEEDED for row in finished)
+    rate = round(100 * succeeded / len(finished)) if finished else None
+    return {
+        "bars": bars,
+        "rate": rate,
+        "finished": len(finished),
+        "succeeded": succeeded,
+        "width": max(len(rows), 1) * CHART_BAR,
+        "height": CHART_HEIGHT,
+        "longest": longest,
+        "legend": [State.SUCCEEDED, State.FAILED, State.CANCELED, State.RUNNING, State.QUEUED],
+    }
+
+
+def _seconds(row):
+    if not row["started_at"]:
+        return None
+    end = row["finished_at"] or _now()
+    return (end - row["started_at"]).total_seconds()
+
+
+def _bar(index, row, seconds, longest):
+    height = max(2, round((seconds or 0) / longest * (CHART_HEIGHT - 4)))
+    return {
+        **row,
+        "seconds": seconds,
+        "x": index * CHART_BAR + 1,
+        "y": CHART_HEIGHT - height,
+        "height": height,
+        "width": CHART_BAR - 2,
+    }
+
+
+# Project and home pages --------------------------------------------------------------------
+
+
+def _last_deploy(state=None, field="pk"):
+    deploys = Deploy.objects.filter(environment=OuterRef("pk"))
+    if state:
+        deploys = deploys.filter(state=state)
+    return Subquery(deploys.order_by("-number").values(field)[:1])
+
+
+def environments_with_last_deploys(project):
+    """The project's environments, each with `.last_deploy` and `.last_success` (3 queries)."""
+    environments = list(
+        project.environments.annotate(
+            last_deploy_id=_last_deploy(), last_success_id=_last_deploy(State.SUCCEEDED)
+        )
+    )
+    ids = {env.last_deploy_id for env in environments} | {e.last_success_id for e in environments}
+    found = Deploy.objects.in_bulk([pk for pk in ids if pk])
+    for env in environments:
+        env.last_deploy = found.get(env.last_deploy_id)
+        env.last_success = found.get(env.last_success_id)
+    return environments
+
+
+def setup_missing(project):
+    """What the project still lacks before it can deploy; [] when the setup is not wired yet."""
+    try:
+        from projects.setup import missing_steps
+
+        return missing_steps(project)
+    except (ImportError, NoReverseMatch, ImproperlyConfigured):
+        return []
+
+
+def project_overview_context(project, user):
+    """Context for templates/projects/project_detail.html (fixed number of queries)."""
+    recent = project.deploys.select_related("triggered_by").order_by("-number")[:10]
+    return {
+        "environments": environments_with_last_deploys(project),
+        "recent_deploys": list(recent),
+        "setup_missing": setup_missing(project),
+        "tab": "overview",
+    }
+
+
+def home_context(user):
+    """Context for templates/projects/home.html: each project, each environment's last deploy."""
+    environments = Environment.objects.annotate(
+        last_state=_last_deploy(field="state"),
+        last_number=_last_deploy(field="number"),
+        last_finished_at=_last_deploy(field="finished_at"),
+    )
+    projects = projects_for_user(user).prefetch_related(
+        Prefetch("environments", queryset=environments)
+    )
+    return {"projects": list(projects)}

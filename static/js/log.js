@@ -1,0 +1,570 @@
+// The deploy log viewer: live tail by cursor (long poll), windowed rendering for huge logs,
+// ANSI colours, permalinks, folding, search, timestamps, wrap and follow. No build step.
+(function () {
+  "use strict";
+
+  const BLOCK = 200; // lines per block: the unit that enters and leaves the DOM
+  const LINE_H = 20; // px; must match --log-line-h in log.css
+  const MARGIN = "1200px 0px"; // blocks this close to the view are drawn
+  const PINNED = 10; // last lines of a failed step shown on top
+  const TERMINAL = ["succeeded", "failed", "canceled", "skipped"];
+
+  const root = document.getElementById("log");
+  const stateEl = document.getElementById("log-state");
+  if (!root || !stateEl) return;
+  const logUrl = root.dataset.logUrl;
+  const searchUrl = root.dataset.searchUrl;
+
+  const model = JSON.parse(stateEl.textContent);
+  const lines = new Map(); // number -> [number, step, stream, time_ms, text]
+  const sections = new Map(); // key -> {el, body, head, start, end, blocks: Map(start -> el)}
+  const pending = new Map(); // block start -> Promise of its window
+  const folded = new Map(); // section key -> bool chosen by the user
+  const drawn = new Set(); // block elements currently in the DOM with their lines
+  const search = { query: "", matches: [], set: new Set(), index: -1, total: 0 };
+  let follow = false;
+  let highlight = null;
+  let programmaticScroll = false;
+  let lastScrollTop = 0;
+
+  // ANSI --------------------------------------------------------------------------------
+
+  const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  const SGR = /\x1b\[([0-9;]*)m/g;
+  const OTHER_ESCAPES = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
+
+  // The last carriage-return rewrite is what a terminal shows at the end.
+  function finalState(text) {
+    if (text.indexOf("\r") < 0) return text;
+    const parts = text.split("\r").filter((p) => p.replace(OTHER_ESCAPES, "") !== "");
+    return parts.length ? parts[parts.length - 1] : "";
+  }
+
+  // 256-colour and true-colour codes fall back to the nearest of the 16 palette colours,
+  // since the CSP forbids inline styles.
+  function nearest16(r, g, b) {
+    const bright = Math.max(r, g, b) > 170;
+    const bit = (v) => (v > (bright ? 127 : 63) ? 1 : 0);
+    const code = bit(r) + 2 * bit(g) + 4 * bit(b);
+    return (bright ? 8 : 0) + code;
+  }
+  function color256(n) {
+    if (n < 16) return n;
+    if (n >= 232) return n < 244 ? (n < 238 ? 0 : 8) : n < 250 ? 7 : 15;
+    const c = n - 16;
+    const scale = (v) => (v ? 55 + v * 40 : 0);
+    return nearest16(scale(Math.floor(c / 36)), scale(Math.floor(c / 6) % 6), scale(c % 6));
+  }
+
+  function applySgr(style, params) {
+    const codes = params === "" ? [0] : params.split(";").map(Number);
+    for (let i = 0; i < codes.length; i++) {
+      const c = codes[i];
+      if (c === 0) Object.assign(style, { fg: null, bg: null, bold: false, dim: false, it: false, ul: false });
+      else if (c === 1) style.bold = true;
+      else if (c === 2) style.dim = true;
+      else if (c === 3) style.it = true;
+      else if (c === 4) style.ul = true;
+      else if (c === 22) style.bold = style.dim = false;
+      else if (c === 23) style.it = false;
+      else if (c === 24) style.ul = false;
+      else if (c >= 30 && c <= 37) style.fg = c - 30;
+      else if (c >= 90 && c <= 97) style.fg = c - 90 + 8;
+      else if (c === 39) style.fg = null;
+      else if (c >= 40 && c <= 47) style.bg = c - 40;
+      else if (c >= 100 && c <= 107) style.bg = c - 100 + 8;
+      else if (c === 49) style.bg = null;
+      else if ((c === 38 || c === 48) && codes[i + 1] === 5) {
+        style[c === 38 ? "fg" : "bg"] = color256(codes[i + 2] || 0);
+        i += 2;
+      } else if ((c === 38 || c === 48) && codes[i + 1] === 2) {
+        style[c === 38 ? "fg" : "bg"] = nearest16(codes[i + 2] || 0, codes[i + 3] || 0, codes[i + 4] || 0);
+        i += 4;
+      }
+    }
+  }
+
+  function classesOf(style) {
+    const cls = [];
+    if (style.fg !== null) cls.push("a-f" + style.fg);
+    if (style.bg !== null) cls.push("a-bg" + style.bg);
+    if (style.bold) cls.push("a-bold");
+    if (style.dim) cls.push("a-dim");
+    if (style.it) cls.push("a-it");
+    if (style.ul) cls.push("a-ul");
+    return cls.join(" ");
+  }
+
+  // Escape HTML first: escape sequences hold none of & < > " ', so parsing after is safe.
+  function ansiToHtml(text) {
+    const safe = escapeHtml(finalState(text));
+    const style = { fg: null, bg: null, bold: false, dim: false, it: false, ul: false };
+    let out = "";
+    let last = 0;
+    const emit = (piece) => {
+      piece = piece.replace(OTHER_ESCAPES, "");
+      if (!piece) return;
+      const cls = classesOf(style);
+      out += cls ? '<span class="' + cls + '">' + piece + "</span>" : piece;
+    };
+    safe.replace(SGR, (match, params, offset) => {
+      emit(safe.slice(last, offset));
+      applySgr(style, params);
+      last = offset + match.length;
+      return match;
+    });
+    emit(safe.slice(last));
+    return out;
+  }
+
+  // Rows --------------------------------------------------------------------------------
+
+  function timeOf(ms) {
+    return new Date(ms).toISOString().slice(11, 23);
+  }
+
+  function rowHtml(line) {
+    const n = line[0];
+    let cls = "log-line";
+    if (line[2] === "e") cls += " stderr";
+    if (line[2] === "s") cls += " system";
+    if (search.set.has(n)) cls += " match";
+    if (search.matches[search.index] === n) cls += " current-match";
+    if (highlight === n) cls += " hl";
+    return (
+      '<div class="' + cls + '" id="L' + n + '" data-n="' + n + '">' +
+      '<a class="ln" href="#L' + n + '" aria-label="Line ' + n + '">' + n + "</a>" +
+      '<time class="ts" datetime="' + new Date(line[3]).toISOString() + '">' + timeOf(line[3]) + "</time>" +
+      '<span class="tx">' + ansiToHtml(line[4]) + "</span></div>"
+    );
+  }
+
+  // Sections and blocks -----------------------------------------------------------------
+
+  // A step owns the lines from its first line to the line before the next step's first line.
+  function sectionBounds() {
+    const count = model.line_count;
+    const started = model.steps.filter((s) => s.first_line).sort((a, b) => a.first_line - b.first_line);
+    const result = [];
+    if (!started.length) {
+      if (model.steps.length) model.steps.forEach((s) => result.push({ key: String(s.position), step: s, start: 1, end: 0 }));
+      if (count) {
+        if (result.length) Object.assign(result[0], { start: 1, end: count });
+        else result.push({ key: "all", step: { title: "Log", state: model.state, label: model.label }, start: 1, end: count });
+      }
+      return result;
+    }
+    if (started[0].first_line > 1) {
+      result.push({ key: "pre", step: { title: "Set up", state: "succeeded", label: "Done" }, start: 1, end: started[0].first_line - 1 });
+    }
+    const bounds = new Map();
+    started.forEach((s, i) => {
+      const end = i + 1 < started.length ? started[i + 1].first_line - 1 : count;
+      bounds.set(s.position, [s.first_line, Math.min(end, count)]);
+    });
+    model.steps.forEach((s) => {
+      const b = bounds.get(s.position) || [1, 0];
+      result.push({ key: String(s.position), step: s, start: b[0], end: b[1] });
+    });
+    return result;
+  }
+
+  function isOpen(bound) {
+    if (folded.has(bound.key)) return !folded.get(bound.key);
+    const state = bound.step.state;
+    if (state === "running" || state === "failed") return true;
+    return !model.steps.length || model.steps.length === 1;
+  }
+
+  function makeSection(bound) {
+    const el = document.createElement("section");
+    el.className = "log-step";
+    el.id = "step-" + bound.key;
+    const head = document.createElement("button");
+    head.type = "button";
+    head.className = "log-step-head";
+    const body = document.createElement("div");
+    body.className = "log-step-body";
+    el.append(head, body);
+    head.addEventListener("click", () => {
+      folded.set(bound.key, head.getAttribute("aria-expanded") === "true");
+      layout();
+    });
+    return { el, head, body, blocks: new Map() };
+  }
+
+  function drawHead(sec, bound, open) {
+    const s = bound.step;
+    const lineCount = Math.max(0, bound.end - bound.start + 1);
+    const dur = s.duration == null ? "" : formatDuration(s.duration);
+    sec.head.setAttribute("aria-expanded", open ? "true" : "false");
+    sec.head.disabled = lineCount === 0;
+    sec.head.innerHTML =
+      '<span class="chev" aria-hidden="true">' + (open ? "▾" : "▸") + "</span>" +
+      '<span class="badge state state-' + escapeHtml(s.state) + '">' + escapeHtml(s.label || s.state) + "</span>" +
+      '<span class="title">' + escapeHtml(s.title) + "</span>" +
+      '<span class="meta">' + (lineCount ? lineCount + " line" + (lineCount === 1 ? "" : "s") : "") +
+      (dur ? " · " + dur : "") + "</span>";
+  }
+
+  function layout() {
+    const bounds = sectionBounds();
+    const empty = document.getElementById("log-empty");
+    if (empty && bounds.some((b) => b.end >= b.start)) empty.remove();
+    bounds.forEach((bound) => {
+      let sec = sections.get(bound.key);
+      if (!sec) {
+        sec = makeSection(bound);
+        sections.set(bound.key, sec);
+        root.appendChild(sec.el);
+      }
+      Object.assign(sec, { start: bound.start, end: bound.end });
+      const open = isOpen(bound) && bound.end >= bound.start;
+      drawHead(sec, bound, open);
+      sec.body.hidden = !open;
+      if (open) layoutBlocks(sec);
+    });
+  }
+
+  function layoutBlocks(sec) {
+    for (let start = sec.start; start <= sec.end; start += BLOCK) {
+      const end = Math.min(start + BLOCK - 1, sec.end);
+      let block = sec.blocks.get(start);
+      if (!block) {
+        block = document.createElement("div");
+        block.className = "log-block";
+        block.dataset.start = start;
+        block.style.height = (end - start + 1) * LINE_H + "px";
+        sec.body.appendChild(block);
+        sec.blocks.set(start, block);
+        observer.observe(block);
+      }
+      if (Number(block.dataset.end) !== end) {
+        block.dataset.end = end;
+        if (drawn.has(block)) drawBlock(block);
+        else block.style.height = (end - start + 1) * LINE_H + "px";
+      }
+    }
+  }
+
+  function haveLines(start, end) {
+    for (let n = start; n <= end; n++) if (!lines.has(n)) return false;
+    return true;
+  }
+
+  function fetchWindow(start, end) {
+    if (pending.has(start)) return pending.get(start);
+    const url = logUrl + "?after=" + (start - 1) + "&limit=" + (end - start + 1);
+    const promise = fetch(url, { credentials: "same-origin" })
+      .then((r) => r.json())
+      .then((data) => data.lines.forEach((l) => lines.set(l[0], l)))
+      .finally(() => pending.delete(start));
+    pending.set(start, promise);
+    return promise;
+  }
+
+  function drawBlock(block) {
+    const start = Number(block.dataset.start);
+    const end = Number(block.dataset.end);
+    if (!haveLines(start, end)) {
+      return fetchWindow(start, end).then(() => {
+        if (drawn.has(block) && haveLines(start, end)) drawBlock(block);
+      });
+    }
+    let html = "";
+    for (let n = start; n <= end; n++) html += rowHtml(lines.get(n));
+    block.innerHTML = html;
+    block.style.height = "";
+    return Promise.resolve();
+  }
+
+  function undrawBlock(block) {
+    block.style.height = block.offsetHeight + "px";
+    block.innerHTML = "";
+  }
+
+  const observer = new IntersectionObserver(
+    (entries) => {
+      entries.forEach((entry) => {
+        if (entry.isIntersecting && !drawn.has(entry.target)) {
+          drawn.add(entry.target);
+          drawBlock(entry.target);
+        } else if (!entry.isIntersecting && drawn.has(entry.target)) {
+          drawn.delete(entry.target);
+          undrawBlock(entry.target);
+        }
+      });
+    },
+    { root: root, rootMargin: MARGIN }
+  );
+
+  function redrawVisible() {
+    drawn.forEach((block) => drawBlock(block));
+  }
+
+  // Navigation: permalinks, search matches --------------------------------------------------
+
+  function sectionOf(n) {
+    for (const [key, sec] of sections) if (n >= sec.start && n <= sec.end) return [key, sec];
+    return [null, null];
+  }
+
+  function goToLine(n, mark) {
+    const [key, sec] = sectionOf(n);
+    if (!sec) return Promise.resolve(false);
+    folded.set(key, false);
+    layout();
+    const blockStart = sec.start + Math.floor((n - sec.start) / BLOCK) * BLOCK;
+    const block = sec.blocks.get(blockStart);
+    drawn.add(block);
+    if (mark) highlight = n;
+    return drawBlock(block).then(() => {
+      const row = document.getElementById("L" + n);
+      if (!row) return false;
+      setFollow(false);
+      programmaticScroll = true;
+      const top = row.getBoundingClientRect().top - root.getBoundingClientRect().top;
+      root.scrollTop += top - root.clientHeight / 3;
+      if (mark) {
+        document.querySelectorAll(".log-line.hl").forEach((el) => el.id !== "L" + n && el.classList.remove("hl"));
+        row.classList.add("hl");
+        root.scrollIntoView({ block: "nearest" });
+      }
+      return true;
+    });
+  }
+
+  function fromHash() {
+    const m = /^#L(\d+)$/.exec(location.hash);
+    if (m) goToLine(Number(m[1]), true);
+  }
+
+  root.addEventListener("click", (event) => {
+    const link = event.target.closest("a.ln");
+    if (!link) return;
+    event.preventDefault();
+    history.replaceState(null, "", link.getAttribute("href"));
+    goToLine(Number(link.closest(".log-line").dataset.n), true);
+  });
+  window.addEventListener("hashchange", fromHash);
+
+  const searchInput = document.getElementById("log-search-input");
+  const searchCount = document.getElementById("log-search-count");
+  let searchTimer = null;
+
+  function runSearch() {
+    const query = searchInput.value.trim();
+    if (query === search.query) return;
+    search.query = query;
+    if (!query) return setMatches([], 0);
+    fetch(searchUrl + "?q=" + encodeURIComponent(query), { credentials: "same-origin" })
+      .then((r) => r.json())
+      .then((data) => {
+        if (data.query !== query.toLowerCase()) return;
+        setMatches(data.matches, data.total);
+        if (data.matches.length) step(1);
+      });
+  }
+
+  function setMatches(matches, total) {
+    Object.assign(search, { matches, set: new Set(matches), index: -1, total });
+    showCount();
+    redrawVisible();
+  }
+
+  function showCount() {
+    if (!search.query) searchCount.textContent = "";
+    else if (!search.total) searchCount.textContent = "No match";
+    else searchCount.textContent = (search.index + 1) + " of " + search.total;
+  }
+
+  function step(direction) {
+    if (!search.matches.length) return;
+    const size = search.matches.length;
+    search.index = (search.index + direction + size) % size;
+    showCount();
+    document.querySelectorAll(".log-line.current-match").forEach((el) => el.classList.remove("current-match"));
+    const n = search.matches[search.index];
+    goToLine(n, false).then(() => {
+      const row = document.getElementById("L" + n);
+      if (row) row.classList.add("current-match");
+    });
+  }
+
+  searchInput.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 200);
+  });
+  document.getElementById("log-search").addEventListener("submit", (e) => e.preventDefault());
+  searchInput.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    if (searchInput.value.trim() !== search.query) runSearch();
+    else step(event.shiftKey ? -1 : 1);
+  });
+  document.getElementById("log-next").addEventListener("click", () => step(1));
+  document.getElementById("log-prev").addEventListener("click", () => step(-1));
+
+  // Toolbar toggles ---------------------------------------------------------------------------
+
+  function toggle(id, initial, apply) {
+    const button = document.getElementById(id);
+    const set = (on) => {
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+      apply(on);
+    };
+    button.addEventListener("click", () => set(button.getAttribute("aria-pressed") !== "true"));
+    set(initial);
+    return set;
+  }
+
+  function stored(name) {
+    try {
+      return localStorage.getItem("herokucd.log." + name) === "1";
+    } catch (e) {
+      return false;
+    }
+  }
+  function store(name, on) {
+    try {
+      localStorage.setItem("herokucd.log." + name, on ? "1" : "0");
+    } catch (e) {
+      /* private mode: the toggle still works for this page */
+    }
+  }
+
+  toggle("log-times", stored("times"), (on) => {
+    root.classList.toggle("show-times", on);
+    store("times", on);
+  });
+  toggle("log-wrap", stored("wrap"), (on) => {
+    root.classList.toggle("wrap", on);
+    store("wrap", on);
+  });
+  const setFollow = toggle("log-follow", false, (on) => {
+    follow = on;
+    if (on) scrollToEnd();
+  });
+
+  function scrollToEnd() {
+    programmaticScroll = true;
+    root.scrollTop = root.scrollHeight;
+  }
+
+  // Scrolling up means the user wants to read: stop following.
+  root.addEventListener("scroll", () => {
+    const top = root.scrollTop;
+    if (!programmaticScroll && follow && top < lastScrollTop - 4) setFollow(false);
+    programmaticScroll = false;
+    lastScrollTop = top;
+  });
+
+  // Pinned failure --------------------------------------------------------------------------
+
+  function pinFailure() {
+    const failed = model.state === "failed" && model.steps.find((s) => s.state === "failed");
+    const pinned = document.getElementById("log-pinned");
+    if (!failed) return;
+    const bound = sectionBounds().find((b) => b.key === String(failed.position));
+    if (!bound || bound.end < bound.start) return;
+    const start = Math.max(bound.start, bound.end - PINNED + 1);
+    fetchWindow(start, bound.end).then(() => {
+      let html = '<p class="log-pinned-title">' + escapeHtml(failed.title) + " failed. Its last lines:</p>";
+      for (let n = start; n <= bound.end; n++) if (lines.has(n)) html += rowHtml(lines.get(n));
+      pinned.innerHTML = html;
+      pinned.hidden = false;
+    });
+  }
+  document.getElementById("log-pinned").addEventListener("click", (event) => {
+    const link = event.target.closest("a.ln");
+    if (!link) return;
+    event.preventDefault();
+    history.replaceState(null, "", link.getAttribute("href"));
+    goToLine(Number(link.closest(".log-line").dataset.n), true);
+  });
+
+  // Header: state, duration, steps ------------------------------------------------------------
+
+  function formatDuration(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(seconds / 3600);
+    const m = Math.floor((seconds % 3600) / 60);
+    const s = seconds % 60;
+    if (h) return h + "h " + m + "m";
+    if (m) return m + "m " + s + "s";
+    return s + "s";
+  }
+
+  function setBadge(el, state, label) {
+    if (!el) return;
+    el.className = "badge state state-" + state;
+    el.textContent = label;
+  }
+
+  function updateHeader() {
+    setBadge(document.getElementById("deploy-state"), model.state, model.label);
+    const release = document.getElementById("deploy-release");
+    if (release && model.release_version) release.textContent = "v" + model.release_version;
+    const done = model.steps.filter((s) => TERMINAL.includes(s.state)).length;
+    const progress = document.getElementById("steps-progress");
+    if (progress) progress.value = done;
+    const current = model.steps.find((s) => s.state === "running") || model.steps.find((s) => s.state === "failed");
+    const counter = document.getElementById("steps-done");
+    if (counter) counter.textContent = current ? current.position : done;
+    model.steps.forEach((s) => {
+      const li = document.querySelector('#step-list li[data-position="' + s.position + '"]');
+      if (!li) return;
+      setBadge(li.querySelector(".badge"), s.state, s.label);
+      li.querySelector(".step-duration").textContent = s.duration == null ? "" : formatDuration(s.duration);
+    });
+    const duration = document.getElementById("deploy-duration");
+    if (duration && model.finished) {
+      delete duration.dataset.started;
+      if (model.duration != null) duration.textContent = formatDuration(model.duration);
+    }
+  }
+
+  // Ticks while the deploy runs; the server's number replaces it when it finishes.
+  setInterval(() => {
+    const el = document.getElementById("deploy-duration");
+    if (el && el.dataset.started) el.textContent = formatDuration((Date.now() - Date.parse(el.dataset.started)) / 1000);
+  }, 1000);
+
+  // Live tail -----------------------------------------------------------------------------
+
+  function absorb(data) {
+    data.lines.forEach((l) => lines.set(l[0], l));
+    const last = data.lines.length ? data.lines[data.lines.length - 1][0] : 0;
+    Object.assign(model, data, { line_count: Math.max(data.line_count, last, model.line_count) });
+    delete model.lines;
+  }
+
+  function tail() {
+    const after = model.line_count;
+    fetch(logUrl + "?wait=1&after=" + after, { credentials: "same-origin" })
+      .then((r) => {
+        if (!r.ok) throw new Error(r.status);
+        return r.json();
+      })
+      .then((data) => {
+        absorb(data);
+        layout();
+        updateHeader();
+        if (follow) scrollToEnd();
+        if (data.finished && !data.lines.length) return pinFailure();
+        tail();
+      })
+      .catch(() => setTimeout(tail, 2000));
+  }
+
+  layout();
+  updateHeader();
+  pinFailure();
+  if (location.hash) fromHash();
+  if (!model.finished) {
+    if (!location.hash) setFollow(true);
+    tail();
+  }
+  root.dataset.ready = "1";
+})();

@@ -1,0 +1,85 @@
+"""Deploy, step and log rows made directly, so viewer tests need no deploy engine."""
+
+import time
+from datetime import timedelta
+
+from django.db.models import Max
+from django.utils import timezone
+
+from deploys import logformat
+from deploys.models import Deploy, DeployStep, LogChunk, State, StepState
+from projects.models import Environment
+
+STEP_TITLES = ["Check out the code", "Push to Heroku", "Run the migration", "Check health"]
+
+
+def make_environment(project, name="staging", app_name=None, **extra):
+    app_name = app_name or f"{project.slug}-{name}"
+    return Environment.objects.create(
+        project=project, name=name, branch=extra.pop("branch", "main"), app_name=app_name, **extra
+    )
+
+
+def make_deploy(project, environment=None, state=State.SUCCEEDED, seconds=72, **extra):
+    """A deploy numbered after the project's last one, started `seconds` before it finished."""
+    environment = environment or project.environments.first() or make_environment(project)
+    number = (project.deploys.aggregate(n=Max("number"))["n"] or 0) + 1
+    finished = timezone.now() if state in (State.SUCCEEDED, State.FAILED, State.CANCELED) else None
+    started = (finished or timezone.now()) - timedelta(seconds=seconds)
+    fields = {
+        "project": project,
+        "number": number,
+        "environment": environment,
+        "environment_name": environment.name,
+        "app_name": environment.app_name,
+        "branch": "main",
+        "sha": f"{number:07x}" + "a" * 33,
+        "state": state,
+        "started_at": None if state == State.QUEUED else started,
+        "finished_at": finished,
+        **extra,
+    }
+    return Deploy.objects.create(**fields)
+
+
+def make_steps(deploy, states, first_lines=None):
+    """One step per state, titled from STEP_TITLES; `first_lines` gives each step's first line."""
+    steps = []
+    for position, step_state in enumerate(states, start=1):
+        started = step_state not in (StepState.PENDING, StepState.SKIPPED)
+        steps.append(
+            DeployStep.objects.create(
+                deploy=deploy,
+                position=position,
+                name=f"step{position}",
+                title=STEP_TITLES[(position - 1) % len(STEP_TITLES)],
+                state=step_state,
+                started_at=deploy.started_at if started else None,
+                finished_at=deploy.finished_at if started and step_state != "running" else None,
+                first_line=(first_lines or {}).get(position),
+            )
+        )
+    return steps
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def append_lines(deploy, texts, step=1, stream=logformat.STDOUT, chunk_size=500):
+    """Append lines after the deploy's last one, `chunk_size` lines per LogChunk."""
+    last = deploy.log_chunks.aggregate(n=Max("first_line"))["n"]
+    next_line = 1
+    if last:
+        chunk = deploy.log_chunks.get(first_line=last)
+        next_line = chunk.first_line + chunk.line_count
+    texts = list(texts)
+    for start in range(0, len(texts), chunk_size):
+        part = texts[start : start + chunk_size]
+        content = "\n".join(logformat.encode(step, stream, now_ms(), t) for t in part)
+        LogChunk.objects.create(
+            deploy=deploy, first_line=next_line, line_count=len(part), content=content
+        )
+        next_line += len(part)
+    Deploy.objects.filter(pk=deploy.pk).update(line_count=next_line - 1)
+    return next_line - 1
