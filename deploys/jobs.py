@@ -1,0 +1,138 @@
+"""The RQ jobs. Their only argument is a deploy id: the Deploy row is the source of truth.
+
+One running deploy per Heroku app is enforced by the database (the unique constraint
+`one_running_deploy_per_app`), not by a lock in a process, so it holds across workers and hosts.
+"""
+
+import logging
+import os
+import socket
+from datetime import timedelta
+
+import django_rq
+from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, Exists, F, OuterRef, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from deploys import pipeline, reaper
+from deploys.models import Deploy, State
+
+log = logging.getLogger(__name__)
+WAIT_SECONDS = 5  # a deploy waiting for its app asks again this often (and on each handoff)
+QUEUE = "default"
+
+
+def run_deploy(deploy_id: int) -> str:
+    """Run one deploy, if it is still queued and its app is free.
+
+    1. Fail the app's stale deploys, so a dead worker cannot hold the app forever.
+    2. Claim: queued -> running with a conditional UPDATE that must change exactly one row;
+       refused while an older deploy of the app waits, or by the database while one runs.
+       A busy app: ask again in WAIT_SECONDS. A duplicate job: nothing to do.
+    3. Run the pipeline, which ends with cleanup and the deploy's final state.
+    4. Hand the app over to its oldest queued deploy.
+    """
+    deploy = Deploy.objects.select_related("project", "environment").filter(pk=deploy_id).first()
+    if deploy is None or deploy.state != State.QUEUED:
+        return "not queued"
+    reaper.fail_stale_deploys(app_name=deploy.app_name)
+    claimed = claim(deploy)
+    if claimed is None:
+        enqueue(deploy, delay=WAIT_SECONDS)
+        return "waiting for the app"
+    if not claimed:
+        return "claimed elsewhere"
+    enqueue_check(deploy)
+    deferred = pipeline.execute(deploy)
+    if deferred is not None:
+        enqueue(deploy, at=deferred.until)
+    hand_over(deploy.app_name)
+    return "deferred" if deferred else "done"
+
+
+def claim(deploy: Deploy) -> bool | None:
+    """True: ours now. False: no longer queued. None: the app is busy (or others wait first)."""
+    older_waiting = Deploy.objects.filter(
+        app_name=OuterRef("app_name"), state=State.QUEUED, pk__lt=OuterRef("pk")
+    )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            changed = (
+                Deploy.objects.filter(pk=deploy.pk, state=State.QUEUED)
+                .filter(~Exists(older_waiting))
+                .update(
+                    state=State.RUNNING,
+                    started_at=Coalesce(F("started_at"), Value(now), output_field=DateTimeField()),
+                    heartbeat_at=now,
+                    worker_name=f"{socket.gethostname()}:{os.getpid()}",
+                )
+            )
+    except IntegrityError:  # one_running_deploy_per_app: another deploy of the app runs
+        return None
+    if changed == 1:
+        deploy.refresh_from_db()
+        return True
+    still_queued = Deploy.objects.filter(pk=deploy.pk, state=State.QUEUED).exists()
+    return None if still_queued else False
+
+
+def hand_over(app_name: str) -> None:
+    following = Deploy.objects.filter(app_name=app_name, state=State.QUEUED).order_by("pk")
+    following = following.select_related("project", "environment").first()
+    if following is not None:
+        enqueue(following)
+
+
+def check_deploy(deploy_id: int) -> str:
+    """Scheduled while a deploy runs: fail it if its worker died, else look again later."""
+    deploy = Deploy.objects.select_related("project").filter(pk=deploy_id).first()
+    if deploy is None or deploy.state != State.RUNNING:
+        return "not running"
+    if reaper.fail_stale_deploys(app_name=deploy.app_name):
+        hand_over(deploy.app_name)
+        return "failed as stale"
+    enqueue_check(deploy)
+    return "alive"
+
+
+# -- enqueueing -------------------------------------------------------------------------------
+
+
+def job_timeout(deploy: Deploy) -> int:
+    """Long enough for every configured step, so RQ stops only a deploy that hangs."""
+    env = deploy.environment
+    if env is None:
+        return 3600
+    steps = env.pre_deploy_timeout + env.post_deploy_timeout + env.migration_timeout
+    return steps + pipeline.PUSH_TIMEOUT + 3600  # the rest: checkout, backup, health checks
+
+
+def job_options(deploy: Deploy) -> dict:
+    return {
+        "job_timeout": job_timeout(deploy),
+        "description": f"deploy #{deploy.number} of {deploy.project.slug} to {deploy.app_name}",
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 86400,
+    }
+
+
+def enqueue(deploy: Deploy, delay: float | None = None, at=None):
+    """Queue `run_deploy(deploy.pk)`, after the current transaction commits."""
+    queue = django_rq.get_queue(QUEUE)
+    options = job_options(deploy)
+    if at is not None:
+        return queue.enqueue_at(at, run_deploy, deploy.pk, **options)
+    if delay:
+        return queue.enqueue_in(timedelta(seconds=delay), run_deploy, deploy.pk, **options)
+    return queue.enqueue(run_deploy, deploy.pk, **options)
+
+
+def enqueue_check(deploy: Deploy):
+    queue = django_rq.get_queue(QUEUE)
+    delay = timedelta(seconds=max(1, reaper.stale_seconds() // 2))
+    description = f"check deploy #{deploy.number} of {deploy.project.slug}"
+    return queue.enqueue_in(
+        delay, check_deploy, deploy.pk, job_timeout=600, description=description, result_ttl=600
+    )

@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand
+
+from deploys.reaper import fail_stale_deploys, stale_seconds
+
+
+class Command(BaseCommand):
+    help = "Fail running deploys whose worker died (no heartbeat), and undo their changes."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            default=None,
+            help=f"Seconds without a heartbeat (default {stale_seconds()}).",
+        )
+
+    def handle(self, *args, older_than=None, **options):
+        failed = fail_stale_deploys(older_than)
+        for deploy in failed:
+            self.stdout.write(f"Failed deploy #{deploy.number} of {deploy.app_name}.")
+        self.stdout.write(f"{len(failed)} stale deploy(s) failed.")

@@ -1,0 +1,95 @@
+"""The per-project mirror clone, and checkouts of one commit from it.
+
+One bare mirror per project in DATA_DIR/mirrors/ is fetched before each deploy, so a deploy
+downloads only what is new. A deploy works in its own worktree of the mirror, removed after.
+A shallow mirror is unshallowed: Heroku refuses pushes from shallow repositories.
+"""
+
+import contextlib
+import fcntl
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+
+from deploys import runners
+
+FETCH_TIMEOUT = 900
+
+
+class UnknownCommit(runners.CommandFailed):
+    pass
+
+
+def mirror_path(project) -> Path:
+    return Path(settings.DATA_DIR) / "mirrors" / f"{project.pk}.git"
+
+
+@contextlib.contextmanager
+def locked(project):
+    """One deploy at a time updates a project's mirror (deploys of other apps may share it)."""
+    path = mirror_path(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def update(project, writer, cancel_event=None) -> Path:
+    """Clone or fetch the project's mirror; unshallow it when it is shallow."""
+    with locked(project) as path:
+        limits = {"timeout": FETCH_TIMEOUT, "idle_timeout": None, "cancel_event": cancel_event}
+        if not (path / "HEAD").exists():
+            writer.system(f"Cloning {project.repository_url}")
+            args = ["git", "clone", "--mirror", "--quiet", project.repository_url, str(path)]
+            _run(args, path.parent, writer, limits)
+        elif is_shallow(path):
+            writer.system("The mirror is a shallow clone: fetching its full history (unshallow).")
+            _run(["git", "fetch", "--unshallow", "--prune", "origin"], path, writer, limits)
+        else:
+            writer.system(f"Fetching {project.repository_url}")
+            _run(["git", "fetch", "--prune", "origin"], path, writer, limits)
+        return path
+
+
+def _run(args, cwd, writer, limits):
+    with runners.private_home() as home:
+        status = runners.run(args, cwd=cwd, env=runners.git_env(home), writer=writer, **limits)
+    if status != 0:
+        raise runners.CommandFailed(f"`{' '.join(args[:2])}` failed with status {status}.")
+
+
+def is_shallow(path) -> bool:
+    result = runners.git("rev-parse", "--is-shallow-repository", cwd=path)
+    return result.stdout.strip() == "true"
+
+
+def resolve(path, sha="", branch="") -> str:
+    """The full sha of the commit to deploy: `sha`, or the head of `branch`."""
+    wanted = sha or f"refs/heads/{branch}"
+    result = runners.git(
+        "rev-parse", "--verify", "--quiet", f"{wanted}^{{commit}}", cwd=path, check=False
+    )
+    if result.returncode != 0:
+        what = f"Commit {sha[:12]}" if sha else f"Branch {branch}"
+        raise UnknownCommit(f"{what} is not in the repository (was it pushed?).")
+    return result.stdout.strip()
+
+
+@contextlib.contextmanager
+def worktree(project, sha):
+    """A checkout of `sha` in a temporary folder, removed afterwards."""
+    target = Path(tempfile.mkdtemp(prefix="herokucd-checkout-"))
+    path = mirror_path(project)
+    try:
+        with locked(project):
+            runners.git("worktree", "add", "--detach", "--force", str(target), sha, cwd=path)
+        yield target
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+        with locked(project):
+            runners.git("worktree", "prune", cwd=path, check=False)

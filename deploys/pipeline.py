@@ -1,0 +1,565 @@
+"""The deploy pipeline: the steps of one claimed deploy, top to bottom, through one log writer.
+
+`execute(deploy)` runs `Run.steps()` and always ends with `Run.finish()`, which undoes what the
+deploy changed on the app (maintenance mode, scaled-down process types). What to undo is kept
+in `Deploy.cleanup_state` before each change is made, so the stale-deploy reaper can undo it
+too when the worker died mid-deploy (`undo_changes`).
+"""
+
+import contextlib
+import logging
+import socket
+import threading
+from urllib.parse import urlsplit
+
+import redis
+import requests
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from deploys import mirror, notifications, ratelimit, runners
+from deploys.logwriter import LogWriter, private_key_secrets
+from deploys.models import Deploy, DeployStep, State, StepState, Trigger
+from herokucd.heroku import DynoCanceled, DynoTimeout, HerokuClient, HerokuError
+from projects.models import CacheFlush, Environment, MaintenanceMode
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 1.0  # also how quickly a cancel is noticed
+PUSH_TIMEOUT = 1800
+PUSH_IDLE_TIMEOUT = 600
+COMMAND_IDLE_TIMEOUT = 300
+HEALTH_TIMEOUT = 10
+
+
+class StepFailed(Exception):
+    """A step failed; str() is the deploy's reason, in the user's words."""
+
+    def __init__(self, message, exit_status=None):
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+class Canceled(Exception):
+    pass
+
+
+CANCELED = (Canceled, runners.CommandCanceled, DynoCanceled)
+
+
+def execute(deploy: Deploy):
+    """Run a claimed (running) deploy to its end. Returns the DeferDeploy when it must wait."""
+    try:
+        run = Run(deploy)
+    except Exception as error:  # e.g. the project lost its Heroku credential
+        finish_deploy(deploy, State.FAILED, reason_for(error))
+        return None
+    try:
+        run.start()
+        run.steps()
+    except ratelimit.DeferDeploy as defer:
+        return run.defer(defer)
+    except BaseException as error:
+        run.failure(error)
+        if not isinstance(error, Exception):
+            raise
+    finally:
+        run.finish()
+    return None
+
+
+class Run:
+    """One execution of the pipeline for one deploy."""
+
+    def __init__(self, deploy: Deploy):
+        self.deploy = deploy
+        self.environment: Environment = deploy.environment
+        self.app = deploy.app_name
+        credential = getattr(deploy.project, "heroku_credential", None)
+        if credential is None:
+            raise StepFailed("This project has no Heroku API key: add one in its settings.")
+        self.api_key = credential.api_key
+        self.credential = credential
+        self.client = HerokuClient(self.api_key)
+        self.writer = LogWriter(deploy, self._secrets())
+        self.cancel_event = threading.Event()
+        self.heartbeat = Heartbeat(deploy.pk, self.cancel_event)
+        self.resources = contextlib.ExitStack()
+        self.outcome = (State.SUCCEEDED, "")
+        self.migration_failed = False
+        self.config_vars = None
+        self.checkout = None
+
+    def _secrets(self):
+        deploy_key = getattr(self.deploy.project, "deploy_key", None)
+        private_key = deploy_key.private_key if deploy_key else ""
+        return [self.api_key, *private_key_secrets(private_key)]
+
+    # -- the steps, in the order the log shows them ----------------------------------------
+
+    def start(self):
+        self.heartbeat.start()
+        who = self.deploy.triggered_by or "a webhook"
+        self.writer.system(f"Deploy #{self.deploy.number} to {self.app}, started by {who}.")
+        self.redact_config_vars()
+        ratelimit.before_push(self.deploy, self.credential)
+
+    def steps(self):
+        if self.deploy.trigger == Trigger.ROLLBACK:
+            self.rollback_release()
+            return
+        self.checkout_commit()
+        self.commands(
+            "pre_deploy",
+            "Pre-deploy commands",
+            self.environment.pre_deploy_commands,
+            self.environment.pre_deploy_timeout,
+        )
+        self.backup()
+        self.maintenance_on(MaintenanceMode.DEPLOY)
+        self.scale_down()
+        self.push()
+        self.maintenance_on(MaintenanceMode.MIGRATIONS)
+        self.migrate()
+        self.scale_back()
+        self.maintenance_off()
+        self.cache_flush()
+        self.commands(
+            "post_deploy",
+            "Post-deploy commands",
+            self.environment.post_deploy_commands,
+            self.environment.post_deploy_timeout,
+        )
+        self.health_check()
+
+    def redact_config_vars(self):
+        names = Environment.split_names(self.environment.secret_config_vars)
+        if not names:
+            return
+        values = self.app_config_vars()
+        self.writer.add_secrets(values[name] for name in names if values.get(name))
+        for name in names:
+            if values.get(name) and len(values[name]) < 8:
+                self.writer.system(f"Config var {name} is shorter than 8 characters: not redacted.")
+
+    def checkout_commit(self):
+        with self.step("checkout", "Check out the commit"):
+            path = mirror.update(self.deploy.project, self.writer, self.cancel_event)
+            sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
+            if sha != self.deploy.sha:
+                self.save(sha=sha)
+            self.checkout = self.resources.enter_context(mirror.worktree(self.deploy.project, sha))
+            self.writer.system(f"Checked out {sha[:12]}.")
+
+    def commands(self, name, title, text, timeout):
+        commands = [line.strip() for line in text.splitlines() if line.strip()]
+        if not commands:
+            return
+        with self.step(name, title):
+            runners.run_commands(
+                commands,
+                self.checkout,
+                api_key=self.api_key,
+                writer=self.writer,
+                timeout=timeout,
+                idle_timeout=COMMAND_IDLE_TIMEOUT,
+                cancel_event=self.cancel_event,
+            )
+
+    def backup(self):
+        if not (self.environment.backup_before_migrate and self.environment.migration_command):
+            return
+        with self.step("backup", "Back up the database"):
+            poll = getattr(settings, "DEPLOY_BACKUP_POLL_SECONDS", 3)
+            backup = self.client.capture_backup(self.app, poll_interval=poll)
+            if not backup.succeeded:
+                raise StepFailed(f"Backup {backup.name} failed on Heroku.")
+            self.save(backup_name=backup.name)
+            self.writer.system(f"Backup {backup.name} finished.")
+
+    def maintenance_on(self, scope):
+        if not self._maintenance_wanted(scope):
+            return
+        with self.step("maintenance_on", "Maintenance mode on"):
+            if self.client.app(self.app).get("maintenance"):
+                self.writer.system("The app is already in maintenance mode; it will stay on.")
+                return
+            if self.environment.maintenance_page_url:
+                page = {"MAINTENANCE_PAGE_URL": self.environment.maintenance_page_url}
+                self.client.update_config_vars(self.app, page)
+            self.remember(maintenance=True)  # before the call: it may work and still time out
+            self.client.set_maintenance(self.app, True)
+
+    def _maintenance_wanted(self, scope):
+        mode = self.environment.maintenance_mode
+        if scope == MaintenanceMode.MIGRATIONS and not self.environment.migration_command:
+            return False
+        return mode == scope
+
+    def scale_down(self):
+        types = Environment.split_names(self.environment.scale_down_types)
+        if not (types and self.environment.migration_command):
+            return
+        with self.step("scale_down", f"Scale {', '.join(types)} to 0"):
+            current = {item["type"]: item["quantity"] for item in self.client.formation(self.app)}
+            for missing in [kind for kind in types if kind not in current]:
+                self.writer.system(f"This app has no {missing} process type; skipped.")
+            previous = {kind: current[kind] for kind in types if kind in current}
+            self.remember(formation=previous)
+            self.client.scale(self.app, dict.fromkeys(previous, 0))
+            self.writer.system(f"Scaled to 0; will scale back to {_quantities(previous)}.")
+
+    def push(self):
+        ref = self.environment.heroku_branch
+        with self.step("push", f"Push to Heroku ({ref})"):
+            before = self.client.releases(self.app, limit=1)
+            self.save(previous_release_id=before[0]["id"] if before else "")
+            runners.git_push(
+                self.checkout,
+                self.client.git_url(self.app),
+                self.deploy.sha,
+                ref,
+                api_key=self.api_key,
+                writer=self.writer,
+                force=self.environment.force_push,
+                timeout=PUSH_TIMEOUT,
+                idle_timeout=PUSH_IDLE_TIMEOUT,
+                cancel_event=self.cancel_event,
+            )
+            self.record_release()
+
+    def record_release(self):
+        latest = self.client.releases(self.app, limit=1)
+        if latest:
+            self.save(release_version=latest[0]["version"])
+            self.writer.system(f"Heroku release v{latest[0]['version']}.")
+
+    def migrate(self):
+        command = self.environment.migration_command
+        if not command:
+            return
+        with self.step("migrate", f"Migration: {command}"):
+            self.save(ran_migration=True)
+            timeout = self.environment.migration_timeout
+            try:
+                status = self.client.run_attached(
+                    self.app, command, self.writer.write, timeout, cancel_event=self.cancel_event
+                )
+            except DynoTimeout as error:
+                self.migration_failed = True
+                raise StepFailed(f"The migration timed out: {error}") from None
+            if status != 0:
+                self.migration_failed = True
+                raise StepFailed(f"The migration exited with status {status}.", status)
+
+    def scale_back(self):
+        previous = self.deploy.cleanup_state.get("formation")
+        if previous:
+            with self.step("scale_back", "Scale back"):
+                self.client.scale(self.app, previous)
+                self.forget("formation")
+                self.writer.system(f"Scaled back to {_quantities(previous)}.")
+
+    def maintenance_off(self):
+        if self.deploy.cleanup_state.get("maintenance"):
+            with self.step("maintenance_off", "Maintenance mode off"):
+                self.client.set_maintenance(self.app, False)
+                self.forget("maintenance")
+
+    def cache_flush(self):
+        kind = self.environment.cache_flush
+        names = Environment.split_names(self.environment.cache_config_vars)
+        if not (kind and names):
+            return
+        with self.step("cache_flush", f"Flush the cache ({CacheFlush(kind).label})"):
+            values = self.app_config_vars()
+            for name in names:
+                if not values.get(name):
+                    raise StepFailed(f"The app has no config var {name} to find its cache.")
+                flush_cache(kind, values[name])
+                self.writer.system(f"Flushed the cache at {name}.")
+
+    def health_check(self):
+        env = self.environment
+        if not (env.health_check_url or env.health_check_text or env.health_check_retries):
+            return
+        with self.step("health_check", "Health check"):
+            url = env.health_check_url or self.client.app(self.app).get("web_url")
+            problem = None
+            for attempt in range(env.health_check_retries + 1):
+                if attempt:
+                    self.sleep(env.health_check_delay)
+                problem = check_health(url, env.health_check_status, env.health_check_text)
+                self.writer.system(f"GET {url}: {problem or 'healthy'}")
+                if not problem:
+                    return
+            raise StepFailed(f"The health check failed: {problem}")
+
+    def rollback_release(self):
+        undone = self.deploy.rollback_of
+        with self.step("rollback", f"Roll back deploy #{undone.number}"):
+            before = self.client.releases(self.app, limit=1)
+            self.save(previous_release_id=before[0]["id"] if before else "")
+            release = self.client.rollback(self.app, undone.previous_release_id)
+            self.save(release_version=release["version"])
+            self.writer.system(f"Heroku release v{release['version']}: {release['description']}")
+
+    # -- outcome and cleanup -----------------------------------------------------------------
+
+    def failure(self, error):
+        if isinstance(error, CANCELED) or self.cancel_event.is_set():
+            self.outcome = (State.CANCELED, self._cancel_reason())
+        else:
+            self.outcome = (State.FAILED, reason_for(error))
+            self.writer.system(f"Failed: {self.outcome[1]}")
+        if self.outcome[0] == State.FAILED and self._auto_rollback_due():
+            self.auto_rollback()
+
+    def _auto_rollback_due(self):
+        failed = self.deploy.steps.filter(state=StepState.FAILED).values_list("name", flat=True)
+        return (
+            self.environment.auto_rollback
+            and "health_check" in failed
+            and bool(self.deploy.previous_release_id)
+        )
+
+    def auto_rollback(self):
+        try:
+            with self.step("rollback", "Automatic rollback"):
+                release = self.client.rollback(self.app, self.deploy.previous_release_id)
+                self.writer.system(f"Rolled back: Heroku release v{release['version']}.")
+            self.outcome = (State.FAILED, f"{self.outcome[1]} Rolled back automatically.")
+        except Exception as error:
+            self.outcome = (
+                State.FAILED,
+                f"{self.outcome[1]} Automatic rollback failed: {reason_for(error)}",
+            )
+
+    def _cancel_reason(self):
+        reason = Deploy.objects.filter(pk=self.deploy.pk).values_list("reason", flat=True)
+        return reason.first() or "Canceled."
+
+    def finish(self):
+        self.cleanup()
+        self.resources.close()
+        self.heartbeat.stop()
+        state, reason = self.outcome
+        if state != State.QUEUED:
+            self.writer.system(f"Deploy {state.label.lower()}.")
+        self.writer.close()
+        self.client.close()
+        if state != State.QUEUED:
+            finish_deploy(self.deploy, state, reason)
+
+    def cleanup(self):
+        """Undo what the deploy changed on the app, whatever happened before."""
+        if not self.deploy.cleanup_state:
+            return
+        keep = self.migration_failed and self.environment.keep_maintenance_after_failed_migration
+        with self.step("cleanup", "Clean up", fail_silently=True):
+            problems = undo_changes(self.deploy, self.client, self.writer, keep_maintenance=keep)
+            if problems:
+                state, reason = self.outcome
+                left = "; ".join(problems)
+                self.outcome = (
+                    State.FAILED if state == State.SUCCEEDED else state,
+                    f"{reason} Cleanup failed: {left}".strip(),
+                )
+                raise StepFailed(left)
+
+    def defer(self, defer):
+        """Put the deploy back in the queue until Heroku's git rate limit allows a push."""
+        self.outcome = (State.QUEUED, "")
+        self.writer.system(f"Waiting for Heroku's git rate limit until {defer.until:%H:%M}")
+        Deploy.objects.filter(pk=self.deploy.pk, state=State.RUNNING).update(
+            state=State.QUEUED, worker_name=""
+        )
+        return defer
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def step(self, name, title, fail_silently=False):
+        """A step of the log: its header, its state, its outcome."""
+        if self.cancel_event.is_set() and name != "cleanup":
+            raise Canceled
+        step = self._new_step(name, title)
+        try:
+            yield step
+        except BaseException as error:
+            canceled = isinstance(error, CANCELED) or self.cancel_event.is_set()
+            step.state = StepState.CANCELED if canceled else StepState.FAILED
+            step.exit_status = getattr(error, "exit_status", None)
+            if fail_silently:
+                self.writer.system(f"{title} failed: {reason_for(error)}")
+                return
+            raise
+        else:
+            step.state = StepState.SUCCEEDED
+        finally:
+            step.finished_at = timezone.now()
+            step.save(update_fields=["state", "exit_status", "finished_at"])
+
+    def _new_step(self, name, title):
+        self.writer.flush()
+        position = self.deploy.steps.count() + 1
+        self.writer.step = position
+        step = DeployStep.objects.create(
+            deploy=self.deploy,
+            position=position,
+            name=name,
+            title=title,
+            state=StepState.RUNNING,
+            started_at=timezone.now(),
+            first_line=self.writer.line_count + 1,
+        )
+        self.writer.system(title)
+        return step
+
+    def save(self, **fields):
+        for name, value in fields.items():
+            setattr(self.deploy, name, value)
+        Deploy.objects.filter(pk=self.deploy.pk).update(**fields)
+
+    def remember(self, **changes):
+        self.save(cleanup_state={**self.deploy.cleanup_state, **changes})
+
+    def forget(self, name):
+        self.save(cleanup_state={k: v for k, v in self.deploy.cleanup_state.items() if k != name})
+
+    def app_config_vars(self):
+        if self.config_vars is None:
+            self.config_vars = self.client.config_vars(self.app)
+        return self.config_vars
+
+    def sleep(self, seconds):
+        if self.cancel_event.wait(seconds):
+            raise Canceled
+
+
+def undo_changes(deploy, client, writer, keep_maintenance=False) -> list[str]:
+    """Scale back and switch maintenance off as `deploy.cleanup_state` says; the problems."""
+    state = dict(deploy.cleanup_state)
+    problems = []
+    if state.get("formation"):
+        try:
+            client.scale(deploy.app_name, state["formation"])
+            writer.system(f"Scaled back to {_quantities(state['formation'])}.")
+            state.pop("formation")
+        except HerokuError as error:
+            left = _quantities(state["formation"])
+            problems.append(f"process types are still scaled down, should be {left} ({error})")
+    if state.get("maintenance") and keep_maintenance:
+        writer.system(
+            "Maintenance mode stays on: the migration failed and this environment keeps "
+            "maintenance on after a failed migration, so nobody uses a half-migrated database. "
+            "Switch it off once the database is fixed."
+        )
+        state.pop("maintenance")
+    elif state.get("maintenance"):
+        try:
+            client.set_maintenance(deploy.app_name, False)
+            writer.system("Maintenance mode off.")
+            state.pop("maintenance")
+        except HerokuError as error:
+            problems.append(f"the app is still in maintenance mode ({error})")
+    deploy.cleanup_state = state
+    Deploy.objects.filter(pk=deploy.pk).update(cleanup_state=state)
+    return problems
+
+
+def finish_deploy(deploy, state, reason):
+    """Record the end, unless somebody (the reaper) ended it already."""
+    ended = Deploy.objects.filter(pk=deploy.pk, state=State.RUNNING).update(
+        state=state, reason=reason, finished_at=timezone.now(), cancel_requested=False
+    )
+    if ended:
+        deploy.refresh_from_db()
+        try:
+            notifications.deploy_finished(deploy)
+        except Exception:
+            log.exception("Could not send the notifications of deploy %s", deploy.pk)
+
+
+def reason_for(error) -> str:
+    if isinstance(error, StepFailed | runners.CommandFailed | HerokuError):
+        return str(error)
+    if type(error).__name__ == "JobTimeoutException":
+        return "The deploy ran past its time limit and was stopped."
+    log.error("Deploy failed with an unexpected error", exc_info=error)
+    return f"herokucd hit an unexpected error ({type(error).__name__}); see the worker's log."
+
+
+def check_health(url, status, text) -> str | None:
+    """None when healthy, else what was wrong."""
+    try:
+        response = requests.get(url, timeout=HEALTH_TIMEOUT)
+    except requests.RequestException as error:
+        return f"no answer ({type(error).__name__})"
+    if response.status_code != status:
+        return f"status {response.status_code}, expected {status}"
+    if text and text not in response.text:
+        return f"the page does not contain {text!r}"
+    return None
+
+
+def flush_cache(kind, url):
+    if kind == CacheFlush.REDIS:
+        client = redis.Redis.from_url(url, socket_timeout=10)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
+    else:
+        for server in _memcached_servers(url):
+            _memcached_flush(*server)
+
+
+def _memcached_servers(value):
+    for part in value.split(","):
+        parsed = urlsplit(part if "://" in part else f"memcached://{part.strip()}")
+        yield parsed.hostname, parsed.port or 11211
+
+
+def _memcached_flush(host, port):
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(b"flush_all\r\n")
+        answer = sock.recv(64)
+    if not answer.startswith(b"OK"):
+        raise StepFailed(f"Memcached at {host} did not confirm the flush.")
+
+
+def _quantities(formation) -> str:
+    return ", ".join(f"{kind}={count}" for kind, count in formation.items())
+
+
+class Heartbeat:
+    """Writes Deploy.heartbeat_at every second and notices a cancel (or the reaper)."""
+
+    def __init__(self, deploy_id, cancel_event):
+        self.deploy_id = deploy_id
+        self.cancel_event = cancel_event
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="deploy-heartbeat")
+
+    def start(self):
+        self.beat()
+        self.thread.start()
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(5)
+
+    def _loop(self):
+        try:
+            while not self.stopped.wait(HEARTBEAT_SECONDS):
+                with contextlib.suppress(Exception):  # a missed beat is not worth dying for
+                    self.beat()
+        finally:
+            connection.close()
+
+    def beat(self):
+        running = Deploy.objects.filter(pk=self.deploy_id, state=State.RUNNING)
+        running.update(heartbeat_at=timezone.now())
+        if not running.filter(cancel_requested=False).exists():
+            self.cancel_event.set()

@@ -1,0 +1,314 @@
+"""The git and command runners: subprocesses whose output streams, line by line, into the log.
+
+Every subprocess runs in its own process group, so a timeout or a cancel kills it and whatever
+it started. The Heroku API key reaches a subprocess only through its environment: git reads it
+through a credential helper given on the command line as a shell function that prints an
+environment variable, custom commands through HEROKU_API_KEY and a ~/.netrc in a private
+temporary HOME that is deleted afterwards.
+"""
+
+import codecs
+import contextlib
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from deploys import logformat
+
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+TICK = 0.2  # how often a running command checks its deadlines and the cancel flag
+PASSWORD_VAR = "HEROKUCD_GIT_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+# Prints the key from the environment when git asks for credentials; never stores anything.
+CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || return 0; '
+    f'printf "username=heroku\\npassword=%s\\n" "${PASSWORD_VAR}"; }}; f'
+)
+
+
+class CommandFailed(Exception):
+    """A command ended badly; str() says how, in words fit for the deploy's reason."""
+
+    def __init__(self, message, exit_status=None):
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+class CommandTimeout(CommandFailed):
+    pass
+
+
+class CommandCanceled(Exception):
+    pass
+
+
+def run(args, *, cwd, env, writer, timeout, idle_timeout=None, cancel_event=None, name=None):
+    """Run `args`, stream its output to `writer`, return its exit status.
+
+    Raises CommandTimeout after `timeout` seconds, or after `idle_timeout` seconds without
+    output, and CommandCanceled soon after `cancel_event` is set; the process group is killed.
+    """
+    process = subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    watch = _Watch(process, timeout, idle_timeout, cancel_event, name or args[0])
+    try:
+        _stream(process, writer, watch)
+        return process.wait()
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+        process.stdout.close()
+        process.stderr.close()
+
+
+class _Watch:
+    """The deadlines and the cancel flag of one running command."""
+
+    def __init__(self, process, timeout, idle_timeout, cancel_event, name):
+        self.process = process
+        self.started = self.last_output = time.monotonic()
+        self.timeout = timeout
+        self.idle_timeout = idle_timeout
+        self.cancel_event = cancel_event
+        self.name = name
+
+    def output(self):
+        self.last_output = time.monotonic()
+
+    def check(self):
+        now = time.monotonic()
+        if self.cancel_event is not None and self.cancel_event.is_set():
+            kill_group(self.process)
+            raise CommandCanceled(f"{self.name} was stopped: the deploy was canceled.")
+        if self.timeout and now - self.started > self.timeout:
+            kill_group(self.process)
+            raise CommandTimeout(f"{self.name} did not finish within {self.timeout:g}s.")
+        if self.idle_timeout and now - self.last_output > self.idle_timeout:
+            kill_group(self.process)
+            message = f"{self.name} printed nothing for {self.idle_timeout:g}s."
+            raise CommandTimeout(message)
+
+
+def _stream(process, writer, watch):
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, _Lines(writer, logformat.STDOUT))
+        selector.register(process.stderr, selectors.EVENT_READ, _Lines(writer, logformat.STDERR))
+        while selector.get_map():
+            for key, _ in selector.select(TICK):
+                data = os.read(key.fd, 65536)
+                if data:
+                    watch.output()
+                    key.data.feed(data)
+                else:
+                    key.data.close()
+                    selector.unregister(key.fileobj)
+            watch.check()
+    while process.poll() is None:  # output closed; the process may take a moment to exit
+        watch.check()
+        time.sleep(0.05)
+
+
+class _Lines:
+    """Bytes to whole lines; "\\r\\n" and a last line without "\\n" handled."""
+
+    def __init__(self, writer, stream):
+        self.writer = writer
+        self.stream = stream
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.partial = ""
+        self.seen: list[str] = []  # the last lines, for error messages
+
+    def feed(self, data: bytes, final=False):
+        *lines, self.partial = (self.partial + self.decoder.decode(data, final)).split("\n")
+        if lines:
+            lines = [line.removesuffix("\r") for line in lines]
+            self.writer.lines(lines, self.stream)
+            self.seen = (self.seen + lines)[-50:]
+
+    def close(self):
+        self.feed(b"", final=True)
+        if self.partial:
+            self.writer.lines([self.partial], self.stream)
+            self.partial = ""
+
+
+def kill_group(process):
+    """SIGTERM the process group, SIGKILL it if it is still there after a grace period."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(KILL_GRACE)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+# -- git ------------------------------------------------------------------------------------
+
+
+def git_env(home, api_key=None) -> dict:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_ASKPASS": "/bin/false",  # never prompt: the credential helper answers or nobody
+    }
+    if api_key:
+        env[PASSWORD_VAR] = api_key
+    return env
+
+
+def git_push(checkout, url, sha, ref, *, api_key, writer, force=False, **limits):
+    """Push `sha` to `ref` of the Heroku git remote at `url`; raise CommandFailed with
+    Heroku's own words when it refuses."""
+    args = ["git", "-c", "credential.helper=", "-c", f"credential.helper={CREDENTIAL_HELPER}"]
+    args += ["push", "--progress", url, f"{sha}:refs/heads/{ref}"]
+    if force:
+        args.append("--force")
+    with private_home() as home:
+        capture = _Capture(writer)
+        status = run(args, cwd=checkout, env=git_env(home, api_key), writer=capture, **limits)
+    if status != 0:
+        raise CommandFailed(push_error(capture.seen), status)
+
+
+class _Capture:
+    """Passes lines to the writer and keeps the last ones, for the error message."""
+
+    def __init__(self, writer):
+        self.writer = writer
+        self.seen: list[str] = []
+
+    def lines(self, lines, stream=logformat.STDOUT):
+        self.writer.lines(lines, stream)
+        self.seen = (self.seen + list(lines))[-80:]
+
+
+def push_error(lines) -> str:
+    """Why Heroku refused a push, in its own words (the `remote: !` lines, git's errors)."""
+    said = []
+    for line in lines:
+        text = line.removeprefix("remote:").strip()
+        if text.startswith("!") or line.startswith(("error:", "fatal:")):
+            text = text.lstrip("! ").strip()
+            if text and text not in said and not text.startswith("[remote rejected]"):
+                said.append(text)
+    if not said:
+        return "git push to Heroku failed."
+    return "Heroku rejected the push: " + " ".join(said[:4])
+
+
+# -- custom commands --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def private_home(netrc: dict | None = None):
+    """A temporary HOME only this run can read, deleted afterwards; with ~/.netrc (0600)
+    holding `netrc` ({host: (login, password)}) when given."""
+    home = Path(tempfile.mkdtemp(prefix="herokucd-home-"))
+    try:
+        if netrc:
+            path = home / ".netrc"
+            path.touch(mode=0o600)
+            path.write_text(
+                "".join(
+                    f"machine {host}\n  login {login}\n  password {password}\n"
+                    for host, (login, password) in netrc.items()
+                )
+            )
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+def heroku_env(home, api_key) -> dict:
+    """The environment of a custom command: the key, the official CLI, our Heroku endpoints."""
+    cli_dir = str(Path(settings.HEROKU_CLI).parent)
+    env = git_env(home)
+    env.update(
+        PATH=f"{cli_dir}{os.pathsep}{env['PATH']}",
+        HEROKU_API_KEY=api_key,
+        HEROKU_SKIP_NEW_VERSION_CHECK="true",
+        HEROKU_DISABLE_AUTOUPDATE="1",
+    )
+    if _host(settings.HEROKU_API_URL) != "api.heroku.com":
+        env["HEROKU_HOST"] = settings.HEROKU_API_URL
+    if _host(settings.HEROKU_DATA_API_URL) != "api.data.heroku.com":
+        env["HEROKU_DATA_HOST"] = _host(settings.HEROKU_DATA_API_URL)
+    if settings.HEROKU_RENDEZVOUS_CA:
+        env["NODE_EXTRA_CA_CERTS"] = settings.HEROKU_RENDEZVOUS_CA
+    return env
+
+
+def netrc_entries(api_key, login="heroku") -> dict:
+    hosts = {_host(settings.HEROKU_API_URL), _host(settings.HEROKU_GIT_URL)}
+    return {host: (login, api_key) for host in sorted(hosts) if host}
+
+
+def run_commands(commands, checkout, *, api_key, writer, timeout, idle_timeout, cancel_event):
+    """Run each command with bash in the checkout; stop at the first that fails."""
+    with private_home(netrc_entries(api_key)) as home:
+        env = heroku_env(home, api_key)
+        for command in commands:
+            writer.system(f"$ {command}")
+            limits = {"timeout": timeout, "idle_timeout": idle_timeout}
+            status = run(
+                ["bash", "-c", command],
+                cwd=checkout,
+                env=env,
+                writer=writer,
+                cancel_event=cancel_event,
+                name=f"`{command}`",
+                **limits,
+            )
+            if status != 0:
+                raise CommandFailed(f"`{command}` exited with status {status}.", status)
+
+
+def git(*args, cwd=None, check=True, timeout=600) -> subprocess.CompletedProcess:
+    """A quick local git command (no network credentials), output captured."""
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=git_env(tempfile.gettempdir()),
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise CommandFailed(result.stderr.strip() or f"git {args[0]} failed", result.returncode)
+    return result
+
+
+__all__ = [
+    "CommandCanceled",
+    "CommandFailed",
+    "CommandTimeout",
+    "git",
+    "git_push",
+    "kill_group",
+    "private_home",
+    "run",
+    "run_commands",
+]

@@ -1,0 +1,57 @@
+"""Fixtures of the deploy engine tests: a project that deploys to the simulator's app."""
+
+import django_rq
+import pytest
+from django.utils import timezone
+
+from herokucd.crypto import keyed_hash
+from projects.models import Environment, HerokuCredential
+from tests.heroku_sim.fixtures import APP
+
+
+def sim_env(sim, **extra) -> dict:
+    """Settings (and environment variables of worker processes) that point at the simulator."""
+    return {
+        "HEROKU_API_URL": sim.api_url,
+        "HEROKU_GIT_URL": sim.git_url,
+        "HEROKU_DATA_API_URL": sim.api_url,
+        "HEROKU_RENDEZVOUS_CA": sim.ca_path,
+        **extra,
+    }
+
+
+@pytest.fixture
+def sim(heroku_sim, settings):
+    for name, value in sim_env(heroku_sim).items():
+        setattr(settings, name, value)
+    settings.DEPLOY_BACKUP_POLL_SECONDS = 0.1
+    return heroku_sim
+
+
+@pytest.fixture
+def credential(project, sim, alice):
+    return HerokuCredential.objects.create(
+        project=project,
+        api_key=sim.api_key,
+        key_hash=keyed_hash(sim.api_key),
+        account_email="deployer@example.com",
+        account_id="account-1",
+        validated_at=timezone.now(),
+        set_by=alice,
+    )
+
+
+@pytest.fixture
+def environment(project, credential):
+    return Environment.objects.create(
+        project=project, name="production", branch="main", app_name=APP
+    )
+
+
+@pytest.fixture
+def queue():
+    """The RQ queue, emptied before and after the test."""
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    yield queue
+    queue.empty()
