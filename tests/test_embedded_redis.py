@@ -5,6 +5,7 @@ import sys
 import time
 
 import django_rq
+import psutil
 import pytest
 import redis
 
@@ -12,6 +13,13 @@ from herokucd.embedded_redis import ensure_running, socket_path
 from tests.processes import ROOT, process_env
 
 pytestmark = pytest.mark.slow
+
+
+START_AND_SHOW_PID = (
+    "from herokucd.embedded_redis import ensure_running; import sys, redis; "
+    "s = ensure_running(sys.argv[1]); "
+    "print(redis.Redis(unix_socket_path=str(s)).info()['process_id'])"
+)
 
 
 def read_in_other_process(key, **env):
@@ -48,34 +56,29 @@ def test_an_enqueued_job_is_run_by_a_real_rqworker(rqworker, tmp_path):
 def test_the_embedded_redis_starts_on_demand_and_stops_when_unused(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    env = {"HEROKUCD_EMBEDDED_REDIS_IDLE": "1"}
-    code = "import sys; from herokucd.embedded_redis import ensure_running as e; e(sys.argv[1])"
-    subprocess.run(
-        [sys.executable, "-c", code, str(data_dir)],
+    result = subprocess.run(
+        [sys.executable, "-c", START_AND_SHOW_PID, str(data_dir)],
         cwd=ROOT,
-        env={**process_env(), **env},
-        check=True,
+        env={**process_env(), "HEROKUCD_EMBEDDED_REDIS_IDLE": "1"},
+        capture_output=True,
+        text=True,
         timeout=60,
     )
-    sock = socket_path(data_dir)
-    assert redis.Redis(unix_socket_path=str(sock)).ping()
-    deadline = time.monotonic() + 15
-    while sock.exists() and time.monotonic() < deadline:
+    redis_pid = int(result.stdout)
+    assert psutil.pid_exists(redis_pid)
+    deadline = time.monotonic() + 20
+    while psutil.pid_exists(redis_pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not sock.exists(), "the embedded Redis kept running with no client"
+    assert not psutil.pid_exists(redis_pid), "the embedded Redis kept running with no client"
+    assert not socket_path(data_dir).exists()
 
 
 def test_two_processes_starting_together_share_one_server(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    code = (
-        "from herokucd.embedded_redis import ensure_running; import sys, redis; "
-        "s = ensure_running(sys.argv[1]); "
-        "print(redis.Redis(unix_socket_path=str(s)).info()['process_id'])"
-    )
     starters = [
         subprocess.Popen(
-            [sys.executable, "-c", code, str(data_dir)],
+            [sys.executable, "-c", START_AND_SHOW_PID, str(data_dir)],
             cwd=ROOT,
             env=process_env(),
             stdout=subprocess.PIPE,
