@@ -1,0 +1,217 @@
+"""The JSON API for automation, authenticated with `Authorization: Bearer <token>`.
+
+Same permissions as the pages: every project goes through `get_project_for_user`, so an outsider
+gets 404 and a viewer gets 403 for what needs the deployer role.
+"""
+
+import json
+from functools import wraps
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from deploys.logformat import read_lines
+from deploys.models import Deploy, Trigger
+from deploys.trigger_models import ApiToken
+from projects.access import get_project_for_user, projects_for_user
+from projects.models import Role
+
+LOG_LIMIT = 1000
+DEPLOYS_LISTED = 20
+EXAMPLE = '{"environment": "staging", "branch": "main"}'
+
+
+def _error(status, message):
+    return JsonResponse({"error": message}, status=status)
+
+
+def _bearer(request) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def token_required(view):
+    """Authenticate with the bearer token, and turn 404/403 into JSON errors."""
+
+    @csrf_exempt  # no cookies are used: a forged cross-site request has no token
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        value = _bearer(request)
+        token = ApiToken.find(value) if value else None
+        if token is None or not token.user.is_active:
+            return _error(
+                401, "Send Authorization: Bearer <token>; create one at /account/tokens/."
+            )
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        request.user = token.user
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            return _error(404, "Not found, or you are not a member of this project.")
+        except PermissionDenied as error:
+            return _error(403, str(error) or "You are not allowed to do this.")
+
+    return wrapper
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def environment_json(environment):
+    return {
+        "name": environment.name,
+        "app": environment.app_name,
+        "branch": environment.branch,
+        "auto_deploy": environment.auto_deploy,
+    }
+
+
+def project_json(project):
+    return {
+        "slug": project.slug,
+        "name": project.name,
+        "url": settings.SITE_URL + project.get_absolute_url(),
+        "environments": [environment_json(e) for e in project.environments.all()],
+    }
+
+
+def step_json(step):
+    return {
+        "position": step.position,
+        "name": step.name,
+        "title": step.title,
+        "state": step.state,
+        "started_at": _iso(step.started_at),
+        "finished_at": _iso(step.finished_at),
+    }
+
+
+def deploy_json(deploy, steps=True):
+    data = {
+        "number": deploy.number,
+        "url": settings.SITE_URL + deploy.get_absolute_url(),
+        "environment": deploy.environment_name,
+        "app": deploy.app_name,
+        "branch": deploy.branch,
+        "sha": deploy.sha,
+        "state": deploy.state,
+        "reason": deploy.reason,
+        "trigger": deploy.trigger,
+        "triggered_by": deploy.triggered_by.username if deploy.triggered_by else None,
+        "created_at": _iso(deploy.created_at),
+        "started_at": _iso(deploy.started_at),
+        "finished_at": _iso(deploy.finished_at),
+    }
+    if steps:
+        data["steps"] = [step_json(step) for step in deploy.steps.all()]
+    return data
+
+
+@token_required
+@require_GET
+def projects(request):
+    found = projects_for_user(request.user).prefetch_related("environments")
+    return JsonResponse({"projects": [project_json(p) for p in found]})
+
+
+@token_required
+@require_GET
+def project(request, slug):
+    found, _ = get_project_for_user(request, slug)
+    return JsonResponse(project_json(found))
+
+
+@token_required
+@require_http_methods(["GET", "POST"])
+def deploys(request, slug):
+    if request.method == "POST":
+        return _trigger(request, slug)
+    found, _ = get_project_for_user(request, slug)
+    recent = found.deploys.select_related("triggered_by", "project")[:DEPLOYS_LISTED]
+    return JsonResponse({"deploys": [deploy_json(d, steps=False) for d in recent]})
+
+
+def _read_trigger_body(request):
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError:
+        return None, 'The body must be JSON, like {"environment": "staging", "branch": "main"}.'
+    if not isinstance(data, dict) or not isinstance(data.get("environment"), str):
+        return None, 'Name the environment: {"environment": "staging", "branch": "main"}.'
+    if not any(isinstance(data.get(k), str) and data.get(k) for k in ("branch", "sha")):
+        return None, "Give a branch or a sha to deploy."
+    return data, ""
+
+
+def _trigger(request, slug):
+    from deploys.services import request_deploy
+
+    found, _ = get_project_for_user(request, slug, Role.DEPLOYER)
+    data, problem = _read_trigger_body(request)
+    if problem:
+        return _error(400, problem)
+    environment = found.environments.filter(name=data["environment"]).first()
+    if environment is None:
+        names = ", ".join(found.environments.values_list("name", flat=True)) or "none yet"
+        return _error(400, f"No environment {data['environment']!r}; this project has: {names}.")
+    deploy = request_deploy(
+        environment,
+        sha=data.get("sha") or "",
+        branch=data.get("branch") or "",
+        trigger=Trigger.MANUAL,
+        user=request.user,
+        detail="API",
+    )
+    return JsonResponse(deploy_json(deploy), status=202)
+
+
+def _deploy_for(request, slug, number):
+    found, _ = get_project_for_user(request, slug)
+    return get_object_or_404(
+        Deploy.objects.select_related("triggered_by"), project=found, number=number
+    )
+
+
+@token_required
+@require_GET
+def deploy(request, slug, number):
+    return JsonResponse(deploy_json(_deploy_for(request, slug, number)))
+
+
+def _after(request) -> int:
+    try:
+        return max(int(request.GET.get("after", 0)), 0)
+    except ValueError:
+        return -1
+
+
+@token_required
+@require_GET
+def deploy_log(request, slug, number):
+    found = _deploy_for(request, slug, number)
+    after = _after(request)
+    if after < 0:
+        return _error(400, "after must be a line number (0 for the first line).")
+    lines = read_lines(found, after=after, limit=LOG_LIMIT)
+    return JsonResponse(
+        {
+            "state": found.state,
+            "lines": [
+                {
+                    "number": line.number,
+                    "step": line.step,
+                    "stream": line.stream,
+                    "time_ms": line.time_ms,
+                    "text": line.text,
+                }
+                for line in lines
+            ],
+            "next_after": lines[-1].number if lines else after,
+        }
+    )

@@ -1,0 +1,159 @@
+"""Pages and endpoints for triggers: the CI webhook, its secret, notifications, API tokens.
+
+The webhook is the only view without login: its signature is the authentication.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from deploys import webhooks
+from deploys.trigger_forms import ApiTokenForm, NotificationTargetForm
+from deploys.trigger_models import (
+    ApiToken,
+    NotificationDelivery,
+    NotificationTarget,
+    WebhookEndpoint,
+    new_secret,
+)
+from projects.access import get_project_for_user
+from projects.models import AuditEvent, Role
+
+EVENTS_SHOWN = 50
+DELIVERIES_SHOWN = 30
+
+
+@csrf_exempt
+@require_POST
+def webhook(request, public_id):
+    endpoint = WebhookEndpoint.objects.select_related("project").filter(public_id=public_id).first()
+    if endpoint is None:
+        return JsonResponse({"error": "No webhook at this URL."}, status=404)
+    try:
+        answer = webhooks.receive(endpoint, request.headers, request.body)
+    except webhooks.SignatureError as error:
+        return JsonResponse({"error": str(error)}, status=401)
+    except webhooks.MalformedEvent as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    return JsonResponse(answer.as_json(), status=answer.status)
+
+
+def _audit(project, user, action, **details):
+    AuditEvent.objects.create(project=project, actor=user, action=action, details=details)
+
+
+def _show_secret(request, project, secret, what):
+    """The only time a secret is shown in full: the response to the POST that made it."""
+    context = {"project": project, "secret": secret, "what": what}
+    return render(request, "deploys/triggers/secret_once.html", context)
+
+
+@login_required
+def triggers(request, slug):
+    project, membership = get_project_for_user(request, slug)
+    endpoint = WebhookEndpoint.objects.filter(project=project).first()
+    events = endpoint.events.select_related("deploy")[:EVENTS_SHOWN] if endpoint else []
+    context = {"project": project, "membership": membership, "events": events}
+    return render(request, "deploys/triggers/triggers.html", context)
+
+
+@login_required
+@require_POST
+def webhook_create(request, slug):
+    project, _ = get_project_for_user(request, slug, Role.ADMIN)
+    if WebhookEndpoint.objects.filter(project=project).exists():
+        messages.warning(request, "This project already has a webhook. Rotate its secret instead.")
+        return redirect("triggers", project.slug)
+    endpoint = WebhookEndpoint.objects.create(project=project, secret=new_secret())
+    _audit(project, request.user, "webhook.created")
+    return _show_secret(request, project, endpoint.secret, "webhook signing secret")
+
+
+@login_required
+@require_POST
+def webhook_rotate(request, slug):
+    project, _ = get_project_for_user(request, slug, Role.ADMIN)
+    endpoint = get_object_or_404(WebhookEndpoint, project=project)
+    secret = endpoint.rotate()
+    _audit(project, request.user, "webhook.secret_rotated")
+    return _show_secret(request, project, secret, "new webhook signing secret")
+
+
+@login_required
+def notifications(request, slug):
+    project, membership = get_project_for_user(request, slug)
+    form = NotificationTargetForm(project=project)
+    if request.method == "POST":
+        project, membership = get_project_for_user(request, slug, Role.ADMIN)
+        form = NotificationTargetForm(request.POST, project=project)
+        if form.is_valid():
+            return _add_target(request, project, form)
+    return render(
+        request, "deploys/triggers/notifications.html", _targets_context(project, membership, form)
+    )
+
+
+def _targets_context(project, membership, form):
+    targets = NotificationTarget.objects.filter(environment__project=project).select_related(
+        "environment"
+    )
+    deliveries = NotificationDelivery.objects.filter(target__in=targets).select_related(
+        "target", "deploy"
+    )[:DELIVERIES_SHOWN]
+    return {
+        "project": project,
+        "membership": membership,
+        "form": form,
+        "targets": targets,
+        "deliveries": deliveries,
+    }
+
+
+def _add_target(request, project, form):
+    target = form.save(commit=False)
+    is_webhook = target.kind == NotificationTarget.WEBHOOK
+    target.secret = new_secret() if is_webhook else ""
+    target.save()
+    _audit(project, request.user, "notification.added", target=str(target))
+    if is_webhook:
+        return _show_secret(request, project, target.secret, "notification signing secret")
+    messages.success(
+        request, f"{target.address} will be told about deploys of {target.environment.name}."
+    )
+    return redirect("notifications", project.slug)
+
+
+@login_required
+@require_POST
+def notification_delete(request, slug, target_id):
+    project, _ = get_project_for_user(request, slug, Role.ADMIN)
+    target = get_object_or_404(NotificationTarget, pk=target_id, environment__project=project)
+    target.delete()
+    _audit(project, request.user, "notification.removed", target=str(target))
+    messages.success(request, f"{target.address} will no longer be notified.")
+    return redirect("notifications", project.slug)
+
+
+@login_required
+def api_tokens(request):
+    form = ApiTokenForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            token, value = ApiToken.issue(request.user, form.cleaned_data["name"])
+        context = {"token": token, "value": value}
+        return render(request, "deploys/triggers/token_created.html", context)
+    tokens = ApiToken.objects.filter(user=request.user)
+    return render(request, "deploys/triggers/tokens.html", {"form": form, "tokens": tokens})
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, token_id):
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    token.delete()
+    messages.success(request, f"Token {token.name} revoked: it no longer works.")
+    return redirect("api_tokens")

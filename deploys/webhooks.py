@@ -1,0 +1,361 @@
+"""Build results from CI systems: who sent them, whether they are authentic, what they say.
+
+`receive(endpoint, headers, body)` is the whole flow: the signature is checked on the raw body
+before anything parses it, then the body becomes a `Build`, then herokucd decides (deploy, or
+record "no deploy" with the reason). Formats and headers: HEROKU.md §7.
+"""
+
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+
+from deploys.trigger_models import Outcome, WebhookEvent
+
+GITHUB, CIRCLECI, GITLAB, GENERIC = "github", "circleci", "gitlab", "generic"
+SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
+
+
+class SignatureError(Exception):
+    """Missing or wrong signature: answered 401, nothing else happens."""
+
+
+class MalformedEvent(Exception):
+    """The body cannot be read as the event it claims to be: answered 400 with the reason."""
+
+
+@dataclass
+class Build:
+    provider: str
+    event: str
+    delivery_id: str = ""
+    branches: list[str] = field(default_factory=list)  # candidates, best first
+    sha: str = ""
+    green: bool = False
+    why_not: str = ""  # why this is no reason to deploy, in the user's words
+    ignored: bool = False  # not a build result at all (e.g. GitHub's ping)
+    detail: str = ""  # what the deploy page shows as its trigger
+
+    @property
+    def branch(self):
+        return self.branches[0] if self.branches else ""
+
+
+@dataclass
+class Answer:
+    status: int
+    outcome: str
+    reason: str
+    event: WebhookEvent | None = None
+
+    def as_json(self):
+        deploy = self.event.deploy if self.event else None
+        return {
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "deploy": deploy.number if deploy else None,
+        }
+
+
+# Detection and signatures
+
+
+def detect_provider(headers) -> str:
+    if headers.get("X-GitHub-Event"):
+        return GITHUB
+    if headers.get("circleci-event-type"):
+        return CIRCLECI
+    if headers.get("X-Gitlab-Event"):
+        return GITLAB
+    return GENERIC
+
+
+def hmac_hex(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _check_any(given: list[str], secrets: list[str], body: bytes) -> None:
+    expected = [hmac_hex(secret, body) for secret in secrets]
+    # Every comparison runs, so timing says nothing about which one matched.
+    matches = [_same(g, e) for g in given for e in expected]
+    if not any(matches):
+        raise SignatureError("The signature does not match the webhook's signing secret.")
+
+
+def verify_github_style(headers, body: bytes, secrets: list[str]) -> None:
+    header = headers.get("X-Hub-Signature-256", "")
+    if not header:
+        raise SignatureError("Missing X-Hub-Signature-256 header.")
+    scheme, _, given = header.partition("=")
+    if scheme != "sha256":
+        raise SignatureError("X-Hub-Signature-256 must be sha256=<hex HMAC-SHA256 of the body>.")
+    _check_any([given], secrets, body)
+
+
+def verify_circleci(headers, body: bytes, secrets: list[str]) -> None:
+    parts = [
+        part.strip().partition("=") for part in headers.get("circleci-signature", "").split(",")
+    ]
+    given = [value for version, _, value in parts if version == "v1"]
+    if not given:
+        raise SignatureError("Missing v1 in the circleci-signature header.")
+    _check_any(given, secrets, body)
+
+
+def verify_gitlab(headers, body: bytes, secrets: list[str]) -> None:
+    token = headers.get("X-Gitlab-Token", "")
+    if not token:
+        raise SignatureError("Missing X-Gitlab-Token header.")
+    matches = [_same(token, secret) for secret in secrets]
+    if not any(matches):
+        raise SignatureError("X-Gitlab-Token does not match the webhook's secret.")
+
+
+VERIFIERS = {
+    GITHUB: verify_github_style,
+    CIRCLECI: verify_circleci,
+    GITLAB: verify_gitlab,
+    GENERIC: verify_github_style,
+}
+
+
+def verify(provider, headers, body: bytes, secrets: list[str]) -> None:
+    VERIFIERS[provider](headers, body, secrets)
+
+
+# Parsing
+
+
+def load_json(body: bytes) -> dict:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise MalformedEvent(f"The body is not JSON: {error}.") from None
+    if not isinstance(data, dict):
+        raise MalformedEvent("The body must be a JSON object.")
+    return data
+
+
+def dig(data, *path, kind=str):
+    """data[path...] if it is of `kind`, else None (payloads are open maps)."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data if isinstance(data, kind) else None
+
+
+def require(data, *path, kind=str):
+    value = dig(data, *path, kind=kind)
+    if value is None:
+        raise MalformedEvent(f"The body has no {'.'.join(path)}.")
+    return value
+
+
+def _green(build: Build, status: str, what: str) -> Build:
+    build.green = status == "success"
+    if not build.green:
+        build.why_not = f"The build is not green: {what} is {status or 'empty'}."
+    return build
+
+
+def parse_github(headers, body: bytes) -> Build:
+    event = headers.get("X-GitHub-Event", "")
+    build = Build(GITHUB, event, delivery_id=headers.get("X-GitHub-Delivery", ""))
+    parser = GITHUB_EVENTS.get(event)
+    if parser is None:
+        build.ignored = True
+        build.why_not = f"GitHub {event} events are not build results; herokucd ignores them."
+        return build
+    return parser(build, load_json(body))
+
+
+def _github_run(build: Build, data: dict, key: str) -> Build:
+    run = require(data, key, kind=dict)
+    build.branches = [require(run, "head_branch")] if dig(run, "head_branch") else []
+    build.sha = require(run, "head_sha")
+    build.detail = f"GitHub {key} {dig(run, 'name') or dig(data, 'repository', 'full_name') or ''}"
+    action = require(data, "action")
+    if action != "completed":
+        build.why_not = f"The {key} is not finished (action {action})."
+        return build
+    return _green(build, dig(run, "conclusion") or "", f"{key}.conclusion")
+
+
+def parse_github_workflow_run(build, data):
+    return _github_run(build, data, "workflow_run")
+
+
+def parse_github_check_suite(build, data):
+    return _github_run(build, data, "check_suite")
+
+
+def parse_github_status(build, data):
+    build.sha = require(data, "sha")
+    branches = require(data, "branches", kind=list)
+    build.branches = [name for b in branches if (name := dig(b, "name"))]
+    build.detail = f"GitHub status {dig(data, 'context') or ''}".strip()
+    return _green(build, require(data, "state"), "state")
+
+
+GITHUB_EVENTS = {
+    "workflow_run": parse_github_workflow_run,
+    "check_suite": parse_github_check_suite,
+    "status": parse_github_status,
+}
+
+
+def _circleci_vcs(pipeline: dict) -> tuple[str, str]:
+    """(branch, sha) from `vcs`, or from `trigger_parameters` (GitLab, GitHub App projects)."""
+    vcs = dig(pipeline, "vcs", kind=dict)
+    if vcs:
+        return dig(vcs, "branch") or "", dig(vcs, "revision") or ""
+    params = dig(pipeline, "trigger_parameters", kind=dict) or {}
+    for source in ("git", "gitlab", "github_app"):
+        found = dig(params, source, kind=dict) or {}
+        sha = dig(found, "checkout_sha") or dig(found, "commit_sha") or ""
+        if dig(found, "branch") or sha:
+            return dig(found, "branch") or "", sha
+    raise MalformedEvent("The body has neither pipeline.vcs nor pipeline.trigger_parameters.")
+
+
+def parse_circleci(headers, body: bytes) -> Build:
+    event = headers.get("circleci-event-type", "")
+    data = load_json(body)
+    build = Build(CIRCLECI, event, delivery_id=require(data, "id"))
+    if event != "workflow-completed":
+        build.ignored = True
+        build.why_not = f"CircleCI {event} events are not used; send workflow-completed."
+        return build
+    workflow = require(data, "workflow", kind=dict)
+    branch, build.sha = _circleci_vcs(require(data, "pipeline", kind=dict))
+    build.branches = [branch] if branch else []
+    build.detail = f"CircleCI workflow {dig(workflow, 'name') or ''}".strip()
+    return _green(build, require(workflow, "status"), "workflow.status")
+
+
+def parse_gitlab(headers, body: bytes) -> Build:
+    event = headers.get("X-Gitlab-Event", "")
+    delivery = headers.get("Idempotency-Key") or headers.get("X-Gitlab-Event-UUID", "")
+    build = Build(GITLAB, event, delivery_id=delivery)
+    if event != "Pipeline Hook":
+        build.ignored = True
+        build.why_not = f"GitLab {event} events are not used; enable Pipeline events."
+        return build
+    attributes = require(load_json(body), "object_attributes", kind=dict)
+    build.sha = require(attributes, "sha")
+    is_tag = dig(attributes, "tag", kind=bool)
+    build.branches = [] if is_tag else [require(attributes, "ref")]
+    build.detail = f"GitLab pipeline {dig(attributes, 'id', kind=int) or ''}".strip()
+    return _green(build, require(attributes, "status"), "object_attributes.status")
+
+
+def parse_generic(headers, body: bytes) -> Build:
+    data = load_json(body)
+    delivery = headers.get("X-Herokucd-Delivery") or dig(data, "id") or ""
+    build = Build(GENERIC, "build", delivery_id=delivery[:200])
+    build.branches = [require(data, "branch")]
+    build.sha = dig(data, "sha") or ""
+    build.detail = "Webhook"
+    return _green(build, require(data, "status"), "status")
+
+
+PARSERS = {
+    GITHUB: parse_github,
+    CIRCLECI: parse_circleci,
+    GITLAB: parse_gitlab,
+    GENERIC: parse_generic,
+}
+
+
+def parse(provider, headers, body: bytes) -> Build:
+    build = PARSERS[provider](headers, body)
+    if build.sha and not SHA.match(build.sha):
+        raise MalformedEvent("The commit sha must be 7 to 40 hexadecimal characters.")
+    build.sha = build.sha.lower()
+    return build
+
+
+# Deciding
+
+
+def matching_environment(project, branches: list[str]):
+    """The first environment in settings order whose branch pattern matches one of `branches`."""
+    for environment in project.environments.order_by("position", "pk"):
+        for branch in branches:
+            if environment.matches(branch):
+                return environment, branch
+    return None, ""
+
+
+def decide(project, build: Build):
+    """(outcome, reason, environment, branch) for a parsed, authentic build."""
+    if build.ignored:
+        return Outcome.IGNORED, build.why_not, None, build.branch
+    if build.why_not:
+        return Outcome.NO_DEPLOY, build.why_not, None, build.branch
+    if not build.branches:
+        return Outcome.NO_DEPLOY, "The build names no branch (a tag build?).", None, ""
+    environment, branch = matching_environment(project, build.branches)
+    if environment is None:
+        names = ", ".join(build.branches)
+        return Outcome.NO_DEPLOY, f"No environment deploys branch {names}.", None, build.branch
+    if not environment.auto_deploy:
+        reason = f"Auto-deploy on green builds is off for {environment.name}."
+        return Outcome.NO_DEPLOY, reason, environment, branch
+    return Outcome.DEPLOYED, f"Deploying {branch} to {environment.name}.", environment, branch
+
+
+def _start_deploy(environment, branch, build: Build):
+    from deploys.models import Trigger
+    from deploys.services import request_deploy
+
+    return request_deploy(
+        environment, sha=build.sha, branch=branch, trigger=Trigger.WEBHOOK, detail=build.detail
+    )
+
+
+def _store(endpoint, build: Build, outcome, reason, environment, branch) -> WebhookEvent:
+    return WebhookEvent.objects.create(
+        endpoint=endpoint,
+        delivery_id=build.delivery_id,
+        provider=build.provider,
+        event=build.event[:100],
+        branch=branch[:255],
+        sha=build.sha,
+        outcome=outcome,
+        reason=reason[:500],
+        environment=environment,
+    )
+
+
+def record(endpoint, build: Build) -> Answer:
+    """Decide and store the event; a delivery id seen before creates nothing (200)."""
+    if build.delivery_id and endpoint.events.filter(delivery_id=build.delivery_id).exists():
+        return Answer(200, "replay", "This delivery was received before; nothing to do.")
+    outcome, reason, environment, branch = decide(endpoint.project, build)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                event = _store(endpoint, build, outcome, reason, environment, branch)
+        except IntegrityError:
+            # The same delivery arriving twice at once: the other request handles it.
+            return Answer(200, "replay", "This delivery was received before; nothing to do.")
+        if outcome == Outcome.DEPLOYED:
+            event.deploy = _start_deploy(environment, branch, build)
+            event.save(update_fields=["deploy"])
+    return Answer(202, outcome, reason, event)
+
+
+def receive(endpoint, headers, body: bytes) -> Answer:
+    """Verify, parse, decide, record. Raises SignatureError (401) or MalformedEvent (400)."""
+    provider = detect_provider(headers)
+    verify(provider, headers, body, endpoint.valid_secrets())
+    return record(endpoint, parse(provider, headers, body))
