@@ -63,7 +63,11 @@ def _parse_public_key(text):
         raise ApiError(422, "invalid_params", "Key must be a valid SSH public key.") from error
     digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
     comment = parts[2] if len(parts) > 2 else ""
-    return f"{parts[0]} {parts[1]}" + (f" {comment}" if comment else ""), comment, f"SHA256:{digest}"
+    return (
+        f"{parts[0]} {parts[1]}" + (f" {comment}" if comment else ""),
+        comment,
+        f"SHA256:{digest}",
+    )
 
 
 def _own_keys(call):
@@ -144,7 +148,8 @@ def update_app(call, app):
 def _rename(call, app, name):
     if not isinstance(name, str) or not APP_NAME.match(name):
         raise ApiError(
-            422, "invalid_params",
+            422,
+            "invalid_params",
             "Name must start with a letter, end with a letter or digit and can only contain "
             "lowercase letters, digits, and dashes.",
         )
@@ -174,7 +179,9 @@ def _quantity(current, value):
         if not match:
             raise ApiError(422, "invalid_params", f"Invalid quantity: {value!r}.")
         sign, number = match.groups()
-        result = current + int(number) if sign == "+" else current - int(number) if sign else int(number)
+        result = (
+            current + int(number) if sign == "+" else current - int(number) if sign else int(number)
+        )
     if result < 0:
         raise ApiError(422, "invalid_params", "Quantity must be 0 or greater.")
     return result
@@ -425,7 +432,12 @@ def _inclusions(call):
 @router.add("GET", "/apps/{app}/addon-attachments")
 def list_attachments(call, app):
     found = call.app(app)
-    return Listing([(rep.attachment_json(found, a, _inclusions(call)), {"id": a.attachment_id}) for a in found.addons])
+    return Listing(
+        [
+            (rep.attachment_json(found, a, _inclusions(call)), {"id": a.attachment_id})
+            for a in found.addons
+        ]
+    )
 
 
 @router.add("POST", "/actions/addon-attachments/resolve")
@@ -434,7 +446,8 @@ def resolve_attachment(call):
     found = call.app(str(body.get("app") or ""))
     wanted = str(body.get("addon_attachment") or "")
     matches = [
-        a for a in found.addons
+        a
+        for a in found.addons
         if wanted in (a.config_var, a.config_var.removesuffix("_URL"), a.name, a.id)
     ]
     if not matches:

@@ -14,27 +14,45 @@ from .state import now_iso
 
 def _dyno_run(dyno):
     return {
-        "id": dyno.id, "name": dyno.name, "command": dyno.command, "attach": dyno.attach,
-        "env": dyno.env, "state": dyno.state, "exit_status": dyno.exit_status,
-        "output": dyno.output, "time_to_live": dyno.time_to_live,
-        "created_at": dyno.created_at, "finished_at": getattr(dyno, "finished_at", None),
+        "id": dyno.id,
+        "name": dyno.name,
+        "command": dyno.command,
+        "attach": dyno.attach,
+        "env": dyno.env,
+        "state": dyno.state,
+        "exit_status": dyno.exit_status,
+        "output": dyno.output,
+        "time_to_live": dyno.time_to_live,
+        "created_at": dyno.created_at,
+        "finished_at": getattr(dyno, "finished_at", None),
     }
 
 
 def _release(release, current):
     return {
-        "id": release.id, "version": release.version, "description": release.description,
-        "commit": release.commit, "slug_id": release.slug_id, "user": release.user_email,
-        "created_at": release.created_at, "current": release is current,
+        "id": release.id,
+        "version": release.version,
+        "description": release.description,
+        "commit": release.commit,
+        "slug_id": release.slug_id,
+        "user": release.user_email,
+        "created_at": release.created_at,
+        "current": release is current,
     }
 
 
 def _app(app):
     return {
-        "id": app.id, "name": app.name, "owner": app.owner, "collaborators": app.collaborators,
-        "maintenance": app.maintenance, "web_url": app.web_url,
-        "formation": {t: {"quantity": f.quantity, "size": f.size, "command": f.command}
-                      for t, f in app.formation.items()},
+        "id": app.id,
+        "name": app.name,
+        "owner": app.owner,
+        "collaborators": app.collaborators,
+        "maintenance": app.maintenance,
+        "web_url": app.web_url,
+        "formation": {
+            t: {"quantity": f.quantity, "size": f.size, "command": f.command}
+            for t, f in app.formation.items()
+        },
         "config_vars": dict(app.config_vars),
         "releases": [_release(r, app.current_release) for r in app.releases],
         "current_commit": app.current_release.commit if app.current_release else None,
@@ -53,8 +71,16 @@ def snapshot(sim):
         return {
             "accounts": [{"id": a.id, "email": a.email} for a in state.accounts],
             "apps": [_app(a) for a in state.apps],
-            "keys": [{"id": k.id, "email": emails.get(k.account_id), "fingerprint": k.fingerprint,
-                      "public_key": k.public_key, "comment": k.comment} for k in state.keys],
+            "keys": [
+                {
+                    "id": k.id,
+                    "email": emails.get(k.account_id),
+                    "fingerprint": k.fingerprint,
+                    "public_key": k.public_key,
+                    "comment": k.comment,
+                }
+                for k in state.keys
+            ],
             "events": sorted(state.events, key=lambda e: e["timestamp"]),
             "faults": sim.faults.list(),
         }
@@ -71,7 +97,9 @@ def _record_push(sim, push):
         if push["result"] != "released":
             return {}
         release = app.add_release(
-            f"Deploy {push['sha'][:7]}", push["account"], slug_id=_slug_id(push["sha"]),
+            f"Deploy {push['sha'][:7]}",
+            push["account"],
+            slug_id=_slug_id(push["sha"]),
             commit=push["sha"],
         )
         record["release"] = release.version

@@ -90,7 +90,9 @@ def capture(call, addon_id):
 def _settle(transfer):
     if transfer["finished_at"] is None and time.time() >= transfer["_finishes"]:
         transfer.update(
-            finished_at=now_iso(), updated_at=now_iso(), succeeded=True,
+            finished_at=now_iso(),
+            updated_at=now_iso(),
+            succeeded=True,
             processed_bytes=transfer["source_bytes"],
         )
 

@@ -5,6 +5,7 @@ the client is connected, then disappears from the API (404) and stays in the rec
 A detached one-off starts right away and writes its output to the app's log lines.
 """
 
+import contextlib
 import os
 import secrets
 import select
@@ -26,8 +27,14 @@ class Formation:
     def __init__(self, app, item, index):
         release = app.current_release
         self.dyno = Dyno(
-            command=item.command, name=f"{item.type}.{index}", type=item.type, attach=False,
-            env={}, release_id=release.id, release_version=release.version, size=item.size,
+            command=item.command,
+            name=f"{item.type}.{index}",
+            type=item.type,
+            attach=False,
+            env={},
+            release_id=release.id,
+            release_version=release.version,
+            size=item.size,
             state="up",
         )
 
@@ -65,11 +72,15 @@ class DynoRunner:
         release = app.current_release
         dyno_type = str(body.get("type") or "run")
         dyno = Dyno(
-            command=body["command"], name=f"{dyno_type}.{secrets.randbelow(9000) + 1000}",
-            type=dyno_type, attach=bool(body.get("attach")),
+            command=body["command"],
+            name=f"{dyno_type}.{secrets.randbelow(9000) + 1000}",
+            type=dyno_type,
+            attach=bool(body.get("attach")),
             env={k: str(v) for k, v in (body.get("env") or {}).items() if v is not None},
-            release_id=release.id, release_version=release.version,
-            time_to_live=body.get("time_to_live"), size=str(body.get("size") or "Basic"),
+            release_id=release.id,
+            release_version=release.version,
+            time_to_live=body.get("time_to_live"),
+            size=str(body.get("size") or "Basic"),
         )
         dyno.account = account.email
         app.dynos.append(dyno)
@@ -137,8 +148,13 @@ class DynoRunner:
         if release.commit:
             self.sim.repos.archive(app.name, release.commit, workdir)
         process = subprocess.Popen(
-            ["bash", "-c", dyno.command], cwd=workdir, env=env, start_new_session=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            ["bash", "-c", dyno.command],
+            cwd=workdir,
+            env=env,
+            start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         dyno.process = process
         if dyno.time_to_live:
@@ -151,8 +167,12 @@ class DynoRunner:
     def _environment(app, dyno, workdir):
         base = {k: os.environ[k] for k in ("PATH", "LANG", "TZ") if k in os.environ}
         return {
-            **base, "HOME": workdir, "DYNO": dyno.name, "PORT": "5000",
-            **app.config_vars, **dyno.env,
+            **base,
+            "HOME": workdir,
+            "DYNO": dyno.name,
+            "PORT": "5000",
+            **app.config_vars,
+            **dyno.env,
         }
 
     def _pump(self, dyno, process, sink, client):
@@ -184,7 +204,9 @@ class DynoRunner:
                 app.dynos.remove(dyno)
             app.finished_dynos.append(dyno)
             self.sim.state.record_event(
-                "RUN", f"/apps/{app.name}/dynos/{dyno.name}", app.name,
+                "RUN",
+                f"/apps/{app.name}/dynos/{dyno.name}",
+                app.name,
                 f"{dyno.name} `{dyno.command}` exited with status {status}",
             )
 
@@ -197,10 +219,9 @@ def _ready(watched, client):
 
 
 def _send(sink, chunk):
-    try:
+    # a client that went away does not stop the dyno, as on Heroku
+    with contextlib.suppress(OSError):
         sink(chunk)
-    except OSError:
-        pass  # the client went away; the dyno keeps running like on Heroku
 
 
 def _forward_stdin(client, process):
@@ -222,10 +243,8 @@ def _forward_stdin(client, process):
 
 
 def _kill_group(process):
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def wait_for(predicate, timeout=5.0):

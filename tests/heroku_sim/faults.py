@@ -17,9 +17,13 @@ class Faults:
     def add(self, spec):
         if not isinstance(spec.get("route"), str):
             raise ValueError("route is required")
-        fault = {"route": spec["route"].strip(), "status": spec.get("status"),
-                 "delay": float(spec.get("delay") or 0), "count": spec.get("count"),
-                 "message": spec.get("message")}
+        fault = {
+            "route": spec["route"].strip(),
+            "status": spec.get("status"),
+            "delay": float(spec.get("delay") or 0),
+            "count": spec.get("count"),
+            "message": spec.get("message"),
+        }
         with self._lock:
             self._faults.append(fault)
         return fault

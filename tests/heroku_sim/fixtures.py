@@ -37,8 +37,12 @@ def default_state():
             {"email": "other@example.com", "api_key": f"HRKU-{uuid.uuid4()}"},
         ],
         "apps": [
-            {"name": APP, "owner": "deployer@example.com",
-             "formation": {"web": 1, "worker": 2}, "addons": ["heroku-postgresql"]},
+            {
+                "name": APP,
+                "owner": "deployer@example.com",
+                "formation": {"web": 1, "worker": 2},
+                "addons": ["heroku-postgresql"],
+            },
             {"name": OTHER_APP, "owner": "other@example.com", "formation": {"web": 1}},
         ],
         "backup_seconds": 0.2,
@@ -91,6 +95,8 @@ class HerokuSim:
             "HEROKU_HOST": self.api_url,
             "HEROKU_API_KEY": self.api_key,
             "HEROKU_DATA_HOST": "127.0.0.1",
+            # `run` asks particleboard for delinquency info; keep that call local too
+            "HEROKU_PARTICLEBOARD_URL": self.api_url,
             "NODE_EXTRA_CA_CERTS": self.ca_path,
             "HEROKU_SKIP_NEW_VERSION_CHECK": "true",
             "HEROKU_DISABLE_AUTOUPDATE": "1",
@@ -100,11 +106,16 @@ class HerokuSim:
             **(env or {}),
         }
 
-    def cli(self, *args, env=None, input=None, timeout=60):  # noqa: A002 - mirrors subprocess
+    def cli(self, *args, env=None, input=None, timeout=60):
         """Run the official Heroku CLI against this simulator."""
         return subprocess.run(
-            [str(HEROKU_CLI), *args], env=self.cli_env(env), input=input, capture_output=True,
-            text=True, timeout=timeout, cwd=self.home,
+            [str(HEROKU_CLI), *args],
+            env=self.cli_env(env),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
         )
 
     def stop(self):
@@ -126,9 +137,20 @@ def start_heroku_sim(state=None):
     state_path = Path(home) / "state.json"
     state_path.write_text(json.dumps(state))
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.heroku_sim", "--port", "0", "--state", str(state_path),
-         "--data-dir", str(Path(home) / "data")],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.heroku_sim",
+            "--port",
+            "0",
+            "--state",
+            str(state_path),
+            "--data-dir",
+            str(Path(home) / "data"),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     line = process.stdout.readline()
     if not line.startswith("heroku-sim ready"):

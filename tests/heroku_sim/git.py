@@ -51,7 +51,8 @@ class Repos:
         """Write the tree of `commit` into `target` (a dyno's checkout of its release)."""
         archive = subprocess.run(
             ["git", f"--git-dir={self.path(app_name)}", "archive", "--format=tar", commit],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
 
@@ -114,8 +115,10 @@ def _cgi_env(handler, sim, app_name, rest, query):
         "HEROKU_SIM_APP": app_name,
         "HEROKU_SIM_ACCOUNT": handler.git_account.email,
     }
-    for header, name in (("Content-Encoding", "HTTP_CONTENT_ENCODING"),
-                         ("Git-Protocol", "GIT_PROTOCOL")):
+    for header, name in (
+        ("Content-Encoding", "HTTP_CONTENT_ENCODING"),
+        ("Git-Protocol", "GIT_PROTOCOL"),
+    ):
         if handler.headers.get(header):
             body_env[name] = handler.headers[header]
     return body_env

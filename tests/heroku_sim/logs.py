@@ -38,7 +38,7 @@ def handle(handler):
     handler.start_stream("text/event-stream")
     lines, seen = _lines(sim, session, 0)
     sent = 0
-    for line in lines[-session["lines"]:]:
+    for line in lines[-session["lines"] :]:
         sent += 1
         handler.wfile.write(_event(sent, line))
     handler.wfile.flush()

@@ -37,8 +37,13 @@ def has_fail_marker(sha):
 
 
 def push_record(sha, ref, result):
-    return {"app": os.environ["HEROKU_SIM_APP"], "account": os.environ["HEROKU_SIM_ACCOUNT"],
-            "sha": sha, "ref": ref, "result": result}
+    return {
+        "app": os.environ["HEROKU_SIM_APP"],
+        "account": os.environ["HEROKU_SIM_ACCOUNT"],
+        "sha": sha,
+        "ref": ref,
+        "result": result,
+    }
 
 
 def reject(sha, ref, lines, reason):
@@ -60,8 +65,12 @@ def build(sha, ref):
     say("-----> Python app detected")
     time.sleep(0.05)
     if has_fail_marker(sha):
-        reject(sha, ref, [" !     Push rejected, failed to compile Python app.", "",
-                          " !     Push failed"], "build failed")
+        reject(
+            sha,
+            ref,
+            [" !     Push rejected, failed to compile Python app.", "", " !     Push failed"],
+            "build failed",
+        )
     say("-----> Discovering process types")
     say("-----> Compressing...")
     say("       Done: 12.3M")
@@ -79,8 +88,15 @@ def main():
         if new == ZERO:
             reject(old, ref, [f" !     Deleting {ref} is not allowed."], "delete")
         if ref not in DEPLOY_REFS:
-            reject(new, ref, [f" !     Pushed to {ref}: only pushes to main or master deploy.",
-                              " !     Deploy with: git push heroku HEAD:main"], "not main")
+            reject(
+                new,
+                ref,
+                [
+                    f" !     Pushed to {ref}: only pushes to main or master deploy.",
+                    " !     Deploy with: git push heroku HEAD:main",
+                ],
+                "not main",
+            )
     for _old, new, ref in updates:
         build(new, ref)
 

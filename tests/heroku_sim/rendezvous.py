@@ -5,6 +5,7 @@ with one handshake chunk the client discards, then stream the process output; th
 closes when the process ends. Fault route: "RENDEZVOUS" (a status closes the connection).
 """
 
+import contextlib
 import socket
 import socketserver
 import ssl
@@ -48,10 +49,8 @@ class _Handler(socketserver.BaseRequestHandler):
         conn.sendall(HANDSHAKE)
         time.sleep(0.05)  # the client discards its first chunk: keep output out of it
         sim.dynos.run(app, dyno, conn.sendall, client=conn)
-        try:
+        with contextlib.suppress(OSError):
             conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 class RendezvousServer(socketserver.ThreadingTCPServer):

@@ -173,7 +173,12 @@ def attachment_json(app, addon, inclusions=()):
 
 
 def log_session_json(session_id, url, created_at):
-    return {"created_at": created_at, "id": session_id, "logplex_url": url, "updated_at": created_at}
+    return {
+        "created_at": created_at,
+        "id": session_id,
+        "logplex_url": url,
+        "updated_at": created_at,
+    }
 
 
 def error_body(error_id, message, url=None):

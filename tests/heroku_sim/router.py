@@ -24,9 +24,16 @@ RATE_LIMIT_MESSAGE = (
 )
 RATE_LIMIT_URL = "https://devcenter.heroku.com/articles/platform-api-reference#rate-limits"
 STATUS_IDS = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    406: "not_acceptable", 409: "conflict", 422: "invalid_params", 429: "rate_limit",
-    500: "internal_server_error", 503: "service_unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    406: "not_acceptable",
+    409: "conflict",
+    422: "invalid_params",
+    429: "rate_limit",
+    500: "internal_server_error",
+    503: "service_unavailable",
 }
 
 
@@ -145,12 +152,14 @@ def _pipeline(sim, route, params, call):
             return _error(status, STATUS_IDS.get(status, "internal_server_error"), message)
     needs_accept = route.needs_accept if route else not call.path.startswith("/client/")
     if needs_accept and not ACCEPT.search(call.headers.get("Accept", "")):
-        return _error(406, "not_acceptable", "Accept header must be `application/vnd.heroku+json; version=3`.")
+        return _error(
+            406, "not_acceptable", "Accept header must be `application/vnd.heroku+json; version=3`."
+        )
     call.account = _account_from_headers(sim, call.headers)
     if call.account is None:
         return _error(401, "unauthorized", "Invalid credentials provided.")
     if route is None or route.costs_token:
-        allowed, remaining = sim.api_limits.take(call.account.id)
+        allowed, _remaining = sim.api_limits.take(call.account.id)
         if not allowed:
             return _error(429, "rate_limit", RATE_LIMIT_MESSAGE, RATE_LIMIT_URL)
     if route is None:

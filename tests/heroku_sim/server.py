@@ -23,7 +23,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "heroku-sim"
     sys_version = ""
 
-    def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+    def log_message(self, format, *args):
         if self.server.sim.verbose:
             super().log_message(format, *args)
 

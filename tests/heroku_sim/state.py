@@ -130,7 +130,9 @@ class App:
 
     def log(self, source, line):
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-        self.logs.append({"time": time.time(), "source": source, "line": f"{stamp} {source}: {line}"})
+        self.logs.append(
+            {"time": time.time(), "source": source, "line": f"{stamp} {source}: {line}"}
+        )
 
 
 @dataclass
@@ -217,7 +219,9 @@ class SimState:
         plan = service if ":" in service else f"{service}:essential-0"
         service_name = plan.split(":")[0]
         short = service_name.removeprefix("heroku-")
-        addon_name = f"{short}-{secrets.choice(['clean', 'solid', 'vast'])}-{secrets.randbelow(99999)}"
+        addon_name = (
+            f"{short}-{secrets.choice(['clean', 'solid', 'vast'])}-{secrets.randbelow(99999)}"
+        )
         is_pg = service_name == "heroku-postgresql"
         config_var = "DATABASE_URL" if is_pg else f"{short.upper()}_URL"
         addon = Addon(name=addon_name, service=service_name, plan=plan, config_var=config_var)

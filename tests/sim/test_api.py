@@ -34,15 +34,16 @@ def test_it_refuses_a_request_without_the_v3_accept_header(heroku_sim):
 def test_it_refuses_a_missing_or_unknown_key(heroku_sim, key):
     response = heroku_sim.http.get(
         heroku_sim.url("/account"),
-        headers={"Accept": "application/vnd.heroku+json; version=3", "Authorization": f"Bearer {key}"},
+        headers={
+            "Accept": "application/vnd.heroku+json; version=3",
+            "Authorization": f"Bearer {key}",
+        },
     )
     assert response.status_code == 401
     assert response.json()["id"] == "unauthorized"
 
 
-@pytest.mark.parametrize(
-    "key", ["0d6b8a8e-1f7c-4f8e-9a3b-2c1d0e9f8a7b", "HRKU-" + "aB3_-" * 12]
-)
+@pytest.mark.parametrize("key", ["0d6b8a8e-1f7c-4f8e-9a3b-2c1d0e9f8a7b", "HRKU-" + "aB3_-" * 12])
 def test_it_accepts_bare_uuid_and_long_hrku_keys(heroku_sim_factory, key):
     state = default_state()
     state["accounts"][0]["api_key"] = key
@@ -54,7 +55,9 @@ def test_it_hides_another_accounts_app(heroku_sim):
     response = heroku_sim.api("GET", f"/apps/{OTHER_APP}")
     assert response.status_code == 403
     assert response.json()["id"] == "forbidden"
-    assert heroku_sim.api("PATCH", f"/apps/{OTHER_APP}", json={"maintenance": True}).status_code == 403
+    assert (
+        heroku_sim.api("PATCH", f"/apps/{OTHER_APP}", json={"maintenance": True}).status_code == 403
+    )
 
 
 def test_it_answers_404_for_an_unknown_app_and_route(heroku_sim):
@@ -92,13 +95,18 @@ def test_it_rejects_a_bad_app_name(heroku_sim):
 
 
 def test_it_scales_with_string_and_relative_quantities(heroku_sim):
-    updates = [{"type": "worker", "quantity": "+1", "size": "Standard-1X"},
-               {"type": "web", "quantity": "0"}]
+    updates = [
+        {"type": "worker", "quantity": "+1", "size": "Standard-1X"},
+        {"type": "web", "quantity": "0"},
+    ]
     response = heroku_sim.api("PATCH", f"/apps/{APP}/formation", json={"updates": updates})
     assert response.status_code == 200
     formation = heroku_sim.app_state()["formation"]
-    assert formation["worker"] == {"quantity": 3, "size": "Standard-1X",
-                                   "command": formation["worker"]["command"]}
+    assert formation["worker"] == {
+        "quantity": 3,
+        "size": "Standard-1X",
+        "command": formation["worker"]["command"],
+    }
     assert formation["web"]["quantity"] == 0
     dynos = [d["name"] for d in heroku_sim.api("GET", f"/apps/{APP}/dynos").json()]
     assert sorted(dynos) == ["worker.1", "worker.2", "worker.3"]
@@ -135,12 +143,14 @@ def test_it_sets_and_deletes_config_vars_with_releases(heroku_sim):
 def test_it_paginates_releases_by_version_descending(heroku_sim):
     for number in range(5):
         heroku_sim.api("PATCH", f"/apps/{APP}/config-vars", json={"N": str(number)})
-    first = heroku_sim.api("GET", f"/apps/{APP}/releases",
-                           headers={"Range": "version ..; max=3, order=desc"})
+    first = heroku_sim.api(
+        "GET", f"/apps/{APP}/releases", headers={"Range": "version ..; max=3, order=desc"}
+    )
     assert first.status_code == 206
     assert [r["version"] for r in first.json()] == [8, 7, 6]
-    second = heroku_sim.api("GET", f"/apps/{APP}/releases",
-                            headers={"Range": first.headers["Next-Range"]})
+    second = heroku_sim.api(
+        "GET", f"/apps/{APP}/releases", headers={"Range": first.headers["Next-Range"]}
+    )
     assert [r["version"] for r in second.json()] == [5, 4, 3]
     everything = heroku_sim.api("GET", f"/apps/{APP}/releases")
     assert everything.status_code == 200
@@ -159,10 +169,12 @@ def test_it_rolls_back_to_an_old_release(heroku_sim):
 
 def _ssh_key(tmp_path):
     path = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", path],
-                   check=True)
-    listed = subprocess.run(["ssh-keygen", "-lf", f"{path}.pub"], check=True, capture_output=True,
-                            text=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", path], check=True
+    )
+    listed = subprocess.run(
+        ["ssh-keygen", "-lf", f"{path}.pub"], check=True, capture_output=True, text=True
+    )
     return Path(f"{path}.pub").read_text(), listed.stdout.split()[1]
 
 
@@ -221,8 +233,11 @@ def test_it_resets_to_the_seeded_state(heroku_sim):
 
 
 def test_it_captures_a_pg_backup_through_the_data_api(heroku_sim):
-    resolved = heroku_sim.api("POST", "/actions/addon-attachments/resolve",
-                              json={"addon_attachment": "DATABASE_URL", "app": APP}).json()
+    resolved = heroku_sim.api(
+        "POST",
+        "/actions/addon-attachments/resolve",
+        json={"addon_attachment": "DATABASE_URL", "app": APP},
+    ).json()
     addon_id = resolved[0]["addon"]["id"]
     assert heroku_sim.api("GET", f"/client/v11/databases/{addon_id}").status_code == 200
     backup = heroku_sim.api("POST", f"/client/v11/databases/{addon_id}/backups").json()

@@ -16,7 +16,9 @@ EXIT_MARKER = '; echo "\uffff heroku-command-exit-status: $?"'
 
 
 def run_dyno(sim, command, **body):
-    response = sim.api("POST", f"/apps/{APP}/dynos", json={"command": command, "attach": True, **body})
+    response = sim.api(
+        "POST", f"/apps/{APP}/dynos", json={"command": command, "attach": True, **body}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -25,16 +27,17 @@ def attach(sim, dyno, stdin=b"", timeout=20):
     """Speak the rendezvous protocol; return (handshake, output)."""
     url = urlsplit(dyno["attach_url"])
     context = ssl.create_default_context(cafile=sim.ca_path)
-    with socket.create_connection((url.hostname, url.port), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=url.hostname) as conn:
-            conn.sendall(url.path[1:].encode() + (f"?{url.query}".encode() if url.query else b"")
-                         + b"\r\n")
-            handshake = conn.recv(4096)
-            if stdin:
-                conn.sendall(stdin)
-            chunks = []
-            while chunk := conn.recv(4096):
-                chunks.append(chunk)
+    raw = socket.create_connection((url.hostname, url.port), timeout=timeout)
+    with raw, context.wrap_socket(raw, server_hostname=url.hostname) as conn:
+        conn.sendall(
+            url.path[1:].encode() + (f"?{url.query}".encode() if url.query else b"") + b"\r\n"
+        )
+        handshake = conn.recv(4096)
+        if stdin:
+            conn.sendall(stdin)
+        chunks = []
+        while chunk := conn.recv(4096):
+            chunks.append(chunk)
     return handshake, b"".join(chunks).decode()
 
 
@@ -48,7 +51,7 @@ def test_it_streams_the_output_of_an_attached_dyno(heroku_sim):
 
 
 def test_it_passes_the_exit_status_marker_through(heroku_sim):
-    handshake, output = attach(heroku_sim, run_dyno(heroku_sim, "(exit 3)" + EXIT_MARKER))
+    _handshake, output = attach(heroku_sim, run_dyno(heroku_sim, "(exit 3)" + EXIT_MARKER))
     assert output == "\uffff heroku-command-exit-status: 3\n"
     runs = heroku_sim.app_state()["dynos"]
     assert runs[-1]["exit_status"] == 0  # the echo ran last, as on Heroku
@@ -59,14 +62,16 @@ def test_it_records_the_run_and_forgets_the_dyno(heroku_sim):
     attach(heroku_sim, dyno)
     run = heroku_sim.app_state()["dynos"][-1]
     assert (run["command"], run["exit_status"], run["output"]) == (
-        "echo recorded; exit 4", 4, "recorded\n")
+        "echo recorded; exit 4",
+        4,
+        "recorded\n",
+    )
     assert heroku_sim.api("GET", f"/apps/{APP}/dynos/{dyno['name']}").status_code == 404
 
 
 def test_it_gives_the_dyno_config_vars_and_request_env(heroku_sim):
     heroku_sim.api("PATCH", f"/apps/{APP}/config-vars", json={"SECRET_THING": "s3"})
-    dyno = run_dyno(heroku_sim, "echo $SECRET_THING $EXTRA $DATABASE_URL",
-                    env={"EXTRA": "x"})
+    dyno = run_dyno(heroku_sim, "echo $SECRET_THING $EXTRA $DATABASE_URL", env={"EXTRA": "x"})
     _, output = attach(heroku_sim, dyno)
     config = heroku_sim.api("GET", f"/apps/{APP}/config-vars").json()
     assert output == f"s3 x {config['DATABASE_URL']}\n"
@@ -90,8 +95,9 @@ def test_it_stops_a_running_dyno(heroku_sim):
     dyno = run_dyno(heroku_sim, "echo up; sleep 30")
     url = urlsplit(dyno["attach_url"])
     context = ssl.create_default_context(cafile=heroku_sim.ca_path)
-    with context.wrap_socket(socket.create_connection((url.hostname, url.port), timeout=20),
-                             server_hostname=url.hostname) as conn:
+    with context.wrap_socket(
+        socket.create_connection((url.hostname, url.port), timeout=20), server_hostname=url.hostname
+    ) as conn:
         conn.sendall(url.path[1:].encode() + b"\r\n")
         conn.recv(4096)
         assert conn.recv(4096) == b"up\n"
@@ -123,8 +129,9 @@ def test_it_runs_a_detached_dyno_into_the_logs(heroku_sim):
         if runs and runs[-1]["exit_status"] is not None:
             break
         time.sleep(0.05)
-    session = heroku_sim.api("POST", f"/apps/{APP}/log-sessions",
-                             json={"dyno": dyno["name"], "lines": 20}).json()
+    session = heroku_sim.api(
+        "POST", f"/apps/{APP}/log-sessions", json={"dyno": dyno["name"], "lines": 20}
+    ).json()
     stream = heroku_sim.http.get(session["logplex_url"], timeout=10).text
     assert f"app[{dyno['name']}]: in the background" in stream
     assert "Process exited with status 0" in stream

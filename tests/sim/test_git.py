@@ -17,10 +17,20 @@ def git(repo, *args, key=None, check=True):
         script = f"!f() {{ echo username=heroku; echo password={key}; }}; f"
         helper = ["-c", "credential.helper=", "-c", f"credential.helper={script}"]
     return subprocess.run(
-        ["git", *helper, *args], cwd=repo, capture_output=True, text=True, check=check,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(repo), "GIT_TERMINAL_PROMPT": "0",
-             "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
-             "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"},
+        ["git", *helper, *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=check,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(repo),
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_AUTHOR_NAME": "T",
+            "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "T",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+        },
     )
 
 

@@ -43,8 +43,11 @@ CALLS = [
     ("POST", f"/apps/{APP}/log-sessions", {"dyno": "web.1", "lines": 10}),
     ("GET", f"/apps/{APP}/addons", None),
     ("GET", f"/apps/{APP}/addon-attachments", None),
-    ("POST", "/actions/addon-attachments/resolve", {"addon_attachment": "DATABASE_URL",
-                                                     "app": APP}),
+    (
+        "POST",
+        "/actions/addon-attachments/resolve",
+        {"addon_attachment": "DATABASE_URL", "app": APP},
+    ),
     ("GET", "/schema", None),
 ]
 # Links dropped from today's schema (HEROKU.md §2): validate against the definition itself.
@@ -118,8 +121,10 @@ def test_key_routes_missing_from_the_schema_answer_key_objects(heroku_sim, value
         heroku_sim.api("DELETE", f"/account/keys/{values['key']}")
     response = heroku_sim.api(method, path, json=body)
     assert response.status_code < 300, response.text
-    _validate(response.json(), _target_schema(DEFINITION_ONLY[(method, path.replace(
-        values["key"], "{key}"))], {}))
+    _validate(
+        response.json(),
+        _target_schema(DEFINITION_ONLY[(method, path.replace(values["key"], "{key}"))], {}),
+    )
 
 
 def test_error_bodies_carry_id_and_message(heroku_sim):
