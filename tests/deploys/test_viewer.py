@@ -1,0 +1,147 @@
+"""The deploy page, its log endpoint (cursor + long poll), search and raw download."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from deploys.models import State, StepState
+from projects.models import Role
+from tests.deploys.factories import append_lines, make_deploy, make_steps
+
+pytestmark = pytest.mark.django_db
+
+URL_NAMES = ["deploy", "deploy_log", "deploy_log_search", "deploy_log_raw"]
+
+
+@pytest.fixture
+def deploy(project):
+    deploy = make_deploy(project, state=State.FAILED, reason="The migration exited with 1.")
+    make_steps(deploy, [StepState.SUCCEEDED, StepState.FAILED], first_lines={1: 1, 2: 4})
+    append_lines(deploy, ["cloning", "checked out", "pushing"], step=1)
+    failing = ["\x1b[31mboom\x1b[0m <script>alert(1)</script>", "10%\r50%\r100%"]
+    append_lines(deploy, failing, step=2)
+    return deploy
+
+
+def url(name, deploy, **query):
+    path = reverse(name, args=[deploy.project.slug, deploy.number])
+    return path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+@pytest.mark.parametrize("name", URL_NAMES)
+def test_every_deploy_url_requires_sign_in(client, deploy, name):
+    response = client.get(url(name, deploy))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", URL_NAMES)
+def test_an_outsider_gets_404_on_every_deploy_url(client_for, charlie, deploy, name):
+    assert client_for(charlie).get(url(name, deploy)).status_code == 404
+
+
+@pytest.mark.parametrize("name", URL_NAMES)
+def test_a_viewer_can_read_every_deploy_url(client_for, bob_as, deploy, name):
+    assert client_for(bob_as(Role.VIEWER)).get(url(name, deploy)).status_code == 200
+
+
+def test_an_unknown_deploy_number_is_404(client_for, alice, deploy):
+    path = reverse("deploy", args=[deploy.project.slug, 999])
+    assert client_for(alice).get(path).status_code == 404
+
+
+def test_the_page_shows_header_steps_and_reason(client_for, alice, deploy):
+    page = client_for(alice).get(url("deploy", deploy)).content.decode()
+    assert f"Deploy #{deploy.number} to staging" in page
+    assert 'class="badge state state-failed">Failed' in page
+    assert deploy.short_sha in page and deploy.sha in page
+    assert "The migration exited with 1." in page
+    assert 'Step <span id="steps-done">2</span> of 2' in page
+    assert "1m 12s" in page
+    assert "Download raw log" in page
+
+
+def test_the_page_embeds_no_log_line(client_for, alice, deploy):
+    # Lines come through the JSON endpoint; the page itself stays small whatever the log size.
+    page = client_for(alice).get(url("deploy", deploy)).content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "cloning" not in page
+
+
+def test_log_returns_lines_after_the_cursor(client_for, alice, deploy):
+    data = client_for(alice).get(url("deploy_log", deploy, after=2, limit=2)).json()
+    assert [line[0] for line in data["lines"]] == [3, 4]
+    assert data["lines"][0][4] == "pushing"
+    assert data["line_count"] == 5
+    assert data["finished"] is True
+    assert [s["first_line"] for s in data["steps"]] == [1, 4]
+
+
+def test_a_finished_deploy_answers_at_once_even_when_asked_to_wait(client_for, alice, deploy):
+    started = time.monotonic()
+    data = client_for(alice).get(url("deploy_log", deploy, after=5, wait=1)).json()
+    assert data["lines"] == [] and data["finished"] is True
+    assert time.monotonic() - started < 1
+
+
+def test_a_running_deploy_holds_the_request_until_the_timeout(client_for, alice, project):
+    deploy = make_deploy(project, state=State.RUNNING)
+    started = time.monotonic()
+    data = client_for(alice).get(url("deploy_log", deploy, wait=1, timeout=0.5)).json()
+    assert data["lines"] == [] and data["finished"] is False
+    assert 0.45 < time.monotonic() - started < 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_request_answers_as_soon_as_a_line_is_written(client_for, alice, project):
+    deploy = make_deploy(project, state=State.RUNNING)
+
+    def write_later():
+        time.sleep(0.4)
+        append_lines(deploy, ["hello from the step"])
+        connection.close()
+
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    started = time.monotonic()
+    data = client_for(alice).get(url("deploy_log", deploy, wait=1, timeout=10)).json()
+    elapsed = time.monotonic() - started
+    writer.join()
+    assert [line[4] for line in data["lines"]] == ["hello from the step"]
+    assert 0.35 < elapsed < 1.0
+
+
+def test_bad_cursor_values_are_read_as_zero(client_for, alice, deploy):
+    data = client_for(alice).get(url("deploy_log", deploy, after="abc", limit="-3")).json()
+    assert [line[0] for line in data["lines"]] == [1]
+
+
+def test_search_matches_visible_text_case_insensitively(client_for, alice, deploy):
+    client = client_for(alice)
+    assert client.get(url("deploy_log_search", deploy, q="BOOM")).json()["matches"] == [4]
+    # "50%" was overwritten by a carriage return: a terminal no longer shows it.
+    assert client.get(url("deploy_log_search", deploy, q="50%")).json()["total"] == 0
+    assert client.get(url("deploy_log_search", deploy, q="100%")).json()["matches"] == [5]
+    # Escape codes are not text.
+    assert client.get(url("deploy_log_search", deploy, q="[31m")).json()["total"] == 0
+
+
+def test_download_streams_the_raw_log_as_plain_text(client_for, alice, deploy):
+    response = client_for(alice).get(url("deploy_log_raw", deploy))
+    assert response.streaming
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert 'filename="foo-bar-deploy-1.log"' in response["Content-Disposition"]
+    body = b"".join(response.streaming_content).decode()
+    assert body.splitlines()[:3] == ["cloning", "checked out", "pushing"]
+    assert "\x1b[31mboom" in body
+
+
+def test_download_yields_one_piece_per_chunk(client_for, alice, project):
+    deploy = make_deploy(project)
+    append_lines(deploy, [f"line {n}" for n in range(1, 1201)], chunk_size=100)
+    pieces = list(client_for(alice).get(url("deploy_log_raw", deploy)).streaming_content)
+    assert len(pieces) == 12
+    assert pieces[-1].decode().splitlines()[-1] == "line 1200"
