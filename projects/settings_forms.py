@@ -3,9 +3,15 @@
 import re
 
 from django import forms
+from django.db import models
 
 from projects.models import Environment, MaintenanceMode
-from projects.setup_forms import check_app_name, check_app_on_heroku, clean_branch
+from projects.setup_forms import (
+    app_name_field,
+    check_app_name,
+    check_app_on_heroku,
+    clean_branch,
+)
 
 # Heroku caps a one-off dyno's time_to_live at one day (HEROKU.md §2).
 MAX_TIMEOUT = 86400
@@ -28,7 +34,15 @@ def preset_for(command: str) -> str:
     return "custom"
 
 
+def _formfield(field, **kwargs):
+    # URLs without a scheme mean https, as Django 6 will assume.
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
+
+
 class EnvironmentOptionsForm(forms.ModelForm):
+    app_name = app_name_field()
     migration_preset = forms.ChoiceField(
         label="Migrations",
         choices=[(key, label) for key, (label, _) in MIGRATION_PRESETS.items()],
@@ -37,6 +51,7 @@ class EnvironmentOptionsForm(forms.ModelForm):
 
     class Meta:
         model = Environment
+        formfield_callback = _formfield
         fields = [
             "name",
             "branch",

@@ -51,8 +51,17 @@ class ApiKeyForm(forms.Form):
         return key
 
 
+def app_name_field():
+    # No max_length here: check_app_name says "too long" in Heroku's words instead.
+    return forms.CharField(
+        label="App name", help_text="The app on Heroku, as in heroku apps:info -a <name>."
+    )
+
+
 class EnvironmentForm(forms.ModelForm):
     """Step 3: an environment's name, branch and Heroku app, checked with the stored key."""
+
+    app_name = app_name_field()
 
     class Meta:
         model = Environment
@@ -61,7 +70,6 @@ class EnvironmentForm(forms.ModelForm):
         help_texts = {
             "branch": "An exact name (main), a /regex/ as in CircleCI (/feature_.*/), or "
             "several names separated by commas.",
-            "app_name": "The app on Heroku, as in heroku apps:info -a <name>.",
         }
 
     def __init__(self, *args, project, client=None, **kwargs):
