@@ -7,10 +7,12 @@ import pytest
 from tests.heroku_sim.fixtures import APP, HEROKU_CLI, default_state
 from tests.sim.test_git import git, push
 
-pytestmark = [
-    pytest.mark.cli,
-    pytest.mark.skipif(not HEROKU_CLI.exists(), reason="run `make tools` to install the CLI"),
-]
+pytestmark = pytest.mark.cli
+
+
+def test_the_official_cli_is_installed():
+    # `make test` installs it (`make tools`); without it every test below would fail obscurely.
+    assert HEROKU_CLI.exists(), "run `make tools` to install the official Heroku CLI"
 
 
 def ok(result):
