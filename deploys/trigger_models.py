@@ -234,6 +234,8 @@ class GitRequest(models.Model):
     app_name = models.CharField(max_length=30)
     requests = models.PositiveIntegerField(default=2)
     made_at = models.DateTimeField(default=timezone.now)
+    # Set when Heroku answered 429: no push to this key and app before this time.
+    retry_at = models.DateTimeField(null=True, blank=True)
     deploy = models.ForeignKey(
         "deploys.Deploy", models.SET_NULL, null=True, blank=True, related_name="+"
     )

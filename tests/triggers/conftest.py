@@ -81,3 +81,7 @@ def deliver(client, endpoint):
         )
 
     return post
+
+
+# The deploy engine's fixtures: a project deploying to the simulator's app foo-bar-123.
+from tests.deploys.conftest import credential, environment, queue, sim  # noqa: E402, F401
