@@ -10,6 +10,7 @@ import fcntl
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -43,24 +44,38 @@ def update(project, writer, cancel_event=None) -> Path:
     """Clone or fetch the project's mirror; unshallow it when it is shallow."""
     with locked(project) as path:
         limits = {"timeout": FETCH_TIMEOUT, "idle_timeout": None, "cancel_event": cancel_event}
-        if not (path / "HEAD").exists():
-            writer.system(f"Cloning {project.repository_url}")
+        fresh = not (path / "HEAD").exists()
+        if fresh:
+            writer.system(f"Cloning {shown(project.repository_url)}")
             args = ["git", "clone", "--mirror", "--quiet", project.repository_url, str(path)]
             _run(args, path.parent, writer, limits)
-        elif is_shallow(path):
+        else:
+            # The project's repository URL may have changed since the mirror was made.
+            runners.git("remote", "set-url", "origin", project.repository_url, cwd=path)
+        if is_shallow(path):
             writer.system("The mirror is a shallow clone: fetching its full history (unshallow).")
             _run(["git", "fetch", "--unshallow", "--prune", "origin"], path, writer, limits)
-        else:
-            writer.system(f"Fetching {project.repository_url}")
+        elif not fresh:
+            writer.system(f"Fetching {shown(project.repository_url)}")
             _run(["git", "fetch", "--prune", "origin"], path, writer, limits)
         return path
 
 
+def shown(url: str) -> str:
+    """The repository URL without a user or token in it, fit for the log."""
+    parts = urlsplit(url)
+    if not parts.netloc or "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def _run(args, cwd, writer, limits):
+    capture = runners.Capture(writer)
     with runners.private_home() as home:
-        status = runners.run(args, cwd=cwd, env=runners.git_env(home), writer=writer, **limits)
+        status = runners.run(args, cwd=cwd, env=runners.git_env(home), writer=capture, **limits)
     if status != 0:
-        raise runners.CommandFailed(f"`{' '.join(args[:2])}` failed with status {status}.")
+        said = capture.seen[-1] if capture.seen else f"status {status}"
+        raise runners.CommandFailed(f"`{' '.join(args[:2])}` failed: {said}", status)
 
 
 def is_shallow(path) -> bool:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from deploys import mirror, notifications, ratelimit, runners
 from deploys.logwriter import LogWriter, private_key_secrets
 from deploys.models import Deploy, DeployStep, State, StepState, Trigger
-from herokucd.heroku import DynoCanceled, DynoTimeout, HerokuClient, HerokuError
+from herokucd.heroku import DynoCanceled, DynoError, DynoTimeout, HerokuClient, HerokuError
 from projects.models import CacheFlush, Environment, MaintenanceMode
 
 log = logging.getLogger(__name__)
@@ -248,6 +248,11 @@ class Run:
             except DynoTimeout as error:
                 self.migration_failed = True
                 raise StepFailed(f"The migration timed out: {error}") from None
+            except DynoError as error:
+                if isinstance(error, DynoCanceled):
+                    raise
+                self.migration_failed = True
+                raise StepFailed(f"The migration failed: {error}") from None
             if status != 0:
                 self.migration_failed = True
                 raise StepFailed(f"The migration exited with status {status}.", status)

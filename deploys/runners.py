@@ -182,13 +182,13 @@ def git_push(checkout, url, sha, ref, *, api_key, writer, force=False, **limits)
     if force:
         args.append("--force")
     with private_home() as home:
-        capture = _Capture(writer)
+        capture = Capture(writer)
         status = run(args, cwd=checkout, env=git_env(home, api_key), writer=capture, **limits)
     if status != 0:
         raise CommandFailed(push_error(capture.seen), status)
 
 
-class _Capture:
+class Capture:
     """Passes lines to the writer and keeps the last ones, for the error message."""
 
     def __init__(self, writer):

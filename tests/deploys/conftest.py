@@ -42,7 +42,16 @@ def credential(project, sim, alice):
 
 
 @pytest.fixture
-def environment(project, credential):
+def redis_up(settings):
+    """The embedded Redis stops after 10 s without clients: make sure it runs for this test."""
+    if settings.EMBEDDED_REDIS:
+        from herokucd.embedded_redis import ensure_running
+
+        ensure_running(settings.DATA_DIR)
+
+
+@pytest.fixture
+def environment(project, credential, redis_up):
     return Environment.objects.create(
         project=project, name="production", branch="main", app_name=APP
     )

@@ -1,13 +1,26 @@
-"""The pipeline against the simulator, run in the test process (the queue has its own tests)."""
+"""The pipeline against the simulator, run in the test process (the queue has its own tests).
+
+Every test deploys a real git repository to the simulated app `foo-bar-123` (web=1, worker=2,
+Postgres) over HTTPS git; the migration runs in a real one-off dyno through rendezvous.
+"""
+
+import http.server
+import shutil
+import threading
+import time
 
 import pytest
+from django.db import connection
 
 from deploys import jobs
 from deploys.logformat import read_lines
-from deploys.models import State
-from deploys.services import request_deploy
+from deploys.models import Deploy, State, StepState
+from deploys.services import cancel_deploy, request_deploy
+from projects.models import MaintenanceMode
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+MIGRATE_SH = 'echo "Applying migration 0042 to $DYNO"\necho "Migrations done"\n'
 
 
 def deploy_now(environment, **options):
@@ -21,6 +34,68 @@ def log_text(deploy):
     return "\n".join(line.text for line in read_lines(deploy, limit=100_000))
 
 
+def configure(environment, **options):
+    for name, value in options.items():
+        setattr(environment, name, value)
+    environment.save()
+    return environment
+
+
+def app_formation(sim):
+    return {kind: item["quantity"] for kind, item in sim.app_state()["formation"].items()}
+
+
+def event_summaries(sim):
+    return [f"{e['method']} {e['path']} {e['summary']}" for e in sim.state()["events"]]
+
+
+@pytest.fixture
+def repo(git_repo):
+    git_repo.commit("migrate.sh", MIGRATE_SH, "Add the migration")
+    return git_repo
+
+
+@pytest.fixture
+def careful(environment, repo):
+    """Everything around a migration switched on: the production settings users set up."""
+    return configure(
+        environment,
+        maintenance_mode=MaintenanceMode.DEPLOY,
+        maintenance_page_url="https://example.com/maintenance.html",
+        scale_down_types="worker, clock",
+        migration_command="bash migrate.sh",
+        migration_timeout=30,
+        backup_before_migrate=True,
+    )
+
+
+class HealthServer(http.server.ThreadingHTTPServer):
+    status = 200
+    body = b"all good"
+
+
+class HealthHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(self.server.status)
+        self.end_headers()
+        self.wfile.write(self.server.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health():
+    server = HealthServer(("127.0.0.1", 0), HealthHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/health"
+    yield server
+    server.shutdown()
+
+
+# -- success ------------------------------------------------------------------------------------
+
+
 def test_a_deploy_pushes_the_branch_head_and_records_the_release(environment, git_repo, sim):
     deploy = deploy_now(environment)
     assert deploy.state == State.SUCCEEDED, deploy.reason
@@ -30,3 +105,263 @@ def test_a_deploy_pushes_the_branch_head_and_records_the_release(environment, gi
     assert deploy.release_version == app["releases"][-1]["version"]
     assert "Released v" in log_text(deploy)
     assert [s.name for s in deploy.steps.all()] == ["checkout", "push"]
+
+
+def test_every_configured_step_runs_in_order_and_leaves_the_app_as_it_was(careful, health, sim):
+    configure(
+        careful,
+        pre_deploy_commands="echo before",
+        post_deploy_commands="echo after",
+        health_check_url=health.url,
+        health_check_text="good",
+    )
+    deploy = deploy_now(careful)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert [s.name for s in deploy.steps.all()] == [
+        "checkout",
+        "pre_deploy",
+        "backup",
+        "maintenance_on",
+        "scale_down",
+        "push",
+        "migrate",
+        "scale_back",
+        "maintenance_off",
+        "post_deploy",
+        "health_check",
+    ]
+    assert all(s.state == StepState.SUCCEEDED for s in deploy.steps.all())
+    app = sim.app_state()
+    assert app["maintenance"] is False
+    assert app_formation(sim) == {"web": 1, "worker": 2}
+    assert app["config_vars"]["MAINTENANCE_PAGE_URL"] == "https://example.com/maintenance.html"
+    assert deploy.backup_name == f"b{app['backups'][-1]['num']:03d}"
+    assert deploy.ran_migration
+    text = log_text(deploy)
+    assert "Applying migration 0042 to run." in text
+    assert "This app has no clock process type; skipped." in text
+    events = event_summaries(sim)
+    order = [
+        next(i for i, e in enumerate(events) if marker in e)
+        for marker in ["maintenance on", "worker=0", "PUSH", "RUN", "worker=2", "maintenance off"]
+    ]
+    assert order == sorted(order), events
+
+
+def test_maintenance_around_the_migration_only_starts_after_the_push(environment, repo, sim):
+    configure(
+        environment,
+        maintenance_mode=MaintenanceMode.MIGRATIONS,
+        migration_command="bash migrate.sh",
+    )
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    names = [s.name for s in deploy.steps.all()]
+    assert names == ["checkout", "push", "maintenance_on", "migrate", "maintenance_off"]
+    assert sim.app_state()["maintenance"] is False
+
+
+# -- failures and cleanup -------------------------------------------------------------------
+
+
+def assert_app_restored(sim):
+    assert sim.app_state()["maintenance"] is False
+    assert app_formation(sim) == {"web": 1, "worker": 2}
+
+
+def test_a_failing_pre_deploy_command_fails_before_touching_the_app(careful, sim):
+    configure(careful, pre_deploy_commands="echo checking\nexit 4\necho never")
+    deploy = deploy_now(careful)
+    assert deploy.state == State.FAILED
+    assert deploy.reason == "`exit 4` exited with status 4."
+    assert "never" not in log_text(deploy)
+    assert sim.app_state()["pushes"] == []
+    assert_app_restored(sim)
+
+
+def test_a_failed_backup_fails_the_deploy_before_maintenance(careful, sim):
+    sim.fault("POST /client/v11/databases/{addon_id}/backups", status=503)
+    deploy = deploy_now(careful)
+    assert deploy.state == State.FAILED
+    assert "Heroku could not be reached" in deploy.reason
+    assert [s.name for s in deploy.steps.all()][-1] == "backup"
+    assert_app_restored(sim)
+
+
+def test_a_failed_build_switches_maintenance_off_and_scales_back(careful, repo, sim):
+    repo.commit(".heroku-sim-fail-build", "", "Break the build")
+    deploy = deploy_now(careful)
+    assert deploy.state == State.FAILED
+    assert deploy.reason.startswith("Heroku rejected the push: Push rejected, failed to compile")
+    assert [s.name for s in deploy.steps.all()][-2:] == ["push", "cleanup"]
+    assert_app_restored(sim)
+    assert "Scaled back to worker=2." in log_text(deploy)
+
+
+def test_a_failed_migration_cleans_up(careful, sim):
+    configure(careful, migration_command="echo half done; (exit 3)")
+    deploy = deploy_now(careful)
+    assert deploy.state == State.FAILED
+    assert deploy.reason == "The migration exited with status 3."
+    assert deploy.steps.get(name="migrate").exit_status == 3
+    assert_app_restored(sim)
+
+
+def test_maintenance_stays_on_after_a_failed_migration_when_the_environment_says_so(careful, sim):
+    configure(careful, migration_command="(exit 3)", keep_maintenance_after_failed_migration=True)
+    deploy = deploy_now(careful)
+    assert deploy.state == State.FAILED
+    assert sim.app_state()["maintenance"] is True
+    assert app_formation(sim) == {"web": 1, "worker": 2}
+    assert "Maintenance mode stays on: the migration failed" in log_text(deploy)
+
+
+def test_a_migration_that_runs_too_long_is_stopped(careful, sim):
+    configure(careful, migration_command="echo starting; sleep 60", migration_timeout=2)
+    started = time.monotonic()
+    deploy = deploy_now(careful)
+    assert time.monotonic() - started < 20
+    assert deploy.state == State.FAILED
+    assert deploy.reason.startswith("The migration timed out")
+    assert_app_restored(sim)
+    dyno = sim.app_state()["dynos"][-1]
+    assert dyno["state"] == "down"
+
+
+def test_a_failed_scale_back_says_what_state_the_app_was_left_in(careful, sim):
+    configure(careful, migration_command="(exit 3)", maintenance_mode=MaintenanceMode.OFF)
+    sim.fault("PATCH /apps/{app}/formation", status=422, message="Nope.", count=99)
+    deploy = deploy_now(careful)
+    assert deploy.state == State.FAILED
+    # The fault also refused the scale down, so nothing was changed: nothing to undo.
+    assert "Nope." in deploy.reason
+
+
+def test_a_failing_post_deploy_command_fails_the_deploy_after_maintenance_is_off(careful, sim):
+    configure(careful, post_deploy_commands="exit 1")
+    deploy = deploy_now(careful)
+    assert deploy.state == State.FAILED
+    assert deploy.steps.get(name="maintenance_off").state == StepState.SUCCEEDED
+    assert_app_restored(sim)
+
+
+def test_a_failed_health_check_rolls_back_once_when_enabled(environment, health, sim):
+    health.status = 503
+    configure(
+        environment,
+        health_check_url=health.url,
+        health_check_retries=1,
+        health_check_delay=0,
+        auto_rollback=True,
+    )
+    before = sim.app_state()["releases"][-1]
+    deploy = deploy_now(environment)
+    assert deploy.state == State.FAILED
+    assert deploy.reason.startswith("The health check failed: status 503, expected 200")
+    assert deploy.reason.endswith("Rolled back automatically.")
+    releases = sim.app_state()["releases"]
+    assert releases[-1]["description"] == f"Rollback to v{before['version']}"
+    assert sum("Rollback" in r["description"] for r in releases) == 1
+
+
+def test_an_unknown_commit_fails_clearly(environment, sim):
+    deploy = deploy_now(environment, sha="0123456789abcdef0123456789abcdef01234567")
+    assert deploy.state == State.FAILED
+    assert deploy.reason == "Commit 0123456789ab is not in the repository (was it pushed?)."
+
+
+def test_a_shallow_mirror_is_unshallowed_before_the_push(environment, repo, sim, settings):
+    from deploys.mirror import mirror_path
+    from deploys.runners import git
+
+    path = mirror_path(environment.project)
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git("clone", "--mirror", "--depth", "1", f"file://{repo.path}", str(path))
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert "shallow clone: fetching its full history (unshallow)" in log_text(deploy)
+    assert sim.app_state()["current_commit"] == repo.head()
+
+
+def test_a_command_that_runs_too_long_is_killed_with_its_children(environment, sim, tmp_path):
+    marker = tmp_path / "survivor"
+    configure(
+        environment,
+        pre_deploy_timeout=1,
+        pre_deploy_commands=f"(sleep 3; touch {marker}) & sleep 30",
+    )
+    started = time.monotonic()
+    deploy = deploy_now(environment)
+    assert time.monotonic() - started < 10
+    assert deploy.state == State.FAILED
+    assert "did not finish within 1s" in deploy.reason
+    time.sleep(3.5)
+    assert not marker.exists()
+
+
+# -- cancel -----------------------------------------------------------------------------------
+
+
+def run_in_thread(deploy):
+    def target():
+        try:
+            jobs.run_deploy(deploy.pk)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread
+
+
+def wait_for(predicate, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+def test_cancel_while_migrating_stops_the_dyno_and_cleans_up(careful, sim, alice):
+    configure(careful, migration_command="echo migrating; sleep 60", migration_timeout=120)
+    deploy = request_deploy(careful, user=alice)
+    thread = run_in_thread(deploy)
+    wait_for(lambda: any(d["state"] == "up" for d in sim.app_state()["dynos"]))
+    canceled_at = time.monotonic()
+    cancel_deploy(deploy, alice)
+    thread.join(30)
+    assert time.monotonic() - canceled_at < 5
+    deploy.refresh_from_db()
+    assert deploy.state == State.CANCELED
+    assert deploy.reason == "Canceled by alice."
+    assert deploy.steps.get(name="migrate").state == StepState.CANCELED
+    assert_app_restored(sim)
+
+
+def test_cancel_while_pushing_stops_git(careful, sim, alice):
+    sim.fault("GIT /{app}.git", delay=30, count=1)
+    deploy = request_deploy(careful, user=alice)
+    thread = run_in_thread(deploy)
+    wait_for(lambda: Deploy.objects.filter(pk=deploy.pk, steps__name="push").exists())
+    time.sleep(0.5)
+    canceled_at = time.monotonic()
+    cancel_deploy(deploy, alice)
+    thread.join(30)
+    assert time.monotonic() - canceled_at < 5
+    deploy.refresh_from_db()
+    assert deploy.state == State.CANCELED
+    assert deploy.steps.get(name="push").state == StepState.CANCELED
+    assert sim.app_state()["pushes"] == []
+    assert_app_restored(sim)
+
+
+def test_a_queued_deploy_is_canceled_at_once(environment, alice):
+    deploy = request_deploy(environment, user=alice)
+    cancel_deploy(deploy, alice)
+    assert deploy.state == State.CANCELED
+    jobs.run_deploy(deploy.pk)
+    deploy.refresh_from_db()
+    assert deploy.state == State.CANCELED
+    assert not deploy.steps.exists()
