@@ -1,0 +1,138 @@
+"""The log writer: chunks, order, speed, and secrets that never reach the database."""
+
+import base64
+import json
+import time
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+from deploys.logformat import STDERR, read_lines
+from deploys.logwriter import CHUNK_LINES, MAX_LINE, LogWriter, private_key_secrets
+from tests.deploys.factories import make_deploy
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECRET = "HRKU-0123456789abcdef-secret"
+PRIVATE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "QyNTUxOQAAACDrEXAMPLEONLYxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxAAAAJgAAAAA\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+
+
+@pytest.fixture
+def deploy(project):
+    return make_deploy(project)
+
+
+def stored(deploy):
+    return [line.text for line in read_lines(deploy, limit=1_000_000)]
+
+
+def raw_columns(deploy):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT content FROM deploys_logchunk WHERE deploy_id = %s", [deploy.pk])
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_a_burst_of_200000_lines_is_stored_in_order_at_hundreds_of_thousands_per_second(deploy):
+    writer = LogWriter(deploy, [SECRET])
+    started = time.perf_counter()
+    for number in range(200_000):
+        writer.write(f"line {number} of the build output")
+    writer.close()
+    took = time.perf_counter() - started
+    lines = stored(deploy)
+    assert len(lines) == 200_000
+    assert lines[0] == "line 0 of the build output"
+    assert lines[-1] == "line 199999 of the build output"
+    # Full chunks, plus a few partial ones the 100 ms flusher stored on the way.
+    assert 200_000 // CHUNK_LINES <= deploy.log_chunks.count() < 200_000 // CHUNK_LINES + 20
+    deploy.refresh_from_db()
+    assert deploy.line_count == 200_000
+    print(f"{200_000 / took:.0f} lines/s")
+    assert 200_000 / took > 200_000, f"{200_000 / took:.0f} lines/s"
+
+
+def test_a_line_is_readable_a_fraction_of_a_second_after_it_was_written(deploy):
+    writer = LogWriter(deploy)
+    writer.write("first")
+    deadline = time.monotonic() + 0.5
+    while not stored(deploy) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert stored(deploy) == ["first"]
+    writer.write("second", STDERR)
+    writer.close()
+    lines = read_lines(deploy)
+    assert [(line.number, line.text, line.stream) for line in lines] == [
+        (1, "first", "o"),
+        (2, "second", "e"),
+    ]
+
+
+def test_a_new_writer_numbers_its_lines_after_the_stored_ones(deploy):
+    first = LogWriter(deploy)
+    first.write("one\ntwo")
+    first.close()
+    deploy.refresh_from_db()
+    second = LogWriter(deploy)
+    second.write("three")
+    second.close()
+    assert [line.number for line in read_lines(deploy)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        SECRET,
+        base64.b64encode(SECRET.encode()).decode(),
+        base64.b64encode(f":{SECRET}".encode()).decode(),  # an HTTP Basic auth header
+        base64.b64encode(f"heroku:{SECRET}".encode()).decode(),
+        quote(f"{SECRET}/+ ?&=", safe=""),
+        json.dumps(f'{SECRET}"\\')[1:-1],
+    ],
+)
+def test_a_secret_is_redacted_in_every_form_before_it_is_stored(deploy, form):
+    secret = f"{SECRET}/+ ?&=" if "%2F" in form else f'{SECRET}"\\' if '\\"' in form else SECRET
+    writer = LogWriter(deploy, [secret])
+    writer.write(f"Authorization: Basic {form} and more")
+    writer.close()
+    text = raw_columns(deploy)
+    assert SECRET not in text
+    assert "[redacted]" in text
+    core = base64.b64encode(f":{SECRET}".encode()).decode()[4:-4]
+    assert core not in text
+
+
+def test_every_line_of_the_private_key_is_redacted(deploy):
+    writer = LogWriter(deploy, private_key_secrets(PRIVATE_KEY))
+    writer.write(PRIVATE_KEY)
+    for line in PRIVATE_KEY.splitlines():
+        writer.write(f"debug: {line}")
+    writer.close()
+    text = raw_columns(deploy)
+    for line in PRIVATE_KEY.splitlines()[1:3]:
+        assert line not in text
+    assert "debug: [redacted]" in text
+
+
+def test_secrets_added_during_the_deploy_are_redacted_from_then_on(deploy):
+    writer = LogWriter(deploy)
+    writer.add_secrets(["config-var-value-123"])
+    writer.write("DATABASE_URL=config-var-value-123")
+    writer.close()
+    assert stored(deploy) == ["DATABASE_URL=[redacted]"]
+
+
+def test_nul_bytes_are_stripped_and_long_lines_capped_after_redaction(deploy):
+    writer = LogWriter(deploy, [SECRET])
+    writer.write("a\0b")
+    writer.write("x" * (MAX_LINE - 5) + SECRET)
+    writer.close()
+    lines = stored(deploy)
+    assert lines[0] == "ab"
+    assert SECRET[:5] not in lines[1]
+    assert len(lines[1]) <= MAX_LINE + len(" [cut]")
