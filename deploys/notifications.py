@@ -1,5 +1,221 @@
-"""Tell people a deploy finished: a stub."""
+"""Tell people a deploy finished: email and signed outgoing webhooks, per environment.
+
+`deploy_finished(deploy)` (called by the engine at the end of every deploy) only enqueues one
+`deliver` job per interested target, so a slow or dead receiver never holds up a deploy. Each
+run of `deliver` is one attempt, recorded as a `NotificationDelivery` row; a failed attempt
+raises, and RQ retries it with backoff.
+
+Webhooks are signed `X-Herokucd-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`
+with the target's secret; receivers should refuse old timestamps to stop replays.
+"""
+
+import hashlib
+import hmac
+import json
+import time
+
+import django_rq
+import requests
+from django.conf import settings
+from django.core.mail import send_mail
+from django.urls import NoReverseMatch
+from rq import Retry
+
+from deploys.models import Deploy, State
+from deploys.trigger_models import NotificationDelivery, NotificationTarget
+
+TIMEOUT_SECONDS = 10
+FAILED, SUCCEEDED, RECOVERED = "failed", "succeeded", "recovered"
+HEADLINES = {FAILED: "failed", SUCCEEDED: "succeeded", RECOVERED: "succeeded again (recovered)"}
+
+
+class DeliveryFailed(Exception):
+    """An attempt did not get through; the message never holds the URL (it may be a secret)."""
+
+    def __init__(self, message, response_code=None):
+        super().__init__(message)
+        self.response_code = response_code
+
+
+# What happened
+
+
+def event_of(deploy) -> str | None:
+    """failed, succeeded, recovered (a success right after a failure), or None (canceled)."""
+    if deploy.state == State.FAILED:
+        return FAILED
+    if deploy.state != State.SUCCEEDED:
+        return None
+    before = (
+        Deploy.objects.filter(
+            environment_id=deploy.environment_id,
+            number__lt=deploy.number,
+            state__in=[State.SUCCEEDED, State.FAILED],
+        )
+        .order_by("-number")
+        .values_list("state", flat=True)
+        .first()
+    )
+    return RECOVERED if before == State.FAILED else SUCCEEDED
 
 
 def deploy_finished(deploy):
-    return None
+    event = event_of(deploy)
+    if event is None or deploy.environment_id is None:
+        return
+    targets = NotificationTarget.objects.filter(environment_id=deploy.environment_id)
+    for target in targets:
+        if target.wants(event):
+            enqueue(target, deploy, event)
+
+
+def retry_intervals() -> list[int]:
+    return getattr(settings, "NOTIFICATION_RETRY_INTERVALS", [30, 120, 600])
+
+
+def enqueue(target, deploy, event):
+    intervals = retry_intervals()
+    django_rq.get_queue("default").enqueue(
+        deliver,
+        target.pk,
+        deploy.pk,
+        event,
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        job_timeout=60,
+        description=f"notify deploy #{deploy.number} {event}",
+    )
+
+
+# The message
+
+
+def duration_text(deploy) -> str:
+    if deploy.duration is None:
+        return "—"
+    seconds = int(deploy.duration.total_seconds())
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}m {seconds}s" if minutes else f"{seconds}s"
+
+
+def trigger_text(deploy) -> str:
+    who = deploy.triggered_by.get_username() if deploy.triggered_by else ""
+    text = deploy.get_trigger_display().lower()
+    text += f" by {who}" if who else ""
+    return text + (f" ({deploy.trigger_detail})" if deploy.trigger_detail else "")
+
+
+def deploy_link(deploy) -> str:
+    try:
+        return settings.SITE_URL + deploy.get_absolute_url()
+    except NoReverseMatch:  # the deploy page is not routed: the project page still helps
+        return settings.SITE_URL + deploy.project.get_absolute_url()
+
+
+def message(deploy, event) -> dict:
+    project = deploy.project
+    headline = (
+        f"Deploy #{deploy.number} of {project.name} to {deploy.environment_name} {HEADLINES[event]}"
+    )
+    facts = {
+        "project": project.name,
+        "environment": deploy.environment_name,
+        "app": deploy.app_name,
+        "branch": deploy.branch,
+        "sha": deploy.sha,
+        "short_sha": deploy.short_sha,
+        "trigger": trigger_text(deploy),
+        "duration": duration_text(deploy),
+        "reason": deploy.reason,
+        "url": deploy_link(deploy),
+    }
+    return {"event": event, "headline": headline, "deploy": deploy.number, **facts}
+
+
+def as_text(msg) -> str:
+    lines = [
+        msg["headline"] + ".",
+        "",
+        f"Project: {msg['project']}",
+        f"Environment: {msg['environment']} (app {msg['app']})",
+        f"Branch: {msg['branch'] or '—'} at {msg['short_sha'] or '—'}",
+        f"Triggered: {msg['trigger']}",
+        f"Duration: {msg['duration']}",
+    ]
+    if msg["reason"]:
+        lines.append(f"Why: {msg['reason']}")
+    return "\n".join([*lines, "", f"Log: {msg['url']}"])
+
+
+def as_slack(msg) -> dict:
+    """Slack's incoming-webhook body: mrkdwn text with a link."""
+    first = f"*<{msg['url']}|{msg['headline']}>*"
+    rest = as_text(msg).split("\n")[2:-2]
+    return {"text": "\n".join([first, *rest])}
+
+
+# Sending
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    signed = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def send_webhook(target, msg) -> int:
+    body = json.dumps(as_slack(msg) if target.slack_format else msg).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"herokucd/{settings.VERSION}",
+        "X-Herokucd-Event": msg["event"],
+        "X-Herokucd-Signature": f"t={timestamp},v1={sign(target.secret, timestamp, body)}",
+    }
+    try:
+        response = requests.post(
+            target.address,
+            data=body,
+            headers=headers,
+            timeout=TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+    except requests.Timeout:
+        raise DeliveryFailed(f"No answer within {TIMEOUT_SECONDS} seconds.") from None
+    except requests.RequestException as error:
+        raise DeliveryFailed(f"Could not connect ({type(error).__name__}).") from None
+    if not 200 <= response.status_code < 300:
+        raise DeliveryFailed(
+            f"The receiver answered HTTP {response.status_code}.", response.status_code
+        )
+    return response.status_code
+
+
+def send_email(target, msg) -> None:
+    try:
+        send_mail(msg["headline"], as_text(msg), settings.DEFAULT_FROM_EMAIL, [target.address])
+    except OSError as error:  # smtplib's errors are OSErrors
+        raise DeliveryFailed(f"The mail server refused it ({type(error).__name__}).") from None
+
+
+SENDERS = {NotificationTarget.WEBHOOK: send_webhook, NotificationTarget.EMAIL: send_email}
+
+
+def deliver(target_id, deploy_id, event):
+    """One attempt (an RQ job); raises DeliveryFailed so RQ tries again later."""
+    target = NotificationTarget.objects.filter(pk=target_id).first()
+    deploy = Deploy.objects.select_related("project", "triggered_by").filter(pk=deploy_id).first()
+    if target is None or deploy is None:
+        return "target or deploy deleted"
+    record = NotificationDelivery(target=target, deploy=deploy, event=event)
+    record.attempt = (
+        NotificationDelivery.objects.filter(target=target, deploy=deploy, event=event).count() + 1
+    )
+    try:
+        record.response_code = SENDERS[target.kind](target, message(deploy, event))
+        record.status = NotificationDelivery.DELIVERED
+    except DeliveryFailed as error:
+        record.status, record.error = NotificationDelivery.FAILED, str(error)
+        record.response_code = error.response_code
+        raise
+    finally:
+        record.save()
+    return record.status

@@ -136,7 +136,8 @@ class NotificationTarget(models.Model):
         Environment, models.CASCADE, related_name="notification_targets"
     )
     kind = models.CharField(max_length=10, choices=KINDS)
-    address = models.CharField(max_length=500, help_text="An email address or an https:// URL.")
+    # Encrypted: a webhook URL often is the credential (Slack's incoming webhook URLs are).
+    address = EncryptedTextField(help_text="An email address or an https:// URL.")
     slack_format = models.BooleanField(
         "Slack-compatible message",
         default=False,
@@ -152,7 +153,7 @@ class NotificationTarget(models.Model):
         ordering = ["environment__position", "pk"]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.address}"
+        return f"{self.get_kind_display()} {self.shown_address}"
 
     def wants(self, event: str) -> bool:
         return {
@@ -164,6 +165,15 @@ class NotificationTarget(models.Model):
     @property
     def masked_secret(self):
         return mask(self.secret)
+
+    @property
+    def shown_address(self):
+        """An email address in full; of a URL only the host and the last characters."""
+        if self.kind == self.EMAIL:
+            return self.address
+        scheme, _, rest = self.address.partition("://")
+        host, _, path = rest.partition("/")
+        return f"{scheme}://{host}/{mask(path)}" if path else self.address
 
 
 class NotificationDelivery(models.Model):

@@ -122,7 +122,7 @@ def _add_target(request, project, form):
     if is_webhook:
         return _show_secret(request, project, target.secret, "notification signing secret")
     messages.success(
-        request, f"{target.address} will be told about deploys of {target.environment.name}."
+        request, f"{target.shown_address} will be told about deploys of {target.environment.name}."
     )
     return redirect("notifications", project.slug)
 
@@ -134,7 +134,7 @@ def notification_delete(request, slug, target_id):
     target = get_object_or_404(NotificationTarget, pk=target_id, environment__project=project)
     target.delete()
     _audit(project, request.user, "notification.removed", target=str(target))
-    messages.success(request, f"{target.address} will no longer be notified.")
+    messages.success(request, f"{target.shown_address} will no longer be notified.")
     return redirect("notifications", project.slug)
 
 
