@@ -1,0 +1,17 @@
+"""Benchmark settings: herokucd's own, served as in production (no DEBUG query log), plus a bare
+view (`bench.urls`) that the page benchmark compares herokucd's pages with.
+
+The settings are read with DEBUG on (secrets generated into the benchmark's data folder, static
+files from the finders, as `make run` does), then DEBUG is switched off.
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "True")
+
+from herokucd.settings import *  # noqa: F403
+
+DEBUG = False
+ROOT_URLCONF = "bench.urls"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
