@@ -264,14 +264,16 @@
     return promise;
   }
 
-  function drawBlock(block) {
+  // `force`: draw even if the block is not (yet) near the view, to navigate to it.
+  function drawBlock(block, force) {
     const start = Number(block.dataset.start);
     const end = Number(block.dataset.end);
     if (!haveLines(start, end)) {
       return fetchWindow(start, end).then(() => {
-        if (drawn.has(block) && haveLines(start, end)) drawBlock(block);
+        if ((force || drawn.has(block)) && haveLines(start, end)) return drawBlock(block, force);
       });
     }
+    if (force) drawn.add(block);
     let html = "";
     for (let n = start; n <= end; n++) html += rowHtml(lines.get(n));
     block.innerHTML = html;
@@ -317,9 +319,8 @@
     layout();
     const blockStart = sec.start + Math.floor((n - sec.start) / BLOCK) * BLOCK;
     const block = sec.blocks.get(blockStart);
-    drawn.add(block);
     if (mark) highlight = n;
-    return drawBlock(block).then(() => {
+    return drawBlock(block, true).then(() => {
       const row = document.getElementById("L" + n);
       if (!row) return false;
       setFollow(false);

@@ -1,0 +1,387 @@
+"""The deploy log viewer in Debian's Chromium: live lines, escaping, permalinks, search, folding,
+follow, download, and a 200,000-line log that opens fast with a bounded DOM."""
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from playwright.sync_api import expect
+
+from deploys import logformat
+from deploys.models import Deploy, LogChunk, State, StepState
+from tests.deploys.factories import append_lines, make_deploy, make_environment, make_steps
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls here are plain sync.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_as(chromium, live_server, transactional_db, request):
+    """open_as(user, path, width=1280) -> a signed-in page at `path`; screenshots on failure."""
+    contexts = []
+    failures_before = request.session.testsfailed
+
+    def open_page(user, path, width=1280, **context_options):
+        client = Client()
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        context = chromium.new_context(
+            viewport={"width": width, "height": 900}, accept_downloads=True, **context_options
+        )
+        context.add_cookies(
+            [
+                {
+                    "name": "sessionid",
+                    "value": client.cookies["sessionid"].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.goto(live_server.url + path)
+        return page
+
+    yield open_page
+    # A page's long poll holds a server thread while its deploy runs: end those first.
+    if Deploy.objects.filter(state=State.RUNNING).update(state=State.CANCELED):
+        time.sleep(0.8)
+    failed = request.session.testsfailed > failures_before  # the call's report is in by now
+    for index, context in enumerate(contexts):
+        if failed:
+            for number, page in enumerate(context.pages):
+                shot(page, f"FAILED-{request.node.name}-{index}-{number}")
+        context.close()
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def ready(page):
+    page.wait_for_selector("#log[data-ready='1']")
+    return page
+
+
+def deploy_with_steps(project, states, lines_per_step, state=State.SUCCEEDED):
+    deploy = make_deploy(project, state=state)
+    first_lines, line = {}, 1
+    for position, texts in enumerate(lines_per_step, start=1):
+        first_lines[position] = line
+        line += len(texts)
+    make_steps(deploy, states, first_lines=first_lines)
+    for position, texts in enumerate(lines_per_step, start=1):
+        append_lines(deploy, texts, step=position)
+    return deploy
+
+
+def log_lines_in_dom(page):
+    return page.locator("#log .log-line").count()
+
+
+# Live ------------------------------------------------------------------------------------
+
+
+def test_lines_of_a_running_deploy_appear_within_300_ms(open_as, alice, project):
+    deploy = make_deploy(project, state=State.RUNNING, finished_at=None)
+    make_steps(deploy, [StepState.RUNNING], first_lines={1: 1})
+    append_lines(deploy, ["starting"])
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    page.wait_for_selector("#L1")
+    latencies = []
+    for n in range(2, 32):
+        append_lines(deploy, [f"live line {n}"])  # committed when it returns
+        started = time.monotonic()
+        page.wait_for_selector(f"#L{n}", state="attached", timeout=5000)
+        latencies.append(time.monotonic() - started)
+        time.sleep(0.05)
+    p95 = statistics.quantiles(latencies, n=20)[-1]
+    assert p95 < 0.3, f"p95 {p95 * 1000:.0f} ms; all: {[round(x * 1000) for x in latencies]}"
+    assert page.locator("#L31 .tx").inner_text() == "live line 31"
+    assert page.get_attribute("#log-follow", "aria-pressed") == "true"
+    shot(page, "deploy-running-1280")
+
+
+def test_the_page_stops_asking_when_the_deploy_finishes(open_as, alice, project):
+    deploy = make_deploy(project, state=State.RUNNING, finished_at=None)
+    make_steps(deploy, [StepState.RUNNING], first_lines={1: 1})
+    append_lines(deploy, ["working"])
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    requests = []
+    page.on("request", lambda r: "/log?" in r.url and requests.append(r.url))
+    append_lines(deploy, ["done"])
+    Deploy.objects.filter(pk=deploy.pk).update(state=State.SUCCEEDED, release_version=7)
+    deploy.steps.update(state=StepState.SUCCEEDED)
+    page.wait_for_selector("#deploy-state.state-succeeded")
+    assert page.inner_text("#deploy-release") == "v7"
+    asked = len(requests)
+    time.sleep(1.5)
+    assert len(requests) == asked
+
+
+# Rendering -------------------------------------------------------------------------------
+
+
+def test_ansi_colours_render_and_html_shows_as_text(open_as, alice, project):
+    texts = [
+        "\x1b[1;31mERROR\x1b[0m plain <script>window.pwned = 1</script>",
+        "Downloading 10%\rDownloading 50%\rDownloading 100%",
+        "\x1b[38;5;82mbright green\x1b[0m & <b>not bold</b>",
+    ]
+    deploy = deploy_with_steps(project, [StepState.SUCCEEDED], [texts])
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    error = page.locator("#L1 .tx span.a-f1.a-bold")
+    assert error.inner_text() == "ERROR"
+    assert "<script>window.pwned = 1</script>" in page.inner_text("#L1 .tx")
+    assert page.evaluate("window.pwned") is None
+    assert page.inner_text("#L2 .tx") == "Downloading 100%"
+    assert "<b>not bold</b>" in page.inner_text("#L3")
+    assert page.locator("#L3 b").count() == 0
+    colour = page.eval_on_selector("#L1 .a-f1", "el => getComputedStyle(el).color")
+    assert colour == "rgb(255, 123, 114)"
+    assert page.errors == []
+
+
+def test_timestamps_and_wrap_toggles(open_as, alice, project):
+    deploy = deploy_with_steps(project, [StepState.SUCCEEDED], [["x" * 400, "short"]])
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    assert not page.is_visible("#L1 .ts")
+    page.click("#log-times")
+    assert page.is_visible("#L1 .ts")
+    assert page.get_attribute("#log-times", "aria-pressed") == "true"
+    one_line = page.eval_on_selector("#L1", "el => el.offsetHeight")
+    page.click("#log-wrap")
+    assert page.eval_on_selector("#L1", "el => el.offsetHeight") > 2 * one_line
+    page.reload()
+    ready(page)
+    assert page.get_attribute("#log-wrap", "aria-pressed") == "true"  # remembered
+
+
+# Permalinks, search, folding ---------------------------------------------------------------
+
+
+def test_a_line_permalink_scrolls_to_and_highlights_the_line_after_reload(open_as, alice, project):
+    deploy = deploy_with_steps(
+        project, [StepState.SUCCEEDED], [[f"line {n}" for n in range(1, 901)]]
+    )
+    page = ready(open_as(alice, deploy.get_absolute_url() + "#L640"))
+    page.wait_for_selector("#L640.hl")
+    assert page.locator("#L640").is_visible()
+    assert in_log_view(page, 640)
+    page.reload()
+    ready(page)
+    page.wait_for_selector("#L640.hl")
+    assert in_log_view(page, 640)
+    page.click("#L642 a.ln")
+    assert page.evaluate("location.hash") == "#L642"
+    page.wait_for_selector("#L642.hl")
+    assert page.locator(".log-line.hl").count() == 1
+
+
+def in_log_view(page, n):
+    return page.evaluate(
+        """n => { const r = document.getElementById('L' + n).getBoundingClientRect();
+                  const v = document.getElementById('log').getBoundingClientRect();
+                  return r.top >= v.top - 1 && r.bottom <= v.bottom + 1; }""",
+        n,
+    )
+
+
+def test_search_counts_matches_and_moves_between_them(open_as, alice, project):
+    texts = [f"line {n}" + (" needle" if n in (20, 400, 850) else "") for n in range(1, 901)]
+    deploy = deploy_with_steps(project, [StepState.SUCCEEDED], [texts])
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    page.fill("#log-search-input", "NEEDLE")
+    expect(page.locator("#log-search-count")).to_have_text("1 of 3")
+    page.wait_for_selector("#L20.current-match")
+    page.click("#log-next")
+    page.wait_for_selector("#L400.current-match")
+    assert page.inner_text("#log-search-count") == "2 of 3"
+    assert in_log_view(page, 400)
+    page.click("#log-prev")
+    page.click("#log-prev")
+    page.wait_for_selector("#L850.current-match")
+    assert page.inner_text("#log-search-count") == "3 of 3"
+    page.fill("#log-search-input", "no such text")
+    expect(page.locator("#log-search-count")).to_have_text("No match")
+
+
+def test_finished_steps_are_folded_and_unfold_on_click(open_as, alice, project):
+    deploy = deploy_with_steps(
+        project,
+        [StepState.SUCCEEDED, StepState.SUCCEEDED],
+        [["checkout a", "checkout b"], ["push a", "push b", "push c"]],
+    )
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    heads = page.locator(".log-step-head")
+    assert heads.count() == 2
+    assert log_lines_in_dom(page) == 0
+    assert heads.nth(1).get_attribute("aria-expanded") == "false"
+    heads.nth(1).click()
+    page.wait_for_selector("#L5")
+    assert page.inner_text("#L3 .tx") == "push a"
+    assert log_lines_in_dom(page) == 3
+    heads.nth(1).click()
+    expect(page.locator("#L5")).to_be_hidden()
+    expect(heads.nth(1)).to_have_attribute("aria-expanded", "false")
+
+
+def test_a_failed_step_is_open_and_its_last_lines_are_pinned_on_top(open_as, alice, project):
+    migrate = [f"migrating {n}" for n in range(1, 31)] + [
+        "\x1b[31mdjango.db.OperationalError\x1b[0m"
+    ]
+    deploy = deploy_with_steps(
+        project,
+        [StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED],
+        [["pushed"], migrate, []],
+        state=State.FAILED,
+    )
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    pinned = page.locator("#log-pinned")
+    pinned.wait_for()
+    assert "failed. Its last lines" in pinned.inner_text()
+    assert "django.db.OperationalError" in pinned.inner_text()
+    assert pinned.locator(".log-line").count() == 10
+    heads = page.locator(".log-step-head")
+    assert heads.nth(0).get_attribute("aria-expanded") == "false"
+    assert heads.nth(1).get_attribute("aria-expanded") == "true"
+    assert heads.nth(2).is_disabled()  # skipped: no line to show
+    shot(page, "deploy-failed-1280")
+    narrow = ready(open_as(alice, deploy.get_absolute_url(), width=390))
+    narrow.locator("#log-pinned").wait_for()
+    shot(narrow, "deploy-failed-390")
+
+
+# Follow and download ---------------------------------------------------------------------
+
+
+def test_follow_turns_off_when_the_user_scrolls_up(open_as, alice, project):
+    deploy = make_deploy(project, state=State.RUNNING, finished_at=None)
+    make_steps(deploy, [StepState.RUNNING], first_lines={1: 1})
+    append_lines(deploy, [f"line {n}" for n in range(1, 301)])
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    page.wait_for_selector("#L300")
+    assert page.get_attribute("#log-follow", "aria-pressed") == "true"
+    page.hover("#log")
+    page.mouse.wheel(0, -600)
+    expect(page.locator("#log-follow")).to_have_attribute("aria-pressed", "false")
+    top = page.eval_on_selector("#log", "el => el.scrollTop")
+    append_lines(deploy, ["after scrolling up"])
+    page.wait_for_selector("#L301", state="attached")
+    assert page.eval_on_selector("#log", "el => el.scrollTop") == top
+    page.click("#log-follow")
+    append_lines(deploy, ["following again"])
+    page.wait_for_selector("#L302")
+    assert in_log_view(page, 302)
+
+
+def test_download_raw_log_gives_the_plain_text(open_as, alice, project):
+    deploy = deploy_with_steps(project, [StepState.SUCCEEDED], [["first", "<second>", "third"]])
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    with page.expect_download() as info:
+        page.click("text=Download raw log")
+    download = info.value
+    assert download.suggested_filename == "foo-bar-deploy-1.log"
+    assert Path(download.path()).read_text() == "first\n<second>\nthird\n"
+
+
+# Large logs ------------------------------------------------------------------------------
+
+
+def huge_deploy(project, lines=200_000, per_chunk=1000):
+    deploy = make_deploy(project)
+    make_steps(deploy, [StepState.SUCCEEDED], first_lines={1: 1})
+    now = 1_700_000_000_000
+    LogChunk.objects.bulk_create(
+        LogChunk(
+            deploy=deploy,
+            first_line=start,
+            line_count=per_chunk,
+            content="\n".join(
+                logformat.encode(1, "o", now, f"building module {n} \x1b[32mok\x1b[0m")
+                for n in range(start, start + per_chunk)
+            ),
+        )
+        for start in range(1, lines + 1, per_chunk)
+    )
+    return deploy
+
+
+def test_a_200000_line_log_opens_fast_with_a_bounded_dom(open_as, alice, project):
+    deploy = huge_deploy(project)
+    started = time.monotonic()
+    page = open_as(alice, deploy.get_absolute_url())
+    page.wait_for_selector("#L1")
+    opened = time.monotonic() - started
+    assert opened < 1.0, f"opened in {opened:.2f} s"
+    assert log_lines_in_dom(page) <= 1000
+    assert page.evaluate("document.getElementsByTagName('*').length") < 10_000
+    page.eval_on_selector("#log", "el => { el.scrollTop = el.scrollHeight; }")
+    page.wait_for_selector("#L200000")
+    assert in_log_view(page, 200_000)
+    assert log_lines_in_dom(page) <= 1000
+    page.evaluate("location.hash = '#L123456'")
+    page.wait_for_selector("#L123456.hl")
+    assert log_lines_in_dom(page) <= 1000
+    assert page.errors == []
+
+
+# Screenshots of the other pages ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_history_project_and_home_pages_look_right(open_as, alice, project, width):
+    from datetime import timedelta
+
+    staging = make_environment(project, "staging", app_name="foo-bar-staging")
+    production = make_environment(project, "production", app_name="foo-bar-production")
+    for n in range(24):
+        env = production if n % 3 == 0 else staging
+        state = State.FAILED if n % 7 == 3 else State.CANCELED if n == 10 else State.SUCCEEDED
+        make_deploy(
+            project,
+            env,
+            state=state,
+            seconds=40 + (n * 37) % 200,
+            branch="main" if n % 4 else "feature/login",
+            triggered_by=alice,
+        )
+    make_deploy(project, staging, state=State.RUNNING, finished_at=None, triggered_by=alice)
+    Deploy.objects.filter(number__lt=5).update(created_at=project.created_at - timedelta(days=2))
+    for name, path in [
+        ("history", f"/projects/{project.slug}/deploys/"),
+        ("project", project.get_absolute_url()),
+        ("home", "/"),
+    ]:
+        page = open_as(alice, path, width=width)
+        assert page.errors == []
+        shot(page, f"{name}-{width}")
