@@ -2,10 +2,14 @@ import hashlib
 import hmac
 import json
 
+import django_rq
 import pytest
+from django.utils import timezone
 
 from deploys.trigger_models import WebhookEndpoint
-from projects.models import Environment
+from herokucd.crypto import keyed_hash
+from projects.models import Environment, HerokuCredential
+from tests.heroku_sim.fixtures import APP
 
 SECRET = "s3cret-for-tests"
 
@@ -83,5 +87,48 @@ def deliver(client, endpoint):
     return post
 
 
-# The deploy engine's fixtures: a project deploying to the simulator's app foo-bar-123.
-from tests.deploys.conftest import credential, environment, queue, sim  # noqa: E402, F401
+@pytest.fixture
+def redis_up(settings):
+    """The embedded Redis stops after 10 s without clients: make sure it runs for this test."""
+    if settings.EMBEDDED_REDIS:
+        from herokucd.embedded_redis import ensure_running
+
+        ensure_running(settings.DATA_DIR)
+
+
+@pytest.fixture
+def queue(redis_up):
+    """The RQ queue, emptied before and after the test."""
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    yield queue
+    queue.empty()
+
+
+def point_at(sim, settings):
+    settings.HEROKU_API_URL = settings.HEROKU_DATA_API_URL = sim.api_url
+    settings.HEROKU_GIT_URL = sim.git_url
+    settings.HEROKU_RENDEZVOUS_CA = sim.ca_path
+    return sim
+
+
+@pytest.fixture
+def credential(project, heroku_sim, settings, alice):
+    """alice's project deploys with the simulator's key."""
+    point_at(heroku_sim, settings)
+    return HerokuCredential.objects.create(
+        project=project,
+        api_key=heroku_sim.api_key,
+        key_hash=keyed_hash(heroku_sim.api_key),
+        account_email="deployer@example.com",
+        account_id="account-1",
+        validated_at=timezone.now(),
+        set_by=alice,
+    )
+
+
+@pytest.fixture
+def environment(project, credential):
+    return Environment.objects.create(
+        project=project, name="production", branch="main", app_name=APP
+    )

@@ -12,6 +12,7 @@ from deploys.models import State
 from deploys.services import request_deploy
 from deploys.trigger_models import GitRequest
 from tests.heroku_sim.fixtures import APP, default_state
+from tests.triggers.conftest import point_at
 
 
 def push_record(credential, minutes_ago, requests=2, app=APP):
@@ -95,18 +96,10 @@ def test_a_push_refused_for_another_reason_is_only_recorded(environment, credent
 
 @pytest.fixture
 def small_limit_sim(heroku_sim_factory, settings):
-    """A simulator whose git limit is 2 requests (one push) per 3 seconds, herokucd told so."""
+    """A simulator whose git limit is 2 requests (one push) per 3 seconds."""
     state = default_state()
     state["git_rate_limit"] = {"requests": 2, "window_seconds": 3}
-    sim = heroku_sim_factory(state)
-    for name, value in {
-        "HEROKU_API_URL": sim.api_url,
-        "HEROKU_GIT_URL": sim.git_url,
-        "HEROKU_DATA_API_URL": sim.api_url,
-        "HEROKU_RENDEZVOUS_CA": sim.ca_path,
-    }.items():
-        setattr(settings, name, value)
-    return sim
+    return point_at(heroku_sim_factory(state), settings)
 
 
 def engine_records_pushes():
