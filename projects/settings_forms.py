@@ -217,15 +217,17 @@ class EnvironmentOptionsForm(forms.ModelForm):
             )
 
     def changes(self) -> dict:
-        """What changed, for the audit trail: {field: {from, to}} (commands: just "changed")."""
+        """What changed, for the audit trail: {field: {from, to}} (commands: just "changed").
+
+        Compared with the stored values, not the submitted ones: a preset changes the
+        migration command without the command field being edited.
+        """
         changed = {}
-        for name in self.changed_data:
-            if name == "migration_preset" or name not in self.instance.__dict__:
+        for name in self._meta.fields:
+            old, new = self.initial.get(name), self.cleaned_data.get(name)
+            if old == new:
                 continue
-            if name in TEXT_FIELDS:
-                changed[name] = "changed"
-            else:
-                changed[name] = {"from": self.initial.get(name), "to": self.cleaned_data[name]}
+            changed[name] = "changed" if name in TEXT_FIELDS else {"from": old, "to": new}
         return changed
 
 

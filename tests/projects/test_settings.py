@@ -188,3 +188,9 @@ def test_audit_details_never_hold_the_key(admin, with_key, staging, sim):
     for event in AuditEvent.objects.all():
         assert sim.api_key not in str(event.details)
     assert AuditEvent.objects.get().details["pre_deploy_commands"] == "changed"
+
+
+def test_a_migration_preset_is_audited_as_a_command_change(admin, staging):
+    admin.post(options_url(staging), form_data(staging, migration_preset="rails"))
+    details = AuditEvent.objects.get().details
+    assert details["migration_command"] == {"from": "", "to": "rake db:migrate"}
