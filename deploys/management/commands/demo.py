@@ -1,0 +1,187 @@
+"""`make demo`: herokucd entirely offline, against the local Heroku simulator.
+
+1. Start the simulator (tests/heroku_sim) with a demo account, its API key and two apps,
+   demo-staging and demo-production, and wait for its ready line.
+2. Make a sample git repository in the data folder: a small app with a migration script.
+3. Migrate the database and create (or reset) the demo admin.
+4. Point the dashboard's processes at the simulator (HEROKU_* environment variables), start them
+   the way `manage.py serve` does, and print how to sign in and what to paste into the wizard.
+5. On Ctrl-C or SIGTERM, or when a process dies, stop everything that was started.
+"""
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from herokucd.management.commands.serve import (
+    Command as ServeCommand,
+)
+from herokucd.management.commands.serve import (
+    shutdown_embedded,
+    stop_group,
+    web_command,
+    worker_command,
+)
+
+DEMO_USER = "demo"
+DEMO_EMAIL = "demo@example.com"
+APPS = ["demo-staging", "demo-production"]
+SAMPLE_FILES = {
+    "README.md": "# Demo app\n\nDeployed by herokucd's offline demo.\n",
+    "Procfile": "web: python -m http.server $PORT\nworker: sleep infinity\n",
+    "bin/migrate": (
+        "#!/bin/sh\n"
+        "# The demo's migration: prints progress like a real one, then succeeds.\n"
+        "set -e\n"
+        "echo 'Operations to perform:'\n"
+        "echo '  Apply all migrations: shop'\n"
+        "for n in 1 2 3; do\n"
+        "  printf '  Applying shop.000%s_demo...' \"$n\"; sleep 1\n"
+        "  printf ' \\033[32mOK\\033[0m\\n'\n"
+        "done\n"
+    ),
+}
+
+
+class Command(BaseCommand):
+    help = "Run herokucd offline against the local Heroku simulator, with a demo admin and repo."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000, help="dashboard port")
+        parser.add_argument("--sim-port", type=int, default=0, help="simulator port (0: any)")
+
+    def handle(self, *args, port, sim_port, **options):
+        folder = settings.DATA_DIR / "demo"
+        folder.mkdir(parents=True, exist_ok=True)
+        api_key = _demo_key(folder)
+        simulator, endpoints = start_simulator(folder, api_key, sim_port)
+        children = [simulator]
+        try:
+            repository = make_sample_repository(folder / "sample-app")
+            call_command("migrate", interactive=False, verbosity=0)
+            password = reset_demo_admin()
+            os.environ.update(endpoints)
+            redis_connection = ServeCommand()._hold_redis()
+            children += [_start(web_command("127.0.0.1", port)), _start(worker_command())]
+            self._welcome(port, password, api_key, repository)
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            self._wait(children)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in reversed(children):
+                stop_group(child)
+            if settings.EMBEDDED_REDIS and "redis_connection" in locals():
+                shutdown_embedded(redis_connection)
+            self.stdout.write("Demo stopped.")
+
+    def _wait(self, children):
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        self.stderr.write("A process stopped unexpectedly; stopping the others.")
+
+    def _welcome(self, port, password, api_key, repository):
+        url = f"http://127.0.0.1:{port}/"
+        self.stdout.write(
+            f"\nherokucd demo is running at {url}  (Ctrl-C stops it)\n\n"
+            f"  Sign in as      {DEMO_USER} / {password}\n"
+            f"  Create a project with this repository: {repository}\n"
+            f"  Heroku API key for the wizard (a demo key, valid only in the simulator):\n"
+            f"                  {api_key}\n"
+            f"  Heroku apps     {APPS[0]} (staging), {APPS[1]} (production)\n"
+            f"  Migration       bin/migrate  (set it on an environment, with maintenance\n"
+            f"                  and 'worker' scaled down, to watch every step of a deploy)\n"
+        )
+
+
+def _demo_key(folder: Path) -> str:
+    """One demo key per data folder, so a wizard run survives restarting the demo."""
+    path = folder / "api_key"
+    if not path.exists():
+        path.write_text(f"HRKU-demo-{secrets.token_hex(16)}")
+    return path.read_text().strip()
+
+
+def simulator_state(api_key: str) -> dict:
+    app = {"owner": DEMO_EMAIL, "formation": {"web": 1, "worker": 1}}
+    return {
+        "accounts": [{"email": DEMO_EMAIL, "api_key": api_key}],
+        "apps": [{"name": name, **app, "addons": ["heroku-postgresql"]} for name in APPS],
+        "backup_seconds": 2,
+    }
+
+
+def start_simulator(folder: Path, api_key: str, port: int):
+    """The simulator process and the HEROKU_* settings that point herokucd at it."""
+    state = folder / "sim-state.json"
+    state.write_text(json.dumps(simulator_state(api_key)))
+    command = [
+        sys.executable,
+        "-m",
+        "tests.heroku_sim",
+        "--port",
+        str(port),
+        "--state",
+        str(state),
+        "--data-dir",
+        str(folder / "sim"),
+    ]
+    process = subprocess.Popen(
+        command, cwd=settings.BASE_DIR, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    line = process.stdout.readline()
+    if not line.startswith("heroku-sim ready"):
+        stop_group(process)
+        raise CommandError(f"The Heroku simulator did not start: {line.strip() or 'no output'}")
+    fields = dict(part.split("=", 1) for part in line.split()[2:])
+    return process, {
+        "HEROKU_API_URL": fields["api"],
+        "HEROKU_GIT_URL": fields["git"],
+        "HEROKU_DATA_API_URL": fields["api"],
+        "HEROKU_RENDEZVOUS_CA": fields["ca"],
+    }
+
+
+def make_sample_repository(path: Path) -> Path:
+    """A git repository with one commit on main (kept if it already exists)."""
+    if (path / ".git").exists():
+        return path
+    for name, content in SAMPLE_FILES.items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    (path / "bin/migrate").chmod(0o755)
+    identity = ["-c", "user.name=herokucd demo", "-c", "user.email=demo@example.com"]
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "."],
+        [*identity, "commit", "-q", "-m", "Demo app with a migration"],
+    ):
+        subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
+    return path
+
+
+def reset_demo_admin() -> str:
+    """Create the demo admin, or give it a new password; returns the password to print."""
+    password = secrets.token_urlsafe(9)
+    user, _ = get_user_model().objects.get_or_create(
+        username=DEMO_USER, defaults={"email": DEMO_EMAIL}
+    )
+    user.is_staff = user.is_superuser = True
+    user.set_password(password)
+    user.save()
+    return password
+
+
+def _start(command):
+    return subprocess.Popen(command, start_new_session=True)
