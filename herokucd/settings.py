@@ -182,6 +182,15 @@ HEROKU_CLI = env.str("HEROKU_CLI", default="") or str(
     BASE_DIR / ".tools/heroku-cli/node_modules/.bin/heroku"
 )
 
+# Heroku allows 75 git requests per rolling hour per user and app; pushes wait for budget.
+HEROKU_GIT_RATE_LIMIT = env.int("HEROKU_GIT_RATE_LIMIT", default=75)
+HEROKU_GIT_RATE_WINDOW = env.int("HEROKU_GIT_RATE_WINDOW", default=3600)
+HEROKU_GIT_BACKOFF = env.int("HEROKU_GIT_BACKOFF", default=300)
+# Seconds between attempts of a failed notification delivery.
+NOTIFICATION_RETRY_INTERVALS = env.list(
+    "NOTIFICATION_RETRY_INTERVALS", cast=int, default=[30, 120, 600]
+)
+
 # Security headers. Every page is served without inline script, so the policy is strict.
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
