@@ -21,7 +21,9 @@ def recent(project, limit=50):
 def describe(event: AuditEvent) -> str:
     """One line a person can read: the action's words plus its details."""
     words = ACTION_WORDS.get(event.action, event.action)
-    details = "; ".join(_detail(name, value) for name, value in event.details.items())
+    # PostgreSQL's jsonb does not keep key order: name the environment first, then A to Z.
+    items = sorted(event.details.items(), key=lambda item: (item[0] != "environment", item[0]))
+    details = "; ".join(_detail(name, value) for name, value in items)
     return f"{words}: {details}" if details else words
 
 
