@@ -1,15 +1,18 @@
-"""Settings for the test suite: the normal settings, with their own data folder."""
+"""Settings for the test suite: the normal settings, with a data folder and test database of
+this test run's own, so two runs in one checkout (or a run beside `make run`) never collide."""
 
 import os
 from pathlib import Path
 
-os.environ.setdefault(
-    "HEROKUCD_DATA_DIR", str(Path(__file__).resolve().parent.parent / ".data" / "test")
-)
+RUN_DIR = Path(__file__).resolve().parent.parent / ".data" / "test" / f"run-{os.getpid()}"
+# Child processes that tests start (workers, servers) are handed the parent's folder explicitly.
+os.environ.setdefault("HEROKUCD_DATA_DIR", str(RUN_DIR))
 
-from herokucd.settings import *  # noqa: F403
+from herokucd.settings import *  # noqa: E402,F403
+from herokucd.settings import DATABASES, STORAGES  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-AXES_ENABLED = True
-STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}

@@ -3,6 +3,9 @@
 Plugins add the Heroku simulator (tests/heroku_sim/fixtures.py) and process helpers.
 """
 
+import contextlib
+import shutil
+
 import pytest
 
 from projects.models import Membership, Project, Role
@@ -10,6 +13,23 @@ from projects.models import Membership, Project, Role
 pytest_plugins = ["tests.heroku_sim.fixtures", "tests.processes"]
 
 PASSWORD = "correct horse battery staple"
+
+
+def pytest_sessionfinish(session):
+    """Stop this run's embedded Redis and remove its private data folder."""
+    from django.conf import settings
+
+    from herokucd.settings_test import RUN_DIR
+
+    if settings.DATA_DIR != RUN_DIR:
+        return
+    if settings.EMBEDDED_REDIS:
+        import redis
+
+        # Shutting down closes the connection it was asked on; gone already is fine too.
+        with contextlib.suppress(redis.ConnectionError):
+            redis.Redis.from_url(settings.REDIS_URL).shutdown(nosave=True)
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
 @pytest.fixture
