@@ -342,6 +342,16 @@ def setup_missing(project):
         return []
 
 
+def recent_no_deploys(project, count=5):
+    """The last CI webhooks that deployed nothing, with why (when triggers are installed)."""
+    try:
+        from deploys.trigger_models import Outcome, WebhookEvent
+    except ImportError:
+        return []
+    events = WebhookEvent.objects.filter(endpoint__project=project, outcome=Outcome.NO_DEPLOY)
+    return list(events.order_by("-received_at", "-pk")[:count])
+
+
 def project_overview_context(project, user):
     """Context for templates/projects/project_detail.html (fixed number of queries)."""
     recent = project.deploys.select_related("triggered_by").order_by("-number")[:10]
@@ -349,6 +359,7 @@ def project_overview_context(project, user):
         "environments": environments_with_last_deploys(project),
         "recent_deploys": list(recent),
         "setup_missing": setup_missing(project),
+        "no_deploys": recent_no_deploys(project),
         "tab": "overview",
     }
 

@@ -210,3 +210,16 @@ def test_home_uses_two_queries_whatever_the_number_of_projects(alice, django_ass
     with django_assert_num_queries(2):
         projects = home_context(alice)["projects"]
         assert [len(p.environments.all()) for p in projects] == [1] * 5
+
+
+def test_project_page_shows_the_last_builds_that_deployed_nothing(project, alice):
+    from deploys.trigger_models import Outcome, WebhookEndpoint, WebhookEvent
+
+    endpoint = WebhookEndpoint.objects.create(project=project, secret="not-shown")
+    WebhookEvent.objects.create(
+        endpoint=endpoint, provider="github", branch="feature/x", sha="b" * 40,
+        outcome=Outcome.NO_DEPLOY, reason="No environment deploys branch feature/x.",
+    )
+    page = overview(project, alice)
+    assert "No environment deploys branch feature/x." in page
+    assert "not-shown" not in page
