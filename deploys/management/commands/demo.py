@@ -74,6 +74,7 @@ class Command(BaseCommand):
             redis_connection = ServeCommand()._hold_redis()
             children += [_start(web_command("127.0.0.1", port)), _start(worker_command())]
             self._welcome(port, password, api_key, repository)
+            self.stdout.write(f"  Heroku simulator {endpoints['HEROKU_API_URL']}\n")
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             self._wait(children)
         except KeyboardInterrupt:
