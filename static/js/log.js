@@ -509,7 +509,10 @@
     if (release && model.release_version) release.textContent = "v" + model.release_version;
     const done = model.steps.filter((s) => TERMINAL.includes(s.state)).length;
     const progress = document.getElementById("steps-progress");
-    if (progress) progress.value = done;
+    if (progress) {
+      progress.value = done;
+      progress.className = "progress-" + model.state;
+    }
     const current = model.steps.find((s) => s.state === "running") || model.steps.find((s) => s.state === "failed");
     const counter = document.getElementById("steps-done");
     if (counter) counter.textContent = current ? current.position : done;
