@@ -1,0 +1,113 @@
+"""The Deploy button and the cancel, retry and rollback actions (deployers and admins)."""
+
+import re
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from deploys import services
+from deploys.models import Deploy
+from projects import audit
+from projects.access import get_project_for_user
+from projects.models import Role
+
+COMMIT = re.compile(r"[0-9a-f]{7,40}")
+# What git accepts as a branch name, simplified: no spaces, "..", "~^:?*[\" or control chars.
+BRANCH = re.compile(r"(?!.*\.\.)(?!/)(?!.*//)[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])")
+
+
+class DeployForm(forms.Form):
+    environment = forms.ModelChoiceField(queryset=None, empty_label=None)
+    ref = forms.CharField(
+        label="Branch or commit",
+        max_length=255,
+        help_text="A branch name deploys its latest commit; a commit sha (7 to 40 characters) "
+        "deploys exactly that commit.",
+    )
+
+    def __init__(self, project, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].queryset = project.environments.all()
+        self.fields["environment"].label_from_instance = lambda env: f"{env.name} ({env.app_name})"
+
+    def clean_ref(self):
+        ref = self.cleaned_data["ref"].strip()
+        if not BRANCH.fullmatch(ref):
+            raise forms.ValidationError(
+                "This is not a branch name or a commit sha: use letters, digits, - _ . / only, "
+                "for example main or 3f2a9c1."
+            )
+        return ref
+
+    def target(self) -> dict:
+        ref = self.cleaned_data["ref"]
+        return {"sha": ref} if COMMIT.fullmatch(ref) else {"branch": ref}
+
+
+@login_required
+def deploy_new(request, slug):
+    project, _ = get_project_for_user(request, slug, Role.DEPLOYER)
+    if not project.environments.exists():
+        messages.warning(request, "Add an environment first: it says which Heroku app to deploy.")
+        return redirect(project)
+    initial = {"ref": project.default_branch, "environment": request.GET.get("environment")}
+    form = DeployForm(project, request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        environment = form.cleaned_data["environment"]
+        deploy = services.request_deploy(environment, user=request.user, **form.target())
+        audit.record(project, request.user, "deploy.requested", number=deploy.number)
+        return redirect(deploy)
+    return render(request, "deploys/actions/deploy_new.html", {"project": project, "form": form})
+
+
+def _deploy(request, slug, number):
+    project, _ = get_project_for_user(request, slug, Role.DEPLOYER)
+    return get_object_or_404(
+        Deploy.objects.select_related("project"), project=project, number=number
+    )
+
+
+@login_required
+@require_POST
+def deploy_cancel(request, slug, number):
+    deploy = _deploy(request, slug, number)
+    try:
+        services.cancel_deploy(deploy, request.user)
+    except services.DeployError as error:
+        messages.error(request, str(error))
+    else:
+        audit.record(deploy.project, request.user, "deploy.canceled", number=deploy.number)
+        done = "Canceled" if deploy.is_finished else "Canceling: the current step stops"
+        messages.success(request, f"{done} deploy #{deploy.number}.")
+    return redirect(deploy)
+
+
+@login_required
+@require_POST
+def deploy_retry(request, slug, number):
+    deploy = _deploy(request, slug, number)
+    try:
+        retry = services.retry_deploy(deploy, request.user)
+    except services.DeployError as error:
+        messages.error(request, str(error))
+        return redirect(deploy)
+    audit.record(deploy.project, request.user, "deploy.retried", number=deploy.number)
+    return redirect(retry)
+
+
+@login_required
+def deploy_rollback(request, slug, number):
+    deploy = _deploy(request, slug, number)
+    if request.method == "POST":
+        try:
+            rollback = services.rollback_deploy(deploy, request.user)
+        except services.DeployError as error:
+            messages.error(request, str(error))
+            return redirect(deploy)
+        audit.record(deploy.project, request.user, "deploy.rolled_back", number=deploy.number)
+        return redirect(rollback)
+    context = {"project": deploy.project, "deploy": deploy}
+    return render(request, "deploys/actions/rollback_confirm.html", context)
