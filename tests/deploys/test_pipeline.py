@@ -365,3 +365,78 @@ def test_a_queued_deploy_is_canceled_at_once(environment, alice):
     deploy.refresh_from_db()
     assert deploy.state == State.CANCELED
     assert not deploy.steps.exists()
+
+
+# -- retry, rollback, waiting -------------------------------------------------------------------
+
+
+def test_retry_deploys_the_same_commit_again(environment, git_repo, sim, alice):
+    from deploys.services import retry_deploy
+
+    first = deploy_now(environment, user=alice)
+    git_repo.commit("later.txt", "later\n", "A later commit")
+    retry = retry_deploy(first, alice)
+    jobs.run_deploy(retry.pk)
+    retry.refresh_from_db()
+    assert retry.state == State.SUCCEEDED, retry.reason
+    assert retry.sha == first.sha != git_repo.head()
+
+
+def test_rollback_puts_back_the_release_before_the_deploy(environment, git_repo, sim, alice):
+    from deploys.services import rollback_deploy
+
+    before = sim.app_state()["releases"][-1]
+    deployed = deploy_now(environment, user=alice)
+    rollback = rollback_deploy(deployed, alice)
+    jobs.run_deploy(rollback.pk)
+    rollback.refresh_from_db()
+    assert rollback.state == State.SUCCEEDED, rollback.reason
+    latest = sim.app_state()["releases"][-1]
+    assert latest["description"] == f"Rollback to v{before['version']}"
+    assert rollback.release_version == latest["version"]
+    assert [s.name for s in rollback.steps.all()] == ["rollback"]
+    assert f"Roll back deploy #{deployed.number}" in log_text(rollback)
+
+
+def test_a_deploy_waits_while_another_deploy_of_the_app_runs(environment, sim, queue):
+    from projects.models import Environment
+
+    other = Environment.objects.create(
+        project=environment.project, name="other", branch="x", app_name=environment.app_name
+    )
+    running = request_deploy(environment)
+    Deploy.objects.filter(pk=running.pk).update(state=State.RUNNING)
+    waiting = request_deploy(other)
+    assert jobs.run_deploy(waiting.pk) == "waiting for the app"
+    waiting.refresh_from_db()
+    assert waiting.state == State.QUEUED
+    scheduled = queue.scheduled_job_registry.get_job_ids()
+    assert any(queue.fetch_job(job).args == (waiting.pk,) for job in scheduled)
+
+
+def test_a_duplicate_job_does_nothing(environment, sim):
+    deploy = deploy_now(environment)
+    assert jobs.run_deploy(deploy.pk) == "not queued"
+    assert deploy.steps.count() == 2
+
+
+def test_a_deploy_deferred_by_the_git_rate_limit_waits_in_the_queue(
+    environment, sim, queue, monkeypatch
+):
+    import datetime
+
+    from deploys import ratelimit
+
+    until = datetime.datetime(2030, 1, 1, 14, 5, tzinfo=datetime.UTC)
+
+    def defer(deploy, credential):
+        raise ratelimit.DeferDeploy(until)
+
+    # The rate limit stub is a seam another module fills in; here it asks to wait.
+    monkeypatch.setattr(ratelimit, "before_push", defer)
+    deploy = deploy_now(environment)
+    assert deploy.state == State.QUEUED
+    assert "Waiting for Heroku's git rate limit until 14:05" in log_text(deploy)
+    scheduled = queue.scheduled_job_registry.get_job_ids()
+    assert any(queue.fetch_job(job).args == (deploy.pk,) for job in scheduled)
+    assert sim.app_state()["pushes"] == []
