@@ -54,13 +54,11 @@ def raw_batches(model, field):
         rows = model._base_manager.exclude(**{f"{field.attname}__isnull": True}).order_by("pk")
         if last_pk is not None:
             rows = rows.filter(pk__gt=last_pk)
-        batch = [
-            (pk, value) for pk, value in rows.values_list("pk", raw_column(field))[:BATCH] if value
-        ]
-        if not batch:
+        page = list(rows.values_list("pk", raw_column(field))[:BATCH])
+        if not page:
             return
-        yield batch
-        last_pk = batch[-1][0]
+        yield [(pk, value) for pk, value in page if value]
+        last_pk = page[-1][0]
 
 
 def raw_column(field):
@@ -72,6 +70,12 @@ def raw_column(field):
 
 
 def reencrypt(model, field, stale):
-    with transaction.atomic():
-        for pk, value in stale:
-            model._base_manager.filter(pk=pk).update(**{field.attname: crypto.decrypt(value)})
+    """Write each value back under the newest key, unless it changed since it was read."""
+    quote = connection.ops.quote_name
+    table, column = quote(model._meta.db_table), quote(field.column)
+    pk = quote(model._meta.pk.column)
+    # Names from the model's metadata, values as parameters.
+    sql = f"UPDATE {table} SET {column} = %s WHERE {pk} = %s AND {column} = %s"  # noqa: S608
+    with transaction.atomic(), connection.cursor() as cursor:
+        for row_pk, value in stale:
+            cursor.execute(sql, [crypto.encrypt(crypto.decrypt(value)), row_pk, value])
