@@ -6,18 +6,17 @@ import time
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.db.models import F, Max, OuterRef, Prefetch, Subquery
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.urls import NoReverseMatch
 from django.views.decorators.http import require_GET
 
 from deploys.logformat import decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from projects.access import get_project_for_user, projects_for_user
 from projects.models import Environment
+from projects.setup import missing_steps
 
 LONG_POLL_SECONDS = 20.0
 # A new line reaches the page within ~this plus the request's round trip (goal: 300 ms p95).
@@ -332,16 +331,6 @@ def environments_with_last_deploys(project):
     return environments
 
 
-def setup_missing(project):
-    """What the project still lacks before it can deploy; [] when the setup is not wired yet."""
-    try:
-        from projects.setup import missing_steps
-
-        return missing_steps(project)
-    except (ImportError, NoReverseMatch, ImproperlyConfigured):
-        return []
-
-
 def recent_no_deploys(project, count=5):
     """The last CI webhooks that deployed nothing, with why (when triggers are installed)."""
     try:
@@ -352,13 +341,31 @@ def recent_no_deploys(project, count=5):
     return list(events.order_by("-received_at", "-pk")[:count])
 
 
+@login_required
+def home(request):
+    """Every project the user can see, each environment's state at a glance."""
+    return render(request, "projects/home.html", home_context(request.user))
+
+
+@login_required
+def project_overview(request, slug):
+    """The project page. It lives here, not in projects/, because it shows deploys."""
+    project, membership = get_project_for_user(request, slug)
+    context = {"project": project, "membership": membership}
+    return render(
+        request,
+        "projects/project_detail.html",
+        context | project_overview_context(project, request.user),
+    )
+
+
 def project_overview_context(project, user):
     """Context for templates/projects/project_detail.html (fixed number of queries)."""
     recent = project.deploys.select_related("triggered_by").order_by("-number")[:10]
     return {
         "environments": environments_with_last_deploys(project),
         "recent_deploys": list(recent),
-        "setup_missing": setup_missing(project),
+        "setup_missing": missing_steps(project),
         "no_deploys": recent_no_deploys(project),
         "tab": "overview",
     }

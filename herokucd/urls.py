@@ -10,6 +10,7 @@ urlpatterns = [
     path("setup/first-admin/", project_views.first_admin, name="first_admin"),
     path("admin/rq/", include("django_rq.urls")),  # staff only: its views require staff
     path("admin/", admin.site.urls),
-    path("", include("deploys.urls")),
+    # projects first: "projects/new/" must win over the project page "projects/<slug>/".
     path("", include("projects.urls")),
+    path("", include("deploys.urls")),
 ]

@@ -7,7 +7,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from projects.access import get_project_for_user, projects_for_user
+from projects import audit
+from projects.access import get_project_for_user
 from projects.forms import AddMemberForm, FirstAdminForm, ProjectForm, RoleForm
 from projects.models import Membership, Role
 
@@ -41,12 +42,6 @@ def first_admin(request):
 
 
 @login_required
-def home(request):
-    projects = projects_for_user(request.user).prefetch_related("memberships")
-    return render(request, "projects/home.html", {"projects": projects})
-
-
-@login_required
 def project_new(request):
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -61,13 +56,6 @@ def project_new(request):
 
 
 @login_required
-def project_detail(request, slug):
-    project, membership = get_project_for_user(request, slug)
-    ctx = {"project": project, "membership": membership}
-    return render(request, "projects/project_detail.html", ctx)
-
-
-@login_required
 def members(request, slug):
     project, membership = get_project_for_user(request, slug)
     form = AddMemberForm(project=project)
@@ -77,6 +65,7 @@ def members(request, slug):
         if form.is_valid():
             user, role = form.cleaned_data["username"], form.cleaned_data["role"]
             Membership.objects.create(project=project, user=user, role=role)
+            audit.record(project, request.user, "member.added", member=user.username, role=role)
             messages.success(request, f"{user.username} is now a {role} of {project.name}.")
             return redirect("members", slug)
     ctx = {
@@ -100,7 +89,12 @@ def member_role(request, slug, member_id):
             request, "A project needs at least one admin; make someone else admin first."
         )
     elif form.is_valid():
+        old_role = Membership.objects.get(pk=member.pk).role
         form.save()
+        change = {"from": old_role, "to": member.role}
+        audit.record(
+            project, request.user, "member.role_changed", member=member.user.username, role=change
+        )
         messages.success(request, f"{member.user.username} is now a {member.role}.")
     return redirect("members", slug)
 
@@ -116,6 +110,7 @@ def member_remove(request, slug, member_id):
         )
     else:
         member.delete()
+        audit.record(project, request.user, "member.removed", member=member.user.username)
         messages.success(request, f"{member.user.username} no longer has access to {project.name}.")
     return redirect("members", slug)
 

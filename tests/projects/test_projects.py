@@ -105,3 +105,18 @@ def test_a_deployer_cannot_remove_members(client_for, alice, project, bob_as):
     member = project.memberships.get(user=alice)
     assert client.post(f"/projects/foo-bar/members/{member.pk}/remove/").status_code == 403
     assert project.memberships.filter(user=alice).exists()
+
+
+def test_member_changes_are_in_the_audit_trail(client_for, alice, project, bob):
+    client = client_for(alice)
+    client.post("/projects/foo-bar/members/", {"username": "bob", "role": "viewer"})
+    member = project.memberships.get(user=bob)
+    client.post(f"/projects/foo-bar/members/{member.pk}/role/", {"role": "deployer"})
+    client.post(f"/projects/foo-bar/members/{member.pk}/remove/")
+    events = list(project.audit_events.order_by("pk").values_list("action", "details"))
+    assert events == [
+        ("member.added", {"member": "bob", "role": "viewer"}),
+        ("member.role_changed", {"member": "bob", "role": {"from": "viewer", "to": "deployer"}}),
+        ("member.removed", {"member": "bob"}),
+    ]
+    assert all(event.actor == alice for event in project.audit_events.all())
