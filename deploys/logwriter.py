@@ -92,6 +92,11 @@ class LogWriter:
             self._secrets.extend(secrets)
             self._pattern = secrets_pattern(self._secrets)
 
+    def redact(self, text: str) -> str:
+        """`text` without the secrets this writer knows (for reasons stored outside the log)."""
+        pattern = self._pattern
+        return pattern.sub(REDACTED, text) if pattern is not None else text
+
     def write(self, text: str, stream: str = logformat.STDOUT) -> None:
         """Store `text`, one line per "\\n" in it."""
         now = int(time.time() * 1000)

@@ -354,7 +354,7 @@ class Run:
         self.writer.close()
         self.client.close()
         if state != State.QUEUED:
-            finish_deploy(self.deploy, state, reason)
+            finish_deploy(self.deploy, state, self.writer.redact(reason))
 
     def cleanup(self):
         """Undo what the deploy changed on the app, whatever happened before."""
