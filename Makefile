@@ -26,6 +26,10 @@ run: tools
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py serve
 
+# Offline demo: the dashboard, the local Heroku simulator with two apps, and a sample repository.
+demo: tools
+	$(PY) manage.py demo
+
 test: tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -111,7 +111,7 @@ def test_a_waiting_request_answers_as_soon_as_a_line_is_written(client_for, alic
     elapsed = time.monotonic() - started
     writer.join()
     assert [line[4] for line in data["lines"]] == ["hello from the step"]
-    assert 0.35 < elapsed < 1.0
+    assert 0.35 < elapsed < 5  # well before the 10 s timeout
 
 
 def test_bad_cursor_values_are_read_as_zero(client_for, alice, deploy):
