@@ -20,6 +20,15 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt
 $(HEROKU_CLI):
 	npm install --prefix .tools/heroku-cli --no-audit --no-fund --loglevel=error heroku@$(HEROKU_CLI_VERSION)
 
+# Debian's Chromium drives the browser tests (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	fi
+
 tools: $(STAMP) $(HEROKU_CLI)
 
 run: tools
@@ -30,7 +39,7 @@ run: tools
 demo: tools
 	$(PY) manage.py demo
 
-test: tools
+test: tools $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
