@@ -171,7 +171,9 @@ class Run:
             return
         with self.step("backup", "Back up the database"):
             poll = getattr(settings, "DEPLOY_BACKUP_POLL_SECONDS", 3)
-            backup = self.client.capture_backup(self.app, poll_interval=poll)
+            backup = self.client.capture_backup(
+                self.app, poll_interval=poll, on_progress=self._stop_if_canceled
+            )
             if not backup.succeeded:
                 raise StepFailed(f"Backup {backup.name} failed on Heroku.")
             self.save(backup_name=backup.name)
@@ -436,6 +438,10 @@ class Run:
         if self.config_vars is None:
             self.config_vars = self.client.config_vars(self.app)
         return self.config_vars
+
+    def _stop_if_canceled(self, *_):
+        if self.cancel_event.is_set():
+            raise Canceled
 
     def sleep(self, seconds):
         if self.cancel_event.wait(seconds):

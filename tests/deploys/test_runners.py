@@ -1,0 +1,148 @@
+"""The git and command runners: streaming, timeouts, and where the API key may go."""
+
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from deploys import runners
+from deploys.logformat import read_lines
+from deploys.logwriter import LogWriter
+from tests.deploys.factories import make_deploy
+from tests.heroku_sim.fixtures import APP
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def writer(project):
+    deploy = make_deploy(project)
+    writer = LogWriter(deploy)
+    writer.deploy = deploy
+    yield writer
+    writer.close()
+
+
+def texts(writer):
+    writer.flush()
+    return [(line.stream, line.text) for line in read_lines(writer.deploy)]
+
+
+def test_output_streams_line_by_line_with_its_stream(writer, tmp_path):
+    script = "printf 'one\\ntwo\\r\\n'; echo oops >&2; printf 'no newline'"
+    status = runners.run(["bash", "-c", script], cwd=tmp_path, env=None, writer=writer, timeout=10)
+    assert status == 0
+    lines = texts(writer)
+    assert ("o", "one") in lines
+    assert ("o", "two") in lines
+    assert ("e", "oops") in lines
+    assert ("o", "no newline") in lines
+
+
+def test_a_command_silent_for_too_long_is_stopped(writer, tmp_path):
+    started = time.monotonic()
+    with pytest.raises(runners.CommandTimeout, match="printed nothing for 1s"):
+        runners.run(
+            ["bash", "-c", "echo hi; sleep 30"],
+            cwd=tmp_path,
+            env=None,
+            writer=writer,
+            timeout=60,
+            idle_timeout=1,
+            name="the command",
+        )
+    assert time.monotonic() - started < 5
+
+
+def test_a_canceled_command_is_stopped_within_seconds(writer, tmp_path):
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(runners.CommandCanceled):
+        runners.run(
+            ["bash", "-c", "trap '' TERM; sleep 30"],
+            cwd=tmp_path,
+            env=None,
+            writer=writer,
+            timeout=60,
+            cancel_event=cancel,
+        )
+    assert time.monotonic() - started < 5
+
+
+def cmdlines():
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found.append((entry / "cmdline").read_bytes())
+    return found
+
+
+def test_git_push_gets_the_api_key_only_through_its_environment(writer, sim, git_repo):
+    homes_before = set(Path(tempfile.gettempdir()).glob("herokucd-home-*"))
+    seen, done = [], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen.extend(cmdlines())
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        runners.git_push(
+            git_repo.path,
+            f"{sim.git_url}/{APP}.git",
+            git_repo.head(),
+            "main",
+            api_key=sim.api_key,
+            writer=writer,
+            timeout=60,
+        )
+    finally:
+        done.set()
+        watcher.join()
+    assert sim.app_state()["current_commit"] == git_repo.head()
+    assert any(b"git" in line and b"push" in line for line in seen)
+    assert not any(sim.api_key.encode() in line for line in seen)
+    assert set(Path(tempfile.gettempdir()).glob("herokucd-home-*")) == homes_before
+    assert sim.api_key not in str(texts(writer))
+
+
+def test_a_wrong_key_is_reported_in_herokus_words(writer, sim, git_repo):
+    with pytest.raises(runners.CommandFailed) as failure:
+        runners.git_push(
+            git_repo.path,
+            f"{sim.git_url}/{APP}.git",
+            git_repo.head(),
+            "main",
+            api_key="HRKU-not-a-real-key-000000",
+            writer=writer,
+            timeout=60,
+        )
+    assert "Heroku rejected the push" in str(failure.value)
+    assert "not-a-real-key" not in str(failure.value)
+
+
+@pytest.mark.cli
+def test_custom_commands_can_use_the_official_cli_against_the_configured_api(
+    writer, sim, git_repo, settings
+):
+    if not Path(settings.HEROKU_CLI).exists():
+        pytest.skip("the Heroku CLI is not installed (make tools)")
+    runners.run_commands(
+        [f"heroku config:set FROM_CLI=yes -a {APP}"],
+        git_repo.path,
+        api_key=sim.api_key,
+        writer=writer,
+        timeout=120,
+        idle_timeout=60,
+        cancel_event=None,
+    )
+    assert sim.app_state()["config_vars"]["FROM_CLI"] == "yes"
+    assert "HEROKU_API_KEY" not in os.environ  # given to the command only
