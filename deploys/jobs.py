@@ -30,7 +30,8 @@ def run_deploy(deploy_id: int) -> str:
     2. Claim: queued -> running with a conditional UPDATE that must change exactly one row;
        refused while an older deploy of the app waits, or by the database while one runs.
        A busy app: ask again in WAIT_SECONDS. A duplicate job: nothing to do.
-    3. Run the pipeline, which ends with cleanup and the deploy's final state.
+    3. Run the pipeline, which ends with cleanup and the deploy's final state (or puts the
+       deploy back in the queue until Heroku's git rate limit allows a push).
     4. Hand the app over to its oldest queued deploy.
     """
     deploy = Deploy.objects.select_related("project", "environment").filter(pk=deploy_id).first()
@@ -46,9 +47,11 @@ def run_deploy(deploy_id: int) -> str:
     enqueue_check(deploy)
     deferred = pipeline.execute(deploy)
     if deferred is not None:
+        # The app's later deploys wait behind this one: the rate limit would stop them too.
         enqueue(deploy, at=deferred.until)
+        return "deferred"
     hand_over(deploy.app_name)
-    return "deferred" if deferred else "done"
+    return "done"
 
 
 def claim(deploy: Deploy) -> bool | None:

@@ -440,3 +440,20 @@ def test_a_deploy_deferred_by_the_git_rate_limit_waits_in_the_queue(
     scheduled = queue.scheduled_job_registry.get_job_ids()
     assert any(queue.fetch_job(job).args == (deploy.pk,) for job in scheduled)
     assert sim.app_state()["pushes"] == []
+
+
+def test_secret_config_vars_are_redacted_from_the_migration_output(environment, repo, sim):
+    token = "s3cr3t-token-value/with+chars"
+    sim.api("PATCH", f"/apps/{environment.app_name}/config-vars", json={"SECRET_TOKEN": token})
+    configure(
+        environment,
+        secret_config_vars="SECRET_TOKEN, SHORT",
+        migration_command='echo "raw $SECRET_TOKEN"; echo -n "$SECRET_TOKEN" | base64',
+    )
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    text = log_text(deploy)
+    assert "raw [redacted]" in text
+    assert token not in text
+    assert "czNjcjN0LXRva2VuLXZhbHVlL3dpdGgrY2hhcnM=" not in text
+    assert any(line == "[redacted]" for line in text.splitlines())
