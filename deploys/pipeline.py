@@ -74,6 +74,8 @@ class Run:
     def __init__(self, deploy: Deploy):
         self.deploy = deploy
         self.environment: Environment = deploy.environment
+        if self.environment is None:
+            raise StepFailed(f"The environment {deploy.environment_name} was deleted.")
         self.app = deploy.app_name
         credential = getattr(deploy.project, "heroku_credential", None)
         if credential is None:
@@ -99,8 +101,9 @@ class Run:
 
     def start(self):
         self.heartbeat.start()
-        who = self.deploy.triggered_by or "a webhook"
-        self.writer.system(f"Deploy #{self.deploy.number} to {self.app}, started by {who}.")
+        deploy = self.deploy
+        who = deploy.triggered_by or deploy.trigger_detail or deploy.get_trigger_display()
+        self.writer.system(f"Deploy #{deploy.number} to {self.app}, started by {who}.")
         self.redact_config_vars()
         ratelimit.before_push(self.deploy, self.credential)
 
