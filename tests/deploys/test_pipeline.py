@@ -228,13 +228,21 @@ def test_a_migration_that_runs_too_long_is_stopped(careful, sim):
     assert dyno["state"] == "down"
 
 
-def test_a_failed_scale_back_says_what_state_the_app_was_left_in(careful, sim):
-    configure(careful, migration_command="(exit 3)", maintenance_mode=MaintenanceMode.OFF)
-    sim.fault("PATCH /apps/{app}/formation", status=422, message="Nope.", count=99)
-    deploy = deploy_now(careful)
+def test_a_failed_cleanup_says_what_state_the_app_was_left_in(careful, sim):
+    configure(careful, migration_command="sleep 1; (exit 3)")
+    deploy = request_deploy(careful)
+    thread = run_in_thread(deploy)
+    wait_for(lambda: deploy.steps.filter(name="migrate").exists())
+    sim.fault("PATCH /apps/{app}/formation", status=422, message="Nope.")
+    sim.fault("PATCH /apps/{app}", status=422, message="No way.")
+    thread.join(30)
+    deploy.refresh_from_db()
     assert deploy.state == State.FAILED
-    # The fault also refused the scale down, so nothing was changed: nothing to undo.
-    assert "Nope." in deploy.reason
+    assert deploy.reason == (
+        "The migration exited with status 3. Cleanup failed: process types are still scaled "
+        "down, should be worker=2 (Nope.); the app is still in maintenance mode (No way.)"
+    )
+    assert deploy.steps.get(name="cleanup").state == StepState.FAILED
 
 
 def test_a_failing_post_deploy_command_fails_the_deploy_after_maintenance_is_off(careful, sim):
