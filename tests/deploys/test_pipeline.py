@@ -465,3 +465,34 @@ def test_secret_config_vars_are_redacted_from_the_migration_output(environment, 
     assert token not in text
     assert "czNjcjN0LXRva2VuLXZhbHVlL3dpdGgrY2hhcnM=" not in text
     assert any(line == "[redacted]" for line in text.splitlines())
+
+
+def cache_url(settings, db=9):
+    """A Redis database of its own on the test Redis server, standing in for the app's cache."""
+    import redis
+
+    kwargs = redis.Redis.from_url(settings.REDIS_URL).connection_pool.connection_kwargs
+    if kwargs.get("path"):
+        return f"unix://{kwargs['path']}?db={db}"
+    return f"redis://{kwargs['host']}:{kwargs['port']}/{db}"
+
+
+def test_the_cache_flush_empties_the_redis_named_by_the_config_var(environment, sim, settings):
+    import redis
+
+    url = cache_url(settings)
+    cache = redis.Redis.from_url(url)
+    cache.set("cached-page", "stale")
+    sim.api("PATCH", f"/apps/{environment.app_name}/config-vars", json={"CACHE_URL": url})
+    configure(environment, cache_flush="redis", cache_config_vars="CACHE_URL")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert cache.get("cached-page") is None
+    assert "Flushed the cache at CACHE_URL." in log_text(deploy)
+
+
+def test_a_missing_cache_config_var_fails_the_deploy_clearly(environment, sim):
+    configure(environment, cache_flush="memcached", cache_config_vars="MEMCACHIER_SERVERS")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.FAILED
+    assert deploy.reason == "The app has no config var MEMCACHIER_SERVERS to find its cache."
