@@ -451,35 +451,54 @@ class Run:
             raise Canceled
 
 
+KEPT_MAINTENANCE = (
+    "Maintenance mode stays on: the migration failed and this environment keeps maintenance on "
+    "after a failed migration, so nobody uses a half-migrated database. Switch it off once the "
+    "database is fixed."
+)
+
+
 def undo_changes(deploy, client, writer, keep_maintenance=False) -> list[str]:
-    """Scale back and switch maintenance off as `deploy.cleanup_state` says; the problems."""
+    """Scale back and switch maintenance off as `deploy.cleanup_state` says; the problems.
+
+    What was undone (or deliberately kept) leaves `cleanup_state`; what failed stays in it.
+    """
     state = dict(deploy.cleanup_state)
     problems = []
     if state.get("formation"):
-        try:
-            client.scale(deploy.app_name, state["formation"])
-            writer.system(f"Scaled back to {_quantities(state['formation'])}.")
-            state.pop("formation")
-        except HerokuError as error:
-            left = _quantities(state["formation"])
-            problems.append(f"process types are still scaled down, should be {left} ({error})")
+        problems += _undo(state, "formation", lambda: _scale_back(deploy, client, writer, state))
     if state.get("maintenance") and keep_maintenance:
-        writer.system(
-            "Maintenance mode stays on: the migration failed and this environment keeps "
-            "maintenance on after a failed migration, so nobody uses a half-migrated database. "
-            "Switch it off once the database is fixed."
-        )
+        writer.system(KEPT_MAINTENANCE)
         state.pop("maintenance")
     elif state.get("maintenance"):
-        try:
-            client.set_maintenance(deploy.app_name, False)
-            writer.system("Maintenance mode off.")
-            state.pop("maintenance")
-        except HerokuError as error:
-            problems.append(f"the app is still in maintenance mode ({error})")
+        problems += _undo(state, "maintenance", lambda: _maintenance_off(deploy, client, writer))
     deploy.cleanup_state = state
     Deploy.objects.filter(pk=deploy.pk).update(cleanup_state=state)
     return problems
+
+
+def _undo(state, name, undo) -> list[str]:
+    try:
+        undo()
+    except HerokuError as error:
+        left = (
+            f"process types are still scaled down, should be {_quantities(state[name])}"
+            if name == "formation"
+            else "the app is still in maintenance mode"
+        )
+        return [f"{left} ({error})"]
+    state.pop(name)
+    return []
+
+
+def _scale_back(deploy, client, writer, state):
+    client.scale(deploy.app_name, state["formation"])
+    writer.system(f"Scaled back to {_quantities(state['formation'])}.")
+
+
+def _maintenance_off(deploy, client, writer):
+    client.set_maintenance(deploy.app_name, False)
+    writer.system("Maintenance mode off.")
 
 
 def finish_deploy(deploy, state, reason):
