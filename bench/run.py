@@ -17,17 +17,14 @@ from bench import common, postgres
 from bench.common import RESULT_PREFIX, Figure
 
 BENCHMARKS = {
-    "deploy": ["bench.deploy"],
     "capture": ["bench.logs", "capture"],
     "ingest": ["bench.logs", "ingest"],
     "ingest_postgres": ["bench.logs", "ingest"],
-    "live_log": ["bench.browser", "live"],
-    "large_log": ["bench.browser", "large"],
     "pages": ["bench.pages"],
-    "queue": ["bench.queue", "pickup"],
-    "scale": ["bench.queue", "scale"],
     "load": ["bench.load"],
 }
+# Not written yet (see the issue): deploy_overhead_ratio, live_log_p95_ms, large_log_open_s,
+# large_log_dom_nodes, queue_pickup_p95_ms, scale_wall_ratio.
 TIMEOUT = 600
 
 
