@@ -50,5 +50,9 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
+# Benchmarks: each figure against a baseline measured in the same run (see README, Performance).
+bench: tools
+	$(PY) -m bench.run
+
 clean:
 	rm -rf $(VENV) .tools .data

@@ -8,7 +8,6 @@ Workers run it before claiming a deploy and from a check scheduled for each runn
 """
 
 import logging
-import os
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,8 +24,7 @@ log = logging.getLogger(__name__)
 
 def stale_seconds() -> int:
     """60 s by default: 60 missed heartbeats, never a slow step."""
-    value = getattr(settings, "DEPLOY_STALE_SECONDS", None)
-    return int(value or os.environ.get("HEROKUCD_DEPLOY_STALE_SECONDS") or 60)
+    return settings.DEPLOY_STALE_SECONDS
 
 
 def fail_stale_deploys(older_than: int | None = None, app_name: str | None = None) -> list:

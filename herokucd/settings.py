@@ -187,6 +187,8 @@ HEROKU_CLI = env.str("HEROKU_CLI", default="") or str(
 HEROKU_GIT_RATE_LIMIT = env.int("HEROKU_GIT_RATE_LIMIT", default=75)
 HEROKU_GIT_RATE_WINDOW = env.int("HEROKU_GIT_RATE_WINDOW", default=3600)
 HEROKU_GIT_BACKOFF = env.int("HEROKU_GIT_BACKOFF", default=300)
+# A running deploy whose worker has not written a heartbeat for this long is failed and cleaned up.
+DEPLOY_STALE_SECONDS = env.int("DEPLOY_STALE_SECONDS", default=60)
 # Seconds between attempts of a failed notification delivery.
 NOTIFICATION_RETRY_INTERVALS = env.list(
     "NOTIFICATION_RETRY_INTERVALS", cast=int, default=[30, 120, 600]

@@ -4,7 +4,6 @@ hover, states as a word plus a colour."""
 from datetime import timedelta
 
 from django import template
-from django.template.loader import select_template
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
@@ -48,11 +47,3 @@ def state_badge(state, label=None):
     )
 
 
-@register.simple_tag(takes_context=True)
-def optional_include(context, name):
-    """Render `name` with the current context if that template exists (another part may add it)."""
-    try:
-        tpl = select_template([name])
-    except template.TemplateDoesNotExist:
-        return ""
-    return tpl.render(context.flatten(), context.get("request"))

@@ -27,7 +27,7 @@ def workers(sim, redis_up):
     empty_queue()
 
     def start_workers(count=1):
-        env = sim_env(sim, HEROKUCD_DEPLOY_STALE_SECONDS="3")
+        env = sim_env(sim, DEPLOY_STALE_SECONDS="3")
         for _ in range(count):
             started.append(start(["manage.py", "rqworker", "default", "--with-scheduler"], **env))
         return started[-count:]

@@ -29,7 +29,7 @@ def worker(sim, redis_up):
 
     def start_worker(stale_seconds=None):
         release_scheduler_lock()
-        extra = {"HEROKUCD_DEPLOY_STALE_SECONDS": str(stale_seconds)} if stale_seconds else {}
+        extra = {"DEPLOY_STALE_SECONDS": str(stale_seconds)} if stale_seconds else {}
         process = start(
             ["manage.py", "rqworker", "default", "--with-scheduler"], **sim_env(sim, **extra)
         )
