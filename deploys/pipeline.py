@@ -219,6 +219,12 @@ class Run:
         with self.step("push", f"Push to Heroku ({ref})"):
             before = self.client.releases(self.app, limit=1)
             self.save(previous_release_id=before[0]["id"] if before else "")
+            self.git_push(ref)
+            self.record_release()
+
+    def git_push(self, ref):
+        """Push, and record it in the rate-limit ledger; Heroku's 429 defers the deploy."""
+        try:
             runners.git_push(
                 self.checkout,
                 self.client.git_url(self.app),
@@ -231,7 +237,10 @@ class Run:
                 idle_timeout=PUSH_IDLE_TIMEOUT,
                 cancel_event=self.cancel_event,
             )
-            self.record_release()
+        except runners.CommandFailed as error:
+            ratelimit.after_push(self.deploy, self.credential, error=str(error))
+            raise
+        ratelimit.after_push(self.deploy, self.credential)
 
     def record_release(self):
         latest = self.client.releases(self.app, limit=1)

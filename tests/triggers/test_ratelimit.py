@@ -102,19 +102,6 @@ def small_limit_sim(heroku_sim_factory, settings):
     return point_at(heroku_sim_factory(state), settings)
 
 
-def engine_records_pushes():
-    import inspect
-
-    from deploys import pipeline
-
-    return "after_push" in inspect.getsource(pipeline)
-
-
-needs_engine = pytest.mark.skipif(
-    not engine_records_pushes(), reason="the engine does not call ratelimit.after_push yet"
-)
-
-
 def run_now(deploy):
     jobs.run_deploy(deploy.pk)
     deploy.refresh_from_db()
@@ -125,7 +112,6 @@ def log_text(deploy):
     return "\n".join(line.text for line in read_lines(deploy, limit=10_000))
 
 
-@needs_engine
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_deploy_over_the_git_limit_waits_then_runs(
@@ -146,7 +132,6 @@ def test_a_deploy_over_the_git_limit_waits_then_runs(
     assert len(small_limit_sim.app_state()["pushes"]) == 2
 
 
-@needs_engine
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_429_from_heroku_makes_the_deploy_wait_then_run(
