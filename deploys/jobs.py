@@ -139,3 +139,37 @@ def enqueue_check(deploy: Deploy):
     return queue.enqueue_in(
         delay, check_deploy, deploy.pk, job_timeout=600, description=description, result_ttl=600
     )
+
+
+ORPHAN_AGE_SECONDS = 30  # younger queued deploys may still have their enqueue in flight
+
+
+def requeue_orphans(min_age: int = ORPHAN_AGE_SECONDS) -> list[Deploy]:
+    """Queue again the queued deploys that no job will run (Redis failed after the row was
+    committed, or its records were lost); the deploys requeued."""
+    queued = Deploy.objects.filter(
+        state=State.QUEUED, created_at__lt=timezone.now() - timedelta(seconds=min_age)
+    )
+    queued = list(queued.select_related("project", "environment").order_by("pk"))
+    if not queued:
+        return []
+    having_a_job = deploys_with_a_job()
+    orphans = [deploy for deploy in queued if deploy.pk not in having_a_job]
+    for deploy in orphans:
+        log.warning("Deploy %s of %s had no job: queued again.", deploy.number, deploy.app_name)
+        enqueue(deploy)
+    return orphans
+
+
+def deploys_with_a_job() -> set[int]:
+    """Ids of the deploys some `run_deploy` job waits for, is scheduled for, or runs."""
+    queue = django_rq.get_queue(QUEUE)
+    job_ids = set(queue.get_job_ids())
+    for registry in (queue.scheduled_job_registry, queue.started_job_registry):
+        job_ids.update(registry.get_job_ids())
+    jobs = queue.job_class.fetch_many(list(job_ids), connection=queue.connection)
+    return {
+        job.args[0]
+        for job in jobs
+        if job is not None and job.func_name == f"{__name__}.run_deploy" and job.args
+    }

@@ -49,12 +49,30 @@ def fail_stale(deploy: Deploy, limit) -> bool:
     )
     if not claimed.update(state=State.FAILED, reason=reason, finished_at=timezone.now()):
         return False  # it came back to life, or another reaper got there first
+    _clean_up_failed(deploy, reason)
+    return True
+
+
+def fail_dead_worker(deploy_id: int, worker_name: str, how: str) -> Deploy | None:
+    """Fail at once the running deploy claimed by the work horse `worker_name`, which its
+    worker saw die (`how`: e.g. "killed by signal 9"); undo its changes. The deploy, if failed."""
+    reason = (
+        f"The worker process running this deploy died ({how}); herokucd marked the deploy failed."
+    )
+    claimed = Deploy.objects.filter(pk=deploy_id, state=State.RUNNING, worker_name=worker_name)
+    if not claimed.update(state=State.FAILED, reason=reason, finished_at=timezone.now()):
+        return None  # it never claimed the deploy, or somebody ended it already
+    deploy = Deploy.objects.select_related("project").get(pk=deploy_id)
+    _clean_up_failed(deploy, reason)
+    return deploy
+
+
+def _clean_up_failed(deploy: Deploy, reason: str) -> None:
     log.warning("Deploy %s of %s: %s", deploy.number, deploy.app_name, reason)
     problems = clean_up(deploy)
     if problems:
         reason += " Cleanup failed: " + "; ".join(problems)
         Deploy.objects.filter(pk=deploy.pk).update(reason=reason)
-    return True
 
 
 def clean_up(deploy: Deploy) -> list[str]:

@@ -13,9 +13,12 @@ from django.core.management import call_command
 from deploys.logformat import read_lines
 from deploys.models import Deploy, State
 from deploys.services import request_deploy
+from herokucd.management.commands import serve
 from projects.models import Environment, MaintenanceMode
 from tests.deploys.conftest import sim_env
 from tests.processes import start, stop
+
+WORKER_ARGS = ["manage.py", *serve.worker_command()[2:]]  # the worker herokucd runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -29,7 +32,7 @@ def workers(sim, redis_up):
     def start_workers(count=1):
         env = sim_env(sim, DEPLOY_STALE_SECONDS="3")
         for _ in range(count):
-            started.append(start(["manage.py", "rqworker", "default", "--with-scheduler"], **env))
+            started.append(start(WORKER_ARGS, **env))
         return started[-count:]
 
     yield start_workers
@@ -168,7 +171,9 @@ def test_a_killed_work_horse_fails_the_deploy_cleans_up_and_frees_the_app(migrat
     os.kill(horse, signal.SIGKILL)
     finished(deploy, timeout=30)
     assert deploy.state == State.FAILED, deploy.reason
-    assert deploy.reason.startswith("The worker running this deploy stopped responding")
+    assert deploy.reason.startswith(
+        "The worker process running this deploy died (killed by signal 9)"
+    ), deploy.reason
     app = sim.app_state()
     assert app["maintenance"] is False
     assert app["formation"]["worker"]["quantity"] == 2

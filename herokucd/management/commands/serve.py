@@ -78,7 +78,9 @@ def web_command(host, port):
 
 def worker_command():
     manage = str(settings.BASE_DIR / "manage.py")
-    return [sys.executable, manage, "rqworker", "default", "--with-scheduler"]
+    # DeployWorker fails a deploy at once when its work horse dies (see deploys/worker.py).
+    worker_class = ["--worker-class", "deploys.worker.DeployWorker"]
+    return [sys.executable, manage, "rqworker", "default", "--with-scheduler", *worker_class]
 
 
 def stop_group(child):

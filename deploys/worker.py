@@ -1,0 +1,70 @@
+"""The RQ worker herokucd runs (`manage.py rqworker --worker-class deploys.worker.DeployWorker`).
+
+RQ runs each job in a forked work horse and notices at once when the horse dies. Without this
+class a killed horse's deploy would only be failed by the stale-deploy reaper, a minute later;
+here the worker that saw it die fails the deploy right away, undoes its changes on the app and
+hands the app to its next deploy. Its periodic maintenance also queues again the queued deploys
+whose job was lost (Redis unreachable when the deploy was requested).
+"""
+
+import logging
+import os
+import socket
+
+from django.db import connections
+from rq.worker import Worker
+
+from deploys import jobs, reaper
+from deploys.models import Deploy, State
+
+log = logging.getLogger(__name__)
+MAINTENANCE_SECONDS = 60  # how soon a deploy whose job was lost is queued again
+
+
+class DeployWorker(Worker):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
+        super().__init__(*args, **kwargs)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # Wake up at least once per maintenance interval, even when no job comes.
+        return min(super().dequeue_timeout, MAINTENANCE_SECONDS)
+
+    def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        if job.func_name != f"{jobs.__name__}.run_deploy" or not job.args or not retpid:
+            return
+        try:
+            fail_deploy_of_dead_horse(job.args[0], retpid, ret_val)
+        except Exception:  # the reaper will fail it from its heartbeat instead
+            log.exception("Could not fail deploy %s of a dead work horse", job.args[0])
+        finally:
+            connections.close_all()  # never hand an open connection to the next forked horse
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        try:
+            jobs.requeue_orphans()
+        except Exception:  # maintenance must not stop the worker
+            log.exception("Could not queue again the deploys without a job")
+        finally:
+            connections.close_all()
+
+
+def fail_deploy_of_dead_horse(deploy_id, horse_pid, status):
+    how = describe_exit(status)
+    deploy = reaper.fail_dead_worker(deploy_id, f"{socket.gethostname()}:{horse_pid}", how)
+    # Failed, or still queued because the horse died before claiming it: either way the app's
+    # oldest queued deploy needs a job now.
+    deploy = deploy or Deploy.objects.filter(pk=deploy_id, state=State.QUEUED).first()
+    if deploy is not None:
+        jobs.hand_over(deploy.app_name)
+
+
+def describe_exit(status) -> str:
+    if status is not None and os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    if status is not None and os.WIFEXITED(status):
+        return f"exited with status {os.WEXITSTATUS(status)}"
+    return "it disappeared"
