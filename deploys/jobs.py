@@ -10,6 +10,7 @@ import socket
 from datetime import timedelta
 
 import django_rq
+import redis
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, Exists, F, OuterRef, Value
 from django.db.models.functions import Coalesce
@@ -119,6 +120,18 @@ def job_options(deploy: Deploy) -> dict:
         "result_ttl": 3600,
         "failure_ttl": 7 * 86400,
     }
+
+
+class QueueUnavailable(Exception):
+    """Redis does not answer: a deploy requested now would have no job to run it."""
+
+
+def check_queue() -> None:
+    """Raise QueueUnavailable unless Redis answers, before anything is recorded."""
+    try:
+        django_rq.get_connection(QUEUE).ping()
+    except redis.RedisError as error:
+        raise QueueUnavailable(str(error)) from error
 
 
 def enqueue(deploy: Deploy, delay: float | None = None, at=None):

@@ -44,7 +44,9 @@ def request_deploy(
         "rollback_of": rollback_of,
     }
     deploy = _create_numbered(fields)
-    transaction.on_commit(lambda: jobs.enqueue(deploy))
+    # Robust: Redis failing after the commit must not fail the request. The deploy stays
+    # queued and the workers' maintenance (jobs.requeue_orphans) queues it again.
+    transaction.on_commit(lambda: jobs.enqueue(deploy), robust=True)
     return deploy
 
 

@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from deploys import webhooks
+from deploys.jobs import QueueUnavailable
 from deploys.trigger_forms import ApiTokenForm, NotificationTargetForm
 from deploys.trigger_models import (
     ApiToken,
@@ -23,6 +24,10 @@ from deploys.trigger_models import (
 from projects.access import get_project_for_user
 from projects.models import AuditEvent, Role
 
+QUEUE_UNAVAILABLE = (
+    "herokucd cannot queue deploys right now (Redis is unreachable); nothing was recorded, "
+    "try again or redeliver."
+)
 EVENTS_SHOWN = 50
 DELIVERIES_SHOWN = 30
 
@@ -39,6 +44,8 @@ def webhook(request, public_id):
         return JsonResponse({"error": str(error)}, status=401)
     except webhooks.MalformedEvent as error:
         return JsonResponse({"error": str(error)}, status=400)
+    except QueueUnavailable:
+        return JsonResponse({"error": QUEUE_UNAVAILABLE}, status=503)
     return JsonResponse(answer.as_json(), status=answer.status)
 
 

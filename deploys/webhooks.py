@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 
+from deploys import jobs
 from deploys.trigger_models import Outcome, WebhookEvent
 
 GITHUB, CIRCLECI, GITLAB, GENERIC = "github", "circleci", "gitlab", "generic"
@@ -341,6 +342,8 @@ def record(endpoint, build: Build) -> Answer:
     if build.delivery_id and endpoint.events.filter(delivery_id=build.delivery_id).exists():
         return Answer(200, "replay", "This delivery was received before; nothing to do.")
     outcome, reason, environment, branch = decide(endpoint.project, build)
+    if outcome == Outcome.DEPLOYED:
+        jobs.check_queue()  # raises before anything is recorded, so a redelivery deploys later
     with transaction.atomic():
         try:
             with transaction.atomic():
