@@ -300,7 +300,8 @@ class Run:
 
     def health_check(self):
         env = self.environment
-        if not (env.health_check_url or env.health_check_text or env.health_check_retries):
+        # A URL or an expected text turns the check on; an empty URL means the app's web URL.
+        if not (env.health_check_url or env.health_check_text):
             return
         with self.step("health_check", "Health check"):
             url = env.health_check_url or self.client.app(self.app).get("web_url")

@@ -272,6 +272,23 @@ def test_a_failed_health_check_rolls_back_once_when_enabled(environment, health,
     assert sum("Rollback" in r["description"] for r in releases) == 1
 
 
+def test_an_expected_text_alone_checks_the_apps_web_url(environment, sim):
+    configure(environment, health_check_text="Welcome")
+    deploy = deploy_now(environment)
+    web_url = sim.app_state()["web_url"]
+    # The simulator's web URL is not served here: the check runs against it and fails.
+    assert f"GET {web_url}: " in log_text(deploy)
+    assert deploy.state == State.FAILED
+    assert deploy.reason.startswith("The health check failed: ")
+
+
+def test_without_a_health_check_url_or_text_no_health_check_runs(environment, sim):
+    configure(environment, health_check_retries=3, health_check_status=204)
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert "health_check" not in [step.name for step in deploy.steps.all()]
+
+
 def test_an_unknown_commit_fails_clearly(environment, sim):
     deploy = deploy_now(environment, sha="0123456789abcdef0123456789abcdef01234567")
     assert deploy.state == State.FAILED
