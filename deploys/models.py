@@ -79,6 +79,10 @@ class Deploy(models.Model):
         indexes = [
             models.Index(fields=["project", "environment", "-number"]),
             models.Index(fields=["app_name", "state"]),
+            # The project page's "last successful deploy" of each environment, one index probe.
+            models.Index(
+                fields=["environment", "state", "-number"], name="deploy_env_state_number"
+            ),
         ]
 
     def __str__(self):
