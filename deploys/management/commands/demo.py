@@ -1,12 +1,14 @@
 """`make demo`: herokucd entirely offline, against the local Heroku simulator.
 
-1. Start the simulator (tests/heroku_sim) with a demo account, its API key and two apps,
-   demo-staging and demo-production, and wait for its ready line.
+1. Migrate the database; create (or reset) the demo admin.
 2. Make a sample git repository in the data folder: a small app with a migration script.
-3. Migrate the database and create (or reset) the demo admin.
+3. Start the simulator (tests/heroku_sim) with a demo account, its API key and two apps,
+   demo-staging and demo-production, and wait for its ready line.
 4. Point the dashboard's processes at the simulator (HEROKU_* environment variables), start them
    the way `manage.py serve` does, and print how to sign in and what to paste into the wizard.
 5. On Ctrl-C or SIGTERM, or when a process dies, stop everything that was started.
+
+Steps 1 (but the migration) to 3 are `start_demo()`, which the browser test of the whole flow uses.
 """
 
 import json
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -32,10 +35,12 @@ from herokucd.management.commands.serve import (
     web_command,
     worker_command,
 )
+from projects.setup_forms import API_KEY
 
 DEMO_USER = "demo"
 DEMO_EMAIL = "demo@example.com"
 APPS = ["demo-staging", "demo-production"]
+MIGRATION = "bin/migrate"
 SAMPLE_FILES = {
     "README.md": "# Demo app\n\nDeployed by herokucd's offline demo.\n",
     "Procfile": "web: python -m http.server $PORT\nworker: sleep infinity\n",
@@ -61,20 +66,14 @@ class Command(BaseCommand):
         parser.add_argument("--sim-port", type=int, default=0, help="simulator port (0: any)")
 
     def handle(self, *args, port, sim_port, **options):
-        folder = settings.DATA_DIR / "demo"
-        folder.mkdir(parents=True, exist_ok=True)
-        api_key = _demo_key(folder)
-        simulator, endpoints = start_simulator(folder, api_key, sim_port)
-        children = [simulator]
+        call_command("migrate", interactive=False, verbosity=0)
+        demo = start_demo(settings.DATA_DIR / "demo", sim_port)
+        children = [demo.simulator]
         try:
-            repository = make_sample_repository(folder / "sample-app")
-            call_command("migrate", interactive=False, verbosity=0)
-            password = reset_demo_admin()
-            os.environ.update(endpoints)
+            os.environ.update(demo.endpoints)
             redis_connection = ServeCommand()._hold_redis()
             children += [_start(web_command("127.0.0.1", port)), _start(worker_command())]
-            self._welcome(port, password, api_key, repository)
-            self.stdout.write(f"  Heroku simulator {endpoints['HEROKU_API_URL']}\n")
+            self._welcome(port, demo)
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             self._wait(children)
         except KeyboardInterrupt:
@@ -91,25 +90,57 @@ class Command(BaseCommand):
             time.sleep(0.5)
         self.stderr.write("A process stopped unexpectedly; stopping the others.")
 
-    def _welcome(self, port, password, api_key, repository):
+    def _welcome(self, port, demo):
         url = f"http://127.0.0.1:{port}/"
         self.stdout.write(
             f"\nherokucd demo is running at {url}  (Ctrl-C stops it)\n\n"
-            f"  Sign in as      {DEMO_USER} / {password}\n"
-            f"  Create a project with this repository: {repository}\n"
+            f"  Sign in as      {DEMO_USER} / {demo.password}\n"
+            f"  Create a project with this repository: {demo.repository}\n"
             f"  Heroku API key for the wizard (a demo key, valid only in the simulator):\n"
-            f"                  {api_key}\n"
+            f"                  {demo.api_key}\n"
             f"  Heroku apps     {APPS[0]} (staging), {APPS[1]} (production)\n"
-            f"  Migration       bin/migrate  (set it on an environment, with maintenance\n"
+            f"  Migration       {MIGRATION}  (set it on an environment, with maintenance\n"
             f"                  and 'worker' scaled down, to watch every step of a deploy)\n"
+            f"  Heroku simulator {demo.api_url}\n"
         )
 
 
-def _demo_key(folder: Path) -> str:
-    """One demo key per data folder, so a wizard run survives restarting the demo."""
+@dataclass
+class Demo:
+    """What `start_demo` set up: the running simulator and what to tell the person."""
+
+    simulator: subprocess.Popen
+    endpoints: dict
+    api_key: str
+    repository: Path
+    password: str
+
+    @property
+    def api_url(self) -> str:
+        return self.endpoints["HEROKU_API_URL"]
+
+    def stop(self):
+        stop_group(self.simulator)
+
+
+def start_demo(folder: Path, sim_port: int = 0) -> Demo:
+    """Steps 1 to 3 on a migrated database; the simulator starts last, so nothing leaks if an
+    earlier step fails. The browser test of the whole flow uses it too."""
+    folder.mkdir(parents=True, exist_ok=True)
+    api_key = demo_key(folder)
+    repository = make_sample_repository(folder / "sample-app")
+    password = reset_demo_admin()
+    simulator, endpoints = start_simulator(folder, api_key, sim_port)
+    return Demo(simulator, endpoints, api_key, repository, password)
+
+
+def demo_key(folder: Path) -> str:
+    """One demo key per data folder, so a wizard run survives restarting the demo; a key of an
+    older demo that the wizard would refuse is replaced."""
     path = folder / "api_key"
-    if not path.exists():
-        path.write_text(f"HRKU-demo-{secrets.token_hex(16)}")
+    if not path.exists() or not API_KEY.match(path.read_text().strip()):
+        # Heroku's HRKU- + 60 characters form, so the wizard accepts it.
+        path.write_text("HRKU-demo-" + secrets.token_hex(28)[:55])
     return path.read_text().strip()
 
 
