@@ -9,7 +9,9 @@ temporary HOME that is deleted afterwards.
 
 import codecs
 import contextlib
+import itertools
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -200,8 +202,14 @@ class Capture:
         self.seen = (self.seen + list(lines))[-80:]
 
 
+HTTP_ERROR = re.compile(r"The requested URL returned error: (\d{3})|\bHTTP (\d{3})\b")
+
+
 def push_error(lines) -> str:
     """Why Heroku refused a push, in its own words (the `remote: !` lines, git's errors)."""
+    refused = http_refusal(lines)
+    if refused:
+        return refused
     said = []
     for line in lines:
         text = line.removeprefix("remote:").strip()
@@ -212,6 +220,24 @@ def push_error(lines) -> str:
     if not said:
         return "git push to Heroku failed."
     return "Heroku rejected the push: " + " ".join(said[:4])
+
+
+def http_refusal(lines) -> str:
+    """Heroku answered git with an HTTP error: its code and the text it sent with it, which
+    git prints as the `remote:` lines just before its own error line."""
+    for index, line in enumerate(lines):
+        found = HTTP_ERROR.search(line) if line.startswith(("error:", "fatal:")) else None
+        if found:
+            code = found.group(1) or found.group(2)
+            said = _remote_block(lines[:index])
+            return f"Heroku rejected the push (HTTP {code})" + (f": {said}" if said else ".")
+    return ""
+
+
+def _remote_block(lines) -> str:
+    block = list(itertools.takewhile(lambda line: line.startswith("remote:"), reversed(lines)))
+    texts = [line.removeprefix("remote:").strip().lstrip("! ").strip() for line in block[::-1]]
+    return " ".join(text for text in texts if text)
 
 
 # -- custom commands --------------------------------------------------------------------------

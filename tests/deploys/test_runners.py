@@ -129,6 +129,25 @@ def test_a_wrong_key_is_reported_in_herokus_words(writer, sim, git_repo):
     assert "not-a-real-key" not in str(failure.value)
 
 
+def test_git_refused_over_http_is_reported_with_herokus_message_and_status(writer, sim, git_repo):
+    refusal = "!  Too many requests for this Git repo. Please try again later."
+    sim.fault("GIT /{app}.git", status=429, message=refusal, count=1)
+    with pytest.raises(runners.CommandFailed) as failure:
+        runners.git_push(
+            git_repo.path,
+            f"{sim.git_url}/{APP}.git",
+            git_repo.head(),
+            "main",
+            api_key=sim.api_key,
+            writer=writer,
+            timeout=60,
+        )
+    assert str(failure.value) == (
+        "Heroku rejected the push (HTTP 429): "
+        "Too many requests for this Git repo. Please try again later."
+    )
+
+
 @pytest.mark.cli
 def test_custom_commands_can_use_the_official_cli_against_the_configured_api(
     writer, sim, git_repo, settings
