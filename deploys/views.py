@@ -3,10 +3,10 @@ the project and home pages (`project_overview_context`, `home_context`)."""
 
 import re
 import time
+from dataclasses import dataclass
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import F, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -231,26 +231,54 @@ class HistoryFilter(forms.Form):
         return deploys.filter(**{key: value for key, value in wanted.items() if value})
 
 
+@dataclass
+class HistoryPage:
+    """One page of deploys, newest first. No "of N pages": counting every matching deploy would
+    make the page slower as history grows, so it only knows whether an older page exists."""
+
+    number: int
+    deploys: list
+    has_next: bool
+
+    def __iter__(self):
+        return iter(self.deploys)
+
+    def __len__(self):
+        return len(self.deploys)
+
+    @property
+    def has_previous(self):
+        return self.number > 1
+
+
 @login_required
 @require_GET
 def deploy_history(request, slug):
     project, membership = get_project_for_user(request, slug)
-    environments = list(project.environments.all())
-    form = HistoryFilter(request.GET or None, environments)
-    deploys = form.apply(project.deploys.order_by("-number"))
-    page = Paginator(deploys.select_related("triggered_by"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    chart = deploy_chart(deploys)
+    form = HistoryFilter(request.GET or None, list(project.environments.all()))
+    deploys = form.apply(project.deploys.select_related("triggered_by").order_by("-number"))
+    number = _int_param(request, "page", 1, low=1)
+    page, chart = _page_and_chart(deploys, number)
     ctx = {
         "project": project,
         "membership": membership,
         "form": form,
         "page": page,
-        "chart": chart,
+        "chart": deploy_chart(chart),
         "filter_query": _query_without_page(request),
     }
     return render(request, "deploys/deploy_history.html", ctx)
+
+
+def _page_and_chart(deploys, number):
+    """(HistoryPage, the last 50 deploys): one query on page 1, whose rows the chart holds."""
+    chart = list(deploys[:CHART_SIZE])
+    start = (number - 1) * PAGE_SIZE
+    if start + PAGE_SIZE < CHART_SIZE:
+        rows = chart[start : start + PAGE_SIZE + 1]
+    else:
+        rows = list(deploys[start : start + PAGE_SIZE + 1])
+    return HistoryPage(number, rows[:PAGE_SIZE], len(rows) > PAGE_SIZE), chart
 
 
 def _query_without_page(request):
@@ -264,22 +292,18 @@ CHART_BAR = 10
 
 
 def deploy_chart(deploys):
-    """Bars for the last 50 deploys, oldest on the left: height is duration, colour is state."""
-    rows = list(
-        deploys.order_by("-number").values(
-            "number", "state", "started_at", "finished_at", "environment_name", "branch"
-        )[:CHART_SIZE]
-    )[::-1]
-    seconds = [_seconds(row) for row in rows]
+    """Bars for `deploys` (newest first, at most 50), oldest on the left: height is duration,
+    colour is state; and the success rate of the finished ones."""
+    rows = list(deploys)[:CHART_SIZE][::-1]
+    seconds = [_seconds(deploy) for deploy in rows]
     longest = max([s for s in seconds if s] or [1])
     pairs = enumerate(zip(rows, seconds, strict=True))
-    bars = [_bar(index, row, secs, longest) for index, (row, secs) in pairs]
-    finished = [row for row in rows if row["state"] in FINISHED_STATES]
-    succeeded = sum(row["state"] == State.SUCCEEDED for row in finished)
-    rate = round(100 * succeeded / len(finished)) if finished else None
+    bars = [_bar(index, deploy, secs, longest) for index, (deploy, secs) in pairs]
+    finished = [deploy for deploy in rows if deploy.state in FINISHED_STATES]
+    succeeded = sum(deploy.state == State.SUCCEEDED for deploy in finished)
     return {
         "bars": bars,
-        "rate": rate,
+        "rate": round(100 * succeeded / len(finished)) if finished else None,
         "finished": len(finished),
         "succeeded": succeeded,
         "width": max(len(rows), 1) * CHART_BAR,
@@ -289,17 +313,17 @@ def deploy_chart(deploys):
     }
 
 
-def _seconds(row):
-    if not row["started_at"]:
-        return None
-    end = row["finished_at"] or _now()
-    return (end - row["started_at"]).total_seconds()
+def _seconds(deploy):
+    duration = deploy.duration
+    return duration.total_seconds() if duration is not None else None
 
 
-def _bar(index, row, seconds, longest):
+def _bar(index, deploy, seconds, longest):
     height = max(2, round((seconds or 0) / longest * (CHART_HEIGHT - 4)))
     return {
-        **row,
+        "number": deploy.number,
+        "state": deploy.state,
+        "environment_name": deploy.environment_name,
         "seconds": seconds,
         "x": index * CHART_BAR + 1,
         "y": CHART_HEIGHT - height,

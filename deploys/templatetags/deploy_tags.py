@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from deploys import ratelimit
+
 register = template.Library()
 
 # Longest first; a month is 30 days and a year 365, as "3 months ago" needs no more precision.
@@ -133,4 +135,41 @@ def _bar(prefix, bar):
         f'<a href="{prefix}{number}/"><rect class="bar bar-{state}" x="{bar["x"]}" '
         f'y="{bar["y"]}" width="{bar["width"]}" height="{bar["height"]}">'
         f"<title>{title}</title></rect></a>"
+    )
+
+
+@register.filter
+def git_budget(budget, now=None):
+    """What is left of Heroku's git rate limit for one app and key (deploys.ratelimit.Budget):
+    "71 of 75 git requests left this hour", or when Heroku said 429, until when it waits."""
+    if budget is None:
+        return "—"
+    now = now or timezone.now()
+    if budget.retry_at and budget.retry_at > now:
+        return format_html(
+            '<span class="budget budget-paused">Heroku refused pushes (429): waiting until {}'
+            "</span>",
+            _clock(budget.retry_at),
+        )
+    low = " budget-low" if budget.remaining < 2 * ratelimit.PUSH_COST else ""
+    text = format_html(
+        '<span class="budget{}">{} of {} git requests left this hour</span>',
+        low,
+        budget.remaining,
+        budget.limit,
+    )
+    if budget.used and budget.next_free:
+        return format_html(
+            '{} <span class="muted">· more from {}</span>', text, _clock(budget.next_free)
+        )
+    return text
+
+
+def _clock(value):
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        value.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        local.strftime("%H:%M"),
     )

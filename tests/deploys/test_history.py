@@ -90,6 +90,7 @@ def test_history_is_paginated_25_per_page_newest_first(client_for, alice, projec
     second = client.get(history(project, page=2, state="succeeded")).context["page"]
     assert [d.number for d in first][:2] == [30, 29] and len(first) == 25
     assert [d.number for d in second] == [5, 4, 3, 2, 1]
+    assert first.has_next and not second.has_next
     assert (
         "state=succeeded&amp;page=1"
         in client.get(history(project, page=2, state="succeeded")).content.decode()
@@ -116,7 +117,7 @@ def test_bar_height_follows_duration(project):
     env = make_environment(project)
     make_deploy(project, env, seconds=30)
     make_deploy(project, env, seconds=120)
-    bars = deploy_chart(project.deploys.all())["bars"]
+    bars = deploy_chart(project.deploys.order_by("-number"))["bars"]
     assert bars[1]["height"] > 3 * bars[0]["height"] - 4
     assert bars[1]["y"] + bars[1]["height"] == 100
 
@@ -128,8 +129,11 @@ def test_history_uses_a_fixed_number_of_queries(
     bulk_deploys(project, make_environment(project), count)
     client = client_for(alice)
     client.get(history(project))  # warm the session
-    with django_assert_num_queries(8):  # session, user, membership, nav, envs, count, page, chart
+    # session, user, membership, nav, environments, the last 50 (page 1 and the chart): no count
+    with django_assert_num_queries(6):
         assert client.get(history(project, state="succeeded")).status_code == 200
+    with django_assert_num_queries(7):  # and an older page: its own rows
+        assert client.get(history(project, page=3)).status_code == 200
 
 
 # Project and home page content -----------------------------------------------------------
@@ -183,7 +187,9 @@ def count_overview_queries(project, user):
 
 
 def test_project_page_uses_the_same_queries_for_10_and_1000_deploys(project, alice):
+    give_key(project)
     env = make_environment(project)
+    ledger(env.app_name)
     bulk_deploys(project, env, 10)
     with_10 = count_overview_queries(project, alice)
     bulk_deploys(project, env, 990)
@@ -217,9 +223,104 @@ def test_project_page_shows_the_last_builds_that_deployed_nothing(project, alice
 
     endpoint = WebhookEndpoint.objects.create(project=project, secret="not-shown")
     WebhookEvent.objects.create(
-        endpoint=endpoint, provider="github", branch="feature/x", sha="b" * 40,
-        outcome=Outcome.NO_DEPLOY, reason="No environment deploys branch feature/x.",
+        endpoint=endpoint,
+        provider="github",
+        branch="feature/x",
+        sha="b" * 40,
+        outcome=Outcome.NO_DEPLOY,
+        reason="No environment deploys branch feature/x.",
     )
     page = overview(project, alice)
     assert "No environment deploys branch feature/x." in page
     assert "not-shown" not in page
+
+
+# The git rate-limit budget on the project page ---------------------------------------------
+
+
+def give_key(project, key_hash="key-of-foo"):
+    from django.utils import timezone
+
+    from projects.models import HerokuCredential
+
+    return HerokuCredential.objects.create(
+        project=project,
+        api_key="not-shown-api-key",
+        key_hash=key_hash,
+        account_email="ops@example.com",
+        account_id="acct-1",
+        validated_at=timezone.now(),
+    )
+
+
+def ledger(app_name, requests=2, minutes_ago=0, retry_in=None, key_hash="key-of-foo"):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from deploys.trigger_models import GitRequest
+
+    now = timezone.now()
+    return GitRequest.objects.create(
+        key_hash=key_hash,
+        app_name=app_name,
+        requests=requests,
+        made_at=now - timedelta(minutes=minutes_ago),
+        retry_at=now + timedelta(minutes=retry_in) if retry_in else None,
+    )
+
+
+def test_project_page_shows_each_environment_git_budget_from_the_ledger(project, alice):
+    give_key(project)
+    make_environment(project, "staging", app_name="foo-staging")
+    make_environment(project, "production", app_name="foo-production")
+    ledger("foo-staging", minutes_ago=10)
+    ledger("foo-staging", minutes_ago=5)
+    ledger("foo-staging", minutes_ago=90)  # out of the hour: no longer counted
+    ledger("foo-production", key_hash="another-key")  # another key's budget
+    page = overview(project, alice)
+    assert "71 of 75 git requests left this hour" in page  # staging
+    assert "75 of 75 git requests left this hour" in page  # production
+    assert "not-shown-api-key" not in page
+
+
+def test_the_budget_says_until_when_heroku_refuses_pushes(project, alice):
+    give_key(project)
+    make_environment(project, "staging", app_name="foo-staging")
+    ledger("foo-staging", requests=0, retry_in=5)
+    assert "Heroku refused pushes (429): waiting until" in overview(project, alice)
+
+
+def test_budgets_are_the_figures_of_the_ratelimit_ledger_in_one_query(
+    project, django_assert_num_queries
+):
+    from deploys import ratelimit
+    from deploys.views import git_budgets
+
+    staging = make_environment(project, "staging", app_name="foo-staging")
+    production = make_environment(project, "production", app_name="foo-production")
+    for minutes in (50, 20, 3):
+        ledger("foo-staging", minutes_ago=minutes)
+    ledger("foo-production", requests=0, retry_in=4)
+    with django_assert_num_queries(1):
+        found = git_budgets("key-of-foo", [staging, production])
+    for env in (staging, production):
+        expected = ratelimit.budget("key-of-foo", env.app_name)
+        got = found[env.app_name]
+        assert (got.used, got.remaining, got.retry_at) == (
+            expected.used,
+            expected.remaining,
+            expected.retry_at,
+        )
+        assert got.next_free == expected.next_free
+
+
+def test_without_a_key_the_budget_is_not_shown(project, alice):
+    make_environment(project, "staging", app_name="foo-staging")
+    assert "git requests left" not in overview(project, alice)
+
+
+def test_a_page_past_the_oldest_deploy_says_so_and_links_back(client_for, alice, project):
+    make_deploy(project)
+    page = client_for(alice).get(history(project, page=9)).content.decode()
+    assert "No deploys on this page" in page and "Back to the newest deploys" in page
