@@ -17,7 +17,10 @@ PRODUCTION = {
 
 
 def run_python(code, tmp_path, **env):
-    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    # A fresh process as a person would start it: none of the suite's own variables
+    # (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for Playwright's event loop).
+    unset = {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in unset}
     base.update(HEROKUCD_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="herokucd.settings")
     return subprocess.run(
         [sys.executable, "-c", code],
