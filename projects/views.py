@@ -1,10 +1,14 @@
+import math
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.db import transaction
+from django.db.models import Max, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from projects import audit
@@ -18,12 +22,43 @@ def _no_users_yet():
 
 
 class SignInView(LoginView):
-    """Sign in; on a fresh install with no user yet, go and create the first administrator."""
+    """Sign in; on a fresh install with no user yet, go and create the first administrator.
+
+    Failed sign-ins for a username are slowed before django-axes locks it: from the third
+    failure on, the next attempt must wait 2, 4, 8... seconds, and is refused unchecked before.
+    """
 
     def dispatch(self, request, *args, **kwargs):
         if _no_users_yet():
             return redirect("first_admin")
         return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        wait = seconds_to_wait(request.POST.get("username", ""))
+        if wait:
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(
+                None,
+                f"Too many failed sign-ins for this username: wait {wait} seconds, then try again.",
+            )
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+
+SLOW_AFTER = 3
+
+
+def seconds_to_wait(username: str) -> int:
+    from axes.models import AccessAttempt
+
+    attempts = AccessAttempt.objects.filter(username=username)
+    failures = attempts.aggregate(n=Sum("failures_since_start"), last=Max("attempt_time"))
+    if not failures["n"] or failures["n"] < SLOW_AFTER:
+        return 0
+    delay = 2 ** (failures["n"] - SLOW_AFTER + 1)
+    waited = (timezone.now() - failures["last"]).total_seconds()
+    return max(0, math.ceil(delay - waited))
 
 
 def first_admin(request):

@@ -96,3 +96,20 @@ def test_the_lock_expires_by_itself(client, alice, settings):
     )
     response = client.post("/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 302
+
+
+def test_failures_slow_down_sign_in_before_the_lock(client, alice):
+    from datetime import timedelta
+
+    from axes.models import AccessAttempt
+
+    fail_sign_in(client, "alice", 3)
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "wait 2 seconds, then try again" in response.content.decode()
+    assert AccessAttempt.objects.get().failures_since_start == 3  # refused unchecked
+    AccessAttempt.objects.update(
+        attempt_time=AccessAttempt.objects.get().attempt_time - timedelta(seconds=3)
+    )
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302
