@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from deploys.management.commands.demo import demo_key
 from deploys.templatetags.deploy_tags import duration
+from projects.setup_forms import API_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +33,17 @@ ROOT = Path(__file__).resolve().parents[2]
 )
 def test_durations_read_like_1m_12s(value, text):
     assert duration(value) == text
+
+
+def test_the_demo_key_is_one_the_wizard_accepts_and_survives_a_restart(tmp_path):
+    key = demo_key(tmp_path)
+    assert API_KEY.match(key)
+    assert demo_key(tmp_path) == key
+
+
+def test_a_demo_key_the_wizard_would_refuse_is_replaced(tmp_path):
+    (tmp_path / "api_key").write_text("HRKU-demo-0123456789abcdef")  # older demos made these
+    assert API_KEY.match(demo_key(tmp_path))
 
 
 def free_port():
