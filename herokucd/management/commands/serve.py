@@ -72,6 +72,8 @@ def web_command(host, port):
         "--threads=8",
         "--access-logfile=-",
         "--graceful-timeout=5",
+        # Its default control socket is one path per machine user, shared by every server.
+        "--no-control-socket",
         f"--chdir={settings.BASE_DIR}",
     ]
 
