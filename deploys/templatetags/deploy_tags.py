@@ -97,7 +97,8 @@ def _row(prefix, deploy, now):
         f"<td>{_badge(deploy.state, deploy.get_state_display())}</td>"
         f'<td>{escape(deploy.environment_name)} <span class="muted mono">'
         f"{escape(deploy.app_name)}</span></td>"
-        f'<td class="mono">{escape(deploy.branch or "—")} <abbr title="{escape(deploy.sha)}">'
+        f'<td class="mono"><span class="branch">{escape(deploy.branch or "—")}</span> '
+        f'<abbr title="{escape(deploy.sha)}">'
         f"{escape(deploy.short_sha)}</abbr></td>"
         f"<td>{escape(deploy.get_trigger_display())}{by}</td>"
         f'<td class="mono">{duration(_elapsed(deploy, now)) or "—"}</td>'

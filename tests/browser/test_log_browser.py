@@ -11,7 +11,14 @@ from playwright.sync_api import expect
 
 from deploys import logformat
 from deploys.models import Deploy, LogChunk, State, StepState
-from tests.deploys.factories import append_lines, make_deploy, make_environment, make_steps
+from tests.deploys.factories import (
+    append_lines,
+    give_key,
+    ledger,
+    make_deploy,
+    make_environment,
+    make_steps,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -370,11 +377,28 @@ def test_history_project_and_home_pages_look_right(open_as, alice, project, widt
         )
     make_deploy(project, staging, state=State.RUNNING, finished_at=None, triggered_by=alice)
     Deploy.objects.filter(number__lt=5).update(created_at=project.created_at - timedelta(days=2))
+    give_key(project)
+    for minutes in (50, 30, 5):
+        ledger("foo-bar-staging", minutes_ago=minutes)
+    failed = deploy_with_steps(
+        project,
+        [StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED],
+        [
+            [f"checking out {n}" for n in range(30)],
+            ["\x1b[31mremote: error: rejected\x1b[0m"] * 5,
+            [],
+        ],
+        state=State.FAILED,
+    )
+    Deploy.objects.filter(pk=failed.pk).update(reason="Heroku rejected the push: see step 2.")
     for name, path in [
+        ("deploy", failed.get_absolute_url()),
         ("history", f"/projects/{project.slug}/deploys/"),
         ("project", project.get_absolute_url()),
         ("home", "/"),
     ]:
         page = open_as(alice, path, width=width)
         assert page.errors == []
+        # Nothing sticks out sideways on a phone: the page scrolls only vertically.
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
         shot(page, f"{name}-{width}")

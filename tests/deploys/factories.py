@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from deploys import logformat
 from deploys.models import Deploy, DeployStep, LogChunk, State, StepState
-from projects.models import Environment
+from deploys.trigger_models import GitRequest
+from projects.models import Environment, HerokuCredential
 
 STEP_TITLES = ["Check out the code", "Push to Heroku", "Run the migration", "Check health"]
 
@@ -83,3 +84,27 @@ def append_lines(deploy, texts, step=1, stream=logformat.STDOUT, chunk_size=500)
         next_line += len(part)
     Deploy.objects.filter(pk=deploy.pk).update(line_count=next_line - 1)
     return next_line - 1
+
+
+def give_key(project, key_hash="key-of-foo"):
+    """The project's Heroku key (the key itself is never shown: pages must not contain it)."""
+    return HerokuCredential.objects.create(
+        project=project,
+        api_key="not-shown-api-key",
+        key_hash=key_hash,
+        account_email="ops@example.com",
+        account_id="acct-1",
+        validated_at=timezone.now(),
+    )
+
+
+def ledger(app_name, requests=2, minutes_ago=0, retry_in=None, key_hash="key-of-foo"):
+    """A row of the git rate-limit ledger: `requests` made `minutes_ago`, or a 429 pause."""
+    now = timezone.now()
+    return GitRequest.objects.create(
+        key_hash=key_hash,
+        app_name=app_name,
+        requests=requests,
+        made_at=now - timedelta(minutes=minutes_ago),
+        retry_at=now + timedelta(minutes=retry_in) if retry_in else None,
+    )

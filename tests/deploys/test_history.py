@@ -11,7 +11,7 @@ from django.urls import reverse
 from deploys.models import Deploy, State
 from deploys.views import home_context, project_overview_context
 from projects.models import Role
-from tests.deploys.factories import make_deploy, make_environment
+from tests.deploys.factories import give_key, ledger, make_deploy, make_environment
 
 pytestmark = pytest.mark.django_db
 
@@ -236,38 +236,6 @@ def test_project_page_shows_the_last_builds_that_deployed_nothing(project, alice
 
 
 # The git rate-limit budget on the project page ---------------------------------------------
-
-
-def give_key(project, key_hash="key-of-foo"):
-    from django.utils import timezone
-
-    from projects.models import HerokuCredential
-
-    return HerokuCredential.objects.create(
-        project=project,
-        api_key="not-shown-api-key",
-        key_hash=key_hash,
-        account_email="ops@example.com",
-        account_id="acct-1",
-        validated_at=timezone.now(),
-    )
-
-
-def ledger(app_name, requests=2, minutes_ago=0, retry_in=None, key_hash="key-of-foo"):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from deploys.trigger_models import GitRequest
-
-    now = timezone.now()
-    return GitRequest.objects.create(
-        key_hash=key_hash,
-        app_name=app_name,
-        requests=requests,
-        made_at=now - timedelta(minutes=minutes_ago),
-        retry_at=now + timedelta(minutes=retry_in) if retry_in else None,
-    )
 
 
 def test_project_page_shows_each_environment_git_budget_from_the_ledger(project, alice):
