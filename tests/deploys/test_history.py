@@ -51,6 +51,8 @@ def test_a_viewer_sees_the_history(client_for, bob_as, project):
     make_deploy(project)
     page = client_for(bob_as(Role.VIEWER)).get(history(project)).content.decode()
     assert "#1" in page and "Succeeded" in page
+    # The row and its chart bar link to the deploy's page.
+    assert page.count(f'href="{reverse("deploy", args=[project.slug, 1])}"') == 2
 
 
 def test_an_empty_history_says_what_to_do(client_for, alice, project):
