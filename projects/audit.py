@@ -1,9 +1,14 @@
 """The audit trail: who changed what in a project's setup. Details never hold a secret."""
 
-from projects.models import AuditEvent
+from urllib.parse import urlsplit, urlunsplit
+
+from django.core.exceptions import FieldDoesNotExist
+
+from projects.models import AuditEvent, Environment, Role
 
 # Detail names that would mean a secret is about to be written to the trail.
 SECRET_NAMES = {"api_key", "private_key", "password", "token", "secret"}
+EMPTY = "(empty)"
 
 
 def record(project, actor, action: str, **details) -> AuditEvent:
@@ -18,8 +23,20 @@ def recent(project, limit=50):
     return project.audit_events.select_related("actor")[:limit]
 
 
+def without_password(value):
+    """A URL with its password replaced by •••• (health check URLs may carry basic auth)."""
+    if not isinstance(value, str) or "@" not in value or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if not parts.password:
+        return value
+    netloc = parts.netloc.replace(f":{parts.password}@", ":••••@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def describe(event: AuditEvent) -> str:
-    """One line a person can read: the action's words plus its details."""
+    """One line a person can read, in the words of the forms: "Maintenance mode: Off → Whole
+    deploy", never the internal field or choice names."""
     words = ACTION_WORDS.get(event.action, event.action)
     # PostgreSQL's jsonb does not keep key order: name the environment first, then A to Z.
     items = sorted(event.details.items(), key=lambda item: (item[0] != "environment", item[0]))
@@ -28,12 +45,56 @@ def describe(event: AuditEvent) -> str:
 
 
 def _detail(name, value):
+    label = label_for(name)
     if isinstance(value, dict) and set(value) == {"from", "to"}:
-        return f"{name} {value['from']!r} → {value['to']!r}"
+        return f"{label}: {_shown(name, value['from'])} → {_shown(name, value['to'])}"
+    if value == "changed":
+        return f"{label} changed"
     if isinstance(value, list):
-        return f"{name}: {', '.join(map(str, value))}"
-    return f"{name}: {value}"
+        return f"{label}: {', '.join(map(str, value))}"
+    return f"{label}: {_shown(name, value)}"
 
+
+def label_for(name: str) -> str:
+    """The label the settings form shows for `name`, else the model's verbose name."""
+    if name in DETAIL_LABELS:
+        return DETAIL_LABELS[name]
+    from projects.settings_forms import EnvironmentOptionsForm  # it imports this module
+
+    field = EnvironmentOptionsForm.base_fields.get(name)
+    if field is not None and field.label:
+        return str(field.label)
+    return name.replace("_", " ").capitalize()
+
+
+def _shown(name, value):
+    if isinstance(value, bool):
+        return "On" if value else "Off"
+    if value in ("", None):
+        return EMPTY
+    choices = _choices(name)
+    return str(choices.get(value, without_password(value)))
+
+
+def _choices(name) -> dict:
+    if name == "role":
+        return dict(Role.choices)
+    try:
+        return dict(Environment._meta.get_field(name).flatchoices)
+    except FieldDoesNotExist:
+        return {}
+
+
+DETAIL_LABELS = {
+    "environment": "Environment",
+    "environments": "Environments",
+    "migration_command": "Migration command",
+    "heroku_account": "Heroku account",
+    "deploy_user": "Deploy user",
+    "fingerprint": "SSH key fingerprint",
+    "member": "Member",
+    "role": "Role",
+}
 
 ACTION_WORDS = {
     "credential.set": "Set the Heroku API key",

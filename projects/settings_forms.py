@@ -5,6 +5,7 @@ import re
 from django import forms
 from django.db import models
 
+from projects.audit import without_password
 from projects.models import Environment, MaintenanceMode
 from projects.setup_forms import (
     app_name_field,
@@ -217,7 +218,8 @@ class EnvironmentOptionsForm(forms.ModelForm):
             )
 
     def changes(self) -> dict:
-        """What changed, for the audit trail: {field: {from, to}} (commands: just "changed").
+        """What changed, for the audit trail: {field: {from, to}} (commands: just "changed";
+        URLs without their password).
 
         Compared with the stored values, not the submitted ones: a preset changes the
         migration command without the command field being edited.
@@ -227,7 +229,10 @@ class EnvironmentOptionsForm(forms.ModelForm):
             old, new = self.initial.get(name), self.cleaned_data.get(name)
             if old == new:
                 continue
-            changed[name] = "changed" if name in TEXT_FIELDS else {"from": old, "to": new}
+            if name in TEXT_FIELDS:
+                changed[name] = "changed"
+            else:
+                changed[name] = {"from": without_password(old), "to": without_password(new)}
         return changed
 
 

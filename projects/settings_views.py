@@ -69,22 +69,24 @@ def environment_options(request, slug, environment_id):
 
 
 OPTION_GROUPS = [
-    ("Where", ["name", "branch", "app_name", "auto_deploy"]),
-    ("Push", ["heroku_branch", "force_push"]),
     (
-        "Maintenance",
-        ["maintenance_mode", "maintenance_page_url", "keep_maintenance_after_failed_migration"],
+        "Deploy",
+        ["name", "branch", "app_name", "auto_deploy", "heroku_branch", "force_push"],
     ),
     (
-        "Migrations",
+        "Maintenance and scaling",
         [
-            "migration_preset",
-            "migration_command",
-            "migration_timeout",
+            "maintenance_mode",
+            "maintenance_page_url",
+            "keep_maintenance_after_failed_migration",
             "scale_down_types",
-            "backup_before_migrate",
         ],
     ),
+    (
+        "Migration",
+        ["migration_preset", "migration_command", "migration_timeout", "backup_before_migrate"],
+    ),
+    ("Cache", ["cache_flush", "cache_config_vars"]),
     (
         "Commands",
         [
@@ -92,9 +94,9 @@ OPTION_GROUPS = [
             "pre_deploy_timeout",
             "post_deploy_commands",
             "post_deploy_timeout",
+            "secret_config_vars",
         ],
     ),
-    ("After deploy", ["cache_flush", "cache_config_vars", "secret_config_vars"]),
     (
         "Health check",
         [

@@ -3,6 +3,7 @@
 import re
 
 from django import forms
+from django.utils.safestring import mark_safe
 
 from herokucd import heroku
 from projects.models import Environment
@@ -29,8 +30,11 @@ class ApiKeyForm(forms.Form):
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="From Heroku: Account settings → API Key, or <code>heroku authorizations:"
-        "create</code>. herokucd checks it with Heroku before saving it, encrypted.",
+        # Marked safe for its <code>; every other help text is escaped (includes/field.html).
+        help_text=mark_safe(
+            "From Heroku: Account settings → API Key, or <code>heroku authorizations:create"
+            "</code>. herokucd checks it with Heroku before saving it, encrypted."
+        ),
     )
 
     def __init__(self, *args, stored_mask="", **kwargs):
@@ -54,7 +58,10 @@ class ApiKeyForm(forms.Form):
 def app_name_field():
     # No max_length here: check_app_name says "too long" in Heroku's words instead.
     return forms.CharField(
-        label="App name", help_text="The app on Heroku, as in heroku apps:info -a <name>."
+        label="App name",
+        help_text=mark_safe(
+            "The app on Heroku, as in <code>heroku apps:info -a &lt;name&gt;</code>."
+        ),
     )
 
 

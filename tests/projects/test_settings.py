@@ -48,7 +48,7 @@ def test_it_lists_environments_the_masked_key_and_the_audit_trail(admin, with_ke
     assert sim.api_key not in body
     assert "foo-bar-123" in body
     assert "Audit trail" in body
-    assert "Changed an environment: environment: staging; force_push False → True" in body
+    assert "Changed an environment: Environment: staging; Force push: Off → On" in body
 
 
 def test_a_viewer_sees_the_settings_read_only_with_the_key_masked(viewer, with_key, staging, sim):
