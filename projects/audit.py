@@ -47,12 +47,12 @@ def describe(event: AuditEvent) -> str:
 def _detail(name, value):
     label = label_for(name)
     if isinstance(value, dict) and set(value) == {"from", "to"}:
-        return f"{label}: {_shown(name, value['from'])} → {_shown(name, value['to'])}"
+        return f"{label}: {shown(name, value['from'])} → {shown(name, value['to'])}"
     if value == "changed":
         return f"{label} changed"
     if isinstance(value, list):
         return f"{label}: {', '.join(map(str, value))}"
-    return f"{label}: {_shown(name, value)}"
+    return f"{label}: {shown(name, value)}"
 
 
 def label_for(name: str) -> str:
@@ -67,7 +67,8 @@ def label_for(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _shown(name, value):
+def shown(name, value) -> str:
+    """`value` of option `name` as the form shows it: On/Off, choice labels, (empty)."""
     if isinstance(value, bool):
         return "On" if value else "Off"
     if value in ("", None):

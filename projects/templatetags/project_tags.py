@@ -9,6 +9,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from projects import audit
+
 register = template.Library()
 
 # Longest first; a month is 30 days and a year 365, as "3 months ago" needs no more precision.
@@ -54,3 +56,14 @@ def field_widget(field):
     if field.errors:
         attrs["aria-invalid"] = "true"
     return field.as_widget(attrs=attrs)
+
+
+@register.filter
+def option_label(name):
+    """An environment option's label as the settings form shows it ("Git ref on Heroku")."""
+    return audit.label_for(name)
+
+
+@register.filter
+def option_value(value, name):
+    return audit.shown(name, value)
