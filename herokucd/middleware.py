@@ -10,7 +10,9 @@ class NoStoreForSignedInUsers:
 
     def __call__(self, request):
         response = self.get_response(request)
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
+        # Any session at all marks a signed-in visitor; asking for request.user would cost every
+        # response a session and user lookup, even where the view needed neither.
+        session = getattr(request, "session", None)
+        if session is not None and not session.is_empty():
             patch_cache_control(response, no_store=True, private=True)
         return response

@@ -11,6 +11,12 @@ class FirstAdminForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ["username", "email"]
+        error_messages = {"username": {"required": "Choose a username to sign in with."}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password1"].error_messages["required"] = "Choose a password."
+        self.fields["password2"].error_messages["required"] = "Type the same password again."
 
 
 class ProjectForm(forms.ModelForm):
@@ -23,6 +29,13 @@ class ProjectForm(forms.ModelForm):
         model = Project
         fields = ["name", "slug", "repository_url", "default_branch"]
         help_texts = {"default_branch": "The branch deploys start from when none is given."}
+        error_messages = {
+            "name": {"required": "Give the project a name, e.g. the app's."},
+            "repository_url": {
+                "required": "Give the repository's git URL, or a path to it on the workers."
+            },
+            "default_branch": {"required": "Name the branch deploys start from, e.g. main."},
+        }
 
     def clean_slug(self):
         slug = self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name", ""))

@@ -120,3 +120,11 @@ def test_member_changes_are_in_the_audit_trail(client_for, alice, project, bob):
         ("member.removed", {"member": "bob"}),
     ]
     assert all(event.actor == alice for event in project.audit_events.all())
+
+
+def test_an_empty_form_says_what_each_field_needs(client_for, alice):
+    response = client_for(alice).post("/projects/new/", {"name": "", "default_branch": ""})
+    page = response.content.decode()
+    assert "Give the project a name" in page
+    assert "Give the repository’s git URL" in page or "Give the repository&#x27;s git URL" in page
+    assert "This field is required." not in page
