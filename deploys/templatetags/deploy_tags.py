@@ -16,19 +16,9 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from deploys import ratelimit
+from projects.templatetags.project_tags import ago, reltime
 
 register = template.Library()
-
-# Longest first; a month is 30 days and a year 365, as "3 months ago" needs no more precision.
-UNITS = [
-    (365 * 86400, "year"),
-    (30 * 86400, "month"),
-    (7 * 86400, "week"),
-    (86400, "day"),
-    (3600, "hour"),
-    (60, "minute"),
-]
-
 
 @register.filter
 def duration(value):
@@ -45,25 +35,8 @@ def duration(value):
     return f"{seconds}s"
 
 
-def ago(value, now=None) -> str:
-    """ "3 minutes ago" in the largest whole unit, "just now" under a minute (or in the future)."""
-    seconds = ((now or timezone.now()) - value).total_seconds()
-    for size, name in UNITS:
-        if seconds >= size:
-            count = int(seconds // size)
-            return f"{count}\xa0{name}{'' if count == 1 else 's'} ago"
-    return "just now"
-
-
-@register.filter
-def reltime(value, now=None):
-    """`<time>` saying "3 minutes ago", the exact time on hover."""
-    if not value:
-        return ""
-    exact = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, ago(value, now)
-    )
+# One vocabulary for times on every page: the projects app owns it.
+register.filter("reltime", reltime)
 
 
 @register.filter
