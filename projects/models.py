@@ -136,6 +136,8 @@ class Environment(models.Model):
         "by commas.",
     )
     app_name = models.CharField("App name", max_length=30)
+    # As Heroku reports it when the app was checked or deployed (never built from the name).
+    web_url = models.URLField("Web URL", blank=True)
     # Settings order: when two environments match a branch, the first one wins.
     position = models.PositiveIntegerField(default=0)
 

@@ -144,7 +144,7 @@ class EnvironmentOptionsForm(forms.ModelForm):
         name = self.cleaned_data["app_name"].strip()
         check_app_name(name)
         if self.client is not None and name != self.instance.app_name:
-            check_app_on_heroku(self.client, name)
+            self.instance.web_url = check_app_on_heroku(self.client, name).get("web_url") or ""
         return name
 
     def clean_scale_down_types(self):

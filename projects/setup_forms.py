@@ -97,7 +97,7 @@ class EnvironmentForm(forms.ModelForm):
         name = self.cleaned_data["app_name"].strip()
         check_app_name(name)
         if self.client is not None:
-            check_app_on_heroku(self.client, name)
+            self.instance.web_url = check_app_on_heroku(self.client, name).get("web_url") or ""
         return name
 
 
@@ -135,9 +135,10 @@ def check_app_name(name: str) -> None:
         raise forms.ValidationError(APP_NAME_RULE)
 
 
-def check_app_on_heroku(client, name: str) -> None:
+def check_app_on_heroku(client, name: str) -> dict:
+    """Heroku's app `name` as the stored key sees it, or a ValidationError saying why not."""
     try:
-        client.app(name)
+        return client.app(name)
     except heroku.NotFound:
         raise forms.ValidationError(
             f"No Heroku app named {name} is visible to the deploy user's key."

@@ -145,3 +145,18 @@ def test_download_yields_one_piece_per_chunk(client_for, alice, project):
     pieces = list(client_for(alice).get(url("deploy_log_raw", deploy)).streaming_content)
     assert len(pieces) == 12
     assert pieces[-1].decode().splitlines()[-1] == "line 1200"
+
+
+def test_the_app_links_to_its_web_url_as_heroku_reported_it(client_for, alice, project):
+    from projects.models import Environment
+
+    environment = Environment.objects.create(
+        project=project,
+        name="staging",
+        branch="main",
+        app_name="foo-bar-123",
+        web_url="https://foo-bar-123-0123456789ab.herokuapp.com/",
+    )
+    deploy = make_deploy(project, environment=environment)
+    page = client_for(alice).get(deploy.get_absolute_url()).content.decode()
+    assert '<a href="https://foo-bar-123-0123456789ab.herokuapp.com/"' in page

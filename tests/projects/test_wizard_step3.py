@@ -35,6 +35,12 @@ def test_it_adds_an_environment_for_an_app_the_key_can_see(admin, with_key, proj
     assert AuditEvent.objects.filter(action="environment.added").exists()
 
 
+def test_it_keeps_the_web_url_heroku_reports_for_the_app(admin, with_key, project, heroku_sim):
+    add(admin)
+    reported = heroku_sim.api("GET", "/apps/foo-bar-123").json()["web_url"]
+    assert Environment.objects.get(project=project).web_url == reported
+
+
 def test_add_environment_adds_more_in_order(admin, with_key, project):
     add(admin)
     add(admin, name="production", branch="production")
