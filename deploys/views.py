@@ -1,6 +1,7 @@
 """What people look at: the deploy page and its live log, the deploy history, and the content of
 the project and home pages (`project_overview_context`, `home_context`)."""
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import F, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from deploys import ratelimit
@@ -69,39 +71,43 @@ def plain_text(text: str) -> str:
 @require_GET
 def deploy_detail(request, slug, number):
     deploy, membership = _deploy_for_user(request, slug, number)
-    steps = list(deploy.steps.all())
-    for step in steps:
-        step.elapsed = _step_json(step)["duration"]
+    log_state = _log_state(deploy, list(deploy.steps.all()))
+    log_state["version"] = header_version(deploy)
     ctx = {
         "project": deploy.project,
         "membership": membership,
         "deploy": deploy,
-        "steps": steps,
-        "steps_done": sum(step.state in DONE_STEP_STATES for step in steps),
-        "current_step": _current_step(steps),
-        "log_state": _log_state(deploy, steps),
+        "steps": log_state["steps"],
+        "steps_done": sum(step["state"] in DONE_STEP_STATES for step in log_state["steps"]),
+        "current_step": _current_step(log_state["steps"]),
+        "log_state": log_state,
     }
     return render(request, "deploys/deploy_detail.html", ctx)
 
 
 def _current_step(steps):
-    running = [step for step in steps if step.state == StepState.RUNNING]
-    failed = [step for step in steps if step.state == StepState.FAILED]
+    running = [step for step in steps if step["state"] == StepState.RUNNING]
+    failed = [step for step in steps if step["state"] == StepState.FAILED]
     return (running or failed or [None])[0]
+
+
+# A step that has not started reads "queued", as a deploy that has not: one vocabulary.
+STEP_WORDS = {StepState.PENDING: (State.QUEUED, State.QUEUED.label)}
 
 
 def _step_json(step):
     duration = None
     if step.started_at:
         duration = ((step.finished_at or _now()) - step.started_at).total_seconds()
+    state, label = STEP_WORDS.get(step.state, (step.state, step.get_state_display()))
     return {
         "position": step.position,
         "title": step.title,
-        "state": step.state,
-        "label": step.get_state_display(),
+        "state": state,
+        "label": label,
         "first_line": step.first_line,
         "duration": duration,
-        "started_at": step.started_at.isoformat() if step.started_at else None,
+        "started_at": _iso(step.started_at),
     }
 
 
@@ -111,13 +117,21 @@ def _now():
     return timezone.now()
 
 
+def _iso(moment):
+    return moment.isoformat() if moment else None
+
+
 def _log_state(deploy, steps):
-    """What the log viewer needs to draw itself: counts, states and step bounds, no lines."""
+    """What the page needs to draw and update itself: the header, the steps, no lines."""
     duration = deploy.duration
     return {
         "state": deploy.state,
         "label": deploy.get_state_display(),
         "finished": deploy.is_finished,
+        "reason": deploy.reason,
+        "sha": deploy.sha,
+        "started_at": _iso(deploy.started_at),
+        "finished_at": _iso(deploy.finished_at),
         "line_count": last_line(deploy),
         "steps": [_step_json(step) for step in steps],
         "duration": duration.total_seconds() if duration else None,
@@ -125,24 +139,57 @@ def _log_state(deploy, steps):
     }
 
 
+# What the header shows of a deploy: a long poll answers as soon as one of them changes.
+HEADER_FIELDS = [
+    "state",
+    "reason",
+    "sha",
+    "started_at",
+    "finished_at",
+    "release_version",
+    "previous_release_id",
+]
+
+
+def header_version(deploy) -> str:
+    """A short fingerprint of the deploy's header and steps (not of its ticking durations)."""
+    steps = deploy.steps.values_list("position", "state", "first_line", "finished_at", "title")
+    seen = [getattr(deploy, name) for name in HEADER_FIELDS] + list(steps)
+    return hashlib.blake2s(repr(seen).encode(), digest_size=6).hexdigest()
+
+
 @login_required
 @require_GET
 def deploy_log(request, slug, number):
-    """Lines after `after` (a cursor), at most `limit`, as JSON.
+    """Lines after `after` (a cursor), at most `limit`, as JSON, with the header's state.
 
-    With `wait=1` this is a long poll: when no line is there yet and the deploy still runs, hold
-    the request (up to `timeout`, at most 20 s) with short database polls and answer as soon as
-    a line exists, so the page shows it at once without re-sending what it has.
+    With `wait=1` this is a long poll: when no line is there yet, the deploy still runs and its
+    header is still the one the page has (`version`), hold the request (up to `timeout`, at most
+    20 s) with short database polls and answer as soon as a line exists or the header changes
+    (a queued deploy starts, a step begins or ends), so the page shows it at once without
+    re-sending what it has. A finished deploy's answer carries its action buttons.
     """
-    deploy, _ = _deploy_for_user(request, slug, number)
+    deploy, membership = _deploy_for_user(request, slug, number)
     after = _int_param(request, "after", 0)
     limit = _int_param(request, "limit", 1000, low=1, high=MAX_WINDOW)
     lines = read_lines(deploy, after, limit)
-    if request.GET.get("wait") == "1" and not lines:
-        lines = _wait_for_lines(deploy, after, limit, _timeout(request))
+    waiting = request.GET.get("wait") == "1"
+    version = header_version(deploy) if waiting else None
+    if waiting and not lines and (request.GET.get("version") or version) == version:
+        lines = _wait_for_lines(deploy, after, limit, _timeout(request), version)
     payload = _log_state(deploy, list(deploy.steps.all()))
     payload["lines"] = [[ln.number, ln.step, ln.stream, ln.time_ms, ln.text] for ln in lines]
+    if waiting:
+        payload["version"] = header_version(deploy)
+    if waiting and deploy.is_finished:
+        payload["actions"] = _actions_html(request, deploy, membership)
     return JsonResponse(payload)
+
+
+def _actions_html(request, deploy, membership):
+    """The Cancel / Retry / Roll back buttons as the page renders them, to swap in live."""
+    context = {"project": deploy.project, "deploy": deploy, "membership": membership}
+    return render_to_string("deploys/actions/buttons.html", context, request=request)
 
 
 def _timeout(request):
@@ -152,19 +199,21 @@ def _timeout(request):
         return LONG_POLL_SECONDS
 
 
-def _wait_for_lines(deploy, after, limit, timeout):
+def _wait_for_lines(deploy, after, limit, timeout, version):
     deadline = time.monotonic() + timeout
     polls = 0
     while not deploy.is_finished and time.monotonic() < deadline:
         time.sleep(POLL_INTERVAL)
         polls += 1
         if polls % STATE_CHECK_EVERY == 0:
-            deploy.refresh_from_db(fields=["state", "finished_at", "release_version"])
+            deploy.refresh_from_db(fields=HEADER_FIELDS)
+            if header_version(deploy) != version:
+                break
         lines = read_lines(deploy, after, limit)
         if lines:
             return lines
     # It may have finished after our last read: one more look so no final line is missed.
-    deploy.refresh_from_db(fields=["state", "finished_at", "release_version"])
+    deploy.refresh_from_db(fields=HEADER_FIELDS)
     return read_lines(deploy, after, limit)
 
 

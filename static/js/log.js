@@ -156,7 +156,7 @@
       return result;
     }
     if (started[0].first_line > 1) {
-      result.push({ key: "pre", step: { title: "Set up", state: "succeeded", label: "Done" }, start: 1, end: started[0].first_line - 1 });
+      result.push({ key: "pre", step: { title: "Set up", state: "succeeded", label: "Succeeded" }, start: 1, end: started[0].first_line - 1 });
     }
     const bounds = new Map();
     started.forEach((s, i) => {
@@ -212,19 +212,49 @@
     const bounds = sectionBounds();
     const empty = document.getElementById("log-empty");
     if (empty && bounds.some((b) => b.end >= b.start)) empty.remove();
+    dropSections(new Set(bounds.map((b) => b.key)));
+    let previous = null;
     bounds.forEach((bound) => {
       let sec = sections.get(bound.key);
       if (!sec) {
         sec = makeSection(bound);
         sections.set(bound.key, sec);
-        root.appendChild(sec.el);
       }
+      placeAfter(sec.el, previous);
+      previous = sec.el;
+      if (sec.start !== undefined && sec.start !== bound.start) resetBlocks(sec);
       Object.assign(sec, { start: bound.start, end: bound.end });
       const open = isOpen(bound) && bound.end >= bound.start;
       drawHead(sec, bound, open);
       sec.body.hidden = !open;
       if (open) layoutBlocks(sec);
     });
+  }
+
+  // Steps appear while the page watches: the lines first shown as one "Log" move into them.
+  function dropSections(keep) {
+    sections.forEach((sec, key) => {
+      if (keep.has(key)) return;
+      resetBlocks(sec);
+      sec.el.remove();
+      sections.delete(key);
+    });
+  }
+
+  function placeAfter(el, previous) {
+    const next = previous ? previous.nextElementSibling : root.querySelector(".log-step");
+    if (el === next) return;
+    if (next) root.insertBefore(el, next);
+    else root.appendChild(el);
+  }
+
+  function resetBlocks(sec) {
+    sec.blocks.forEach((block) => {
+      observer.unobserve(block);
+      drawn.delete(block);
+      block.remove();
+    });
+    sec.blocks.clear();
   }
 
   function layoutBlocks(sec) {
@@ -503,36 +533,110 @@
     el.textContent = label;
   }
 
+  function badgeHtml(state, label) {
+    return '<span class="badge state state-' + escapeHtml(state) + '">' + escapeHtml(label || state) + "</span>";
+  }
+
+  // "just now" under a minute, else the largest whole unit, as the server's `reltime` says it.
+  const UNITS = [[86400, "day"], [3600, "hour"], [60, "minute"]];
+  function ago(iso) {
+    const seconds = (Date.now() - Date.parse(iso)) / 1000;
+    for (const [size, name] of UNITS) {
+      const count = Math.floor(seconds / size);
+      if (count >= 1) return count + "\u00a0" + name + (count === 1 ? "" : "s") + " ago";
+    }
+    return "just now";
+  }
+
   function updateHeader() {
     setBadge(document.getElementById("deploy-state"), model.state, model.label);
     const release = document.getElementById("deploy-release");
     if (release && model.release_version) release.textContent = "v" + model.release_version;
-    const done = model.steps.filter((s) => TERMINAL.includes(s.state)).length;
+    updateReason();
+    updateCommit();
+    updateStarted();
+    updateProgress();
+    updateDuration();
+  }
+
+  function updateReason() {
+    const el = document.getElementById("deploy-reason");
+    if (!el) return;
+    el.textContent = model.reason || "";
+    el.hidden = !model.reason;
+    el.className = "reason card state-border-" + model.state;
+  }
+
+  function updateCommit() {
+    const el = document.getElementById("deploy-commit");
+    if (!el || !model.sha || el.dataset.sha === model.sha) return;
+    el.dataset.sha = model.sha;
+    const sha = escapeHtml(model.sha);
+    el.innerHTML = '<abbr title="' + sha + '">' + sha.slice(0, 7) + "</abbr>" +
+      '<span class="visually-hidden"> (' + sha + ")</span>";
+  }
+
+  function updateStarted() {
+    const el = document.getElementById("deploy-started");
+    if (!el || !model.started_at || el.querySelector("time")) return;
+    const time = document.createElement("time");
+    time.dateTime = model.started_at;
+    time.title = new Date(model.started_at).toLocaleString();
+    time.textContent = ago(model.started_at);
+    el.replaceChildren(time);
+  }
+
+  function updateProgress() {
+    const steps = model.steps;
+    const done = steps.filter((s) => TERMINAL.includes(s.state)).length;
     const progress = document.getElementById("steps-progress");
     if (progress) {
+      progress.max = steps.length || 1;
       progress.value = done;
       progress.className = "progress-" + model.state;
+      progress.textContent = done + " of " + steps.length + " steps finished";
     }
-    const current = model.steps.find((s) => s.state === "running") || model.steps.find((s) => s.state === "failed");
-    const counter = document.getElementById("steps-done");
-    if (counter) counter.textContent = current ? current.position : done;
-    model.steps.forEach((s) => {
-      const li = document.querySelector('#step-list li[data-position="' + s.position + '"]');
-      if (!li) return;
-      setBadge(li.querySelector(".badge"), s.state, s.label);
-      li.querySelector(".step-duration").textContent = s.duration == null ? "" : formatDuration(s.duration);
-    });
-    const duration = document.getElementById("deploy-duration");
-    if (duration && model.finished) {
-      delete duration.dataset.started;
-      if (model.duration != null) duration.textContent = formatDuration(model.duration);
+    const current = steps.find((s) => s.state === "running") || steps.find((s) => s.state === "failed");
+    const title = document.getElementById("progress-title");
+    if (title && steps.length) {
+      title.innerHTML = 'Step <span id="steps-done">' + (current ? current.position : done) + "</span> of " + steps.length;
+    }
+    const list = document.getElementById("step-list");
+    if (list) list.innerHTML = steps.map(stepItemHtml).join("");
+  }
+
+  function stepItemHtml(s) {
+    const ticking = s.state === "running" && s.started_at ? ' data-started="' + escapeHtml(s.started_at) + '"' : "";
+    return (
+      '<li data-position="' + s.position + '"><a href="#step-' + s.position + '">' + escapeHtml(s.title) + "</a> " +
+      badgeHtml(s.state, s.label) +
+      ' <span class="muted mono step-duration"' + ticking + ">" +
+      (s.duration == null ? "" : formatDuration(s.duration)) + "</span></li>"
+    );
+  }
+
+  function updateDuration() {
+    const el = document.getElementById("deploy-duration");
+    if (!el) return;
+    if (model.finished) {
+      delete el.dataset.started;
+      if (model.duration != null) el.textContent = formatDuration(model.duration);
+    } else if (model.started_at) {
+      el.dataset.started = model.started_at;
     }
   }
 
-  // Ticks while the deploy runs; the server's number replaces it when it finishes.
+  // Once the deploy finishes, Cancel gives way to Retry / Roll back, as the server renders them.
+  function updateActions(html) {
+    const el = document.getElementById("deploy-actions");
+    if (el && typeof html === "string") el.innerHTML = html;
+  }
+
+  // The deploy's and the running step's durations tick; the server's numbers replace them.
   setInterval(() => {
-    const el = document.getElementById("deploy-duration");
-    if (el && el.dataset.started) el.textContent = formatDuration((Date.now() - Date.parse(el.dataset.started)) / 1000);
+    document.querySelectorAll("#deploy-duration[data-started], #step-list [data-started]").forEach((el) => {
+      el.textContent = formatDuration((Date.now() - Date.parse(el.dataset.started)) / 1000);
+    });
   }, 1000);
 
   // Live tail -----------------------------------------------------------------------------
@@ -542,11 +646,13 @@
     const last = data.lines.length ? data.lines[data.lines.length - 1][0] : 0;
     Object.assign(model, data, { line_count: Math.max(data.line_count, last, model.line_count) });
     delete model.lines;
+    delete model.actions;
   }
 
+  // `version` is the header the page shows: the server answers as soon as it changes.
   function tail() {
-    const after = model.line_count;
-    fetch(logUrl + "?wait=1&after=" + after, { credentials: "same-origin" })
+    const query = "?wait=1&after=" + model.line_count + "&version=" + encodeURIComponent(model.version || "");
+    fetch(logUrl + query, { credentials: "same-origin" })
       .then((r) => {
         if (!r.ok) throw new Error(r.status);
         return r.json();
@@ -556,6 +662,7 @@
         layout();
         updateHeader();
         if (follow) scrollToEnd();
+        if (data.finished) updateActions(data.actions);
         if (data.finished && !data.lines.length) return pinFailure();
         tail();
       })

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from deploys import logformat
-from deploys.models import Deploy, LogChunk, State, StepState
+from deploys.models import Deploy, DeployStep, LogChunk, State, StepState
+from projects.models import Role
 from tests.deploys.factories import (
     append_lines,
     give_key,
@@ -148,6 +150,123 @@ def test_the_page_stops_asking_when_the_deploy_finishes(open_as, alice, project)
     asked = len(requests)
     time.sleep(1.5)
     assert len(requests) == asked
+
+
+def start_step(deploy, position, title, first_line=None):
+    DeployStep.objects.filter(deploy=deploy, state=StepState.RUNNING).update(
+        state=StepState.SUCCEEDED, finished_at=timezone.now()
+    )
+    return DeployStep.objects.create(
+        deploy=deploy,
+        position=position,
+        name=f"step{position}",
+        title=title,
+        state=StepState.RUNNING,
+        started_at=timezone.now(),
+        first_line=first_line,
+    )
+
+
+def test_a_page_opened_while_queued_follows_the_deploy_until_it_succeeds(open_as, alice, project):
+    deploy = make_deploy(project, state=State.QUEUED, sha="", finished_at=None)
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    expect(page.locator("#progress-title")).to_have_text("Waiting for the first step")
+    expect(page.locator("#deploy-commit")).to_have_text("—")
+    expect(page.locator("#deploy-started")).to_have_text("Not yet")
+    expect(page.get_by_role("button", name="Cancel deploy")).to_be_visible()
+
+    # The worker picks it up: no log line yet, the header alone must change.
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    Deploy.objects.filter(pk=deploy.pk).update(
+        state=State.RUNNING, sha=sha, started_at=timezone.now()
+    )
+    start_step(deploy, 1, "Check out the commit", first_line=1)
+    expect(page.locator("#deploy-state")).to_have_text("Running", timeout=5000)
+    expect(page.locator("#deploy-commit abbr")).to_have_text("0123456")
+    expect(page.locator("#deploy-commit abbr")).to_have_attribute("title", sha)
+    expect(page.locator("#deploy-started")).to_have_text("just now")
+    expect(page.locator("#progress-title")).to_have_text("Step 1 of 1")
+    expect(page.locator("#step-list li .badge")).to_have_text("Running")
+    expect(page.locator("#deploy-duration")).to_have_text("2s", timeout=5000)  # ticking
+
+    append_lines(deploy, ["checked out"], step=1)
+    start_step(deploy, 2, "Push to Heroku", first_line=2)
+    append_lines(deploy, ["pushing"], step=2)
+    expect(page.locator("#progress-title")).to_have_text("Step 2 of 2", timeout=5000)
+    expect(page.locator("#step-list li .badge")).to_have_text(["Succeeded", "Running"])
+    assert page.eval_on_selector("#steps-progress", "el => [el.value, el.max]") == [1, 2]
+    page.wait_for_selector("#L2")
+
+    requests = []
+    page.on("request", lambda r: "/log?" in r.url and requests.append(r.url))
+    deploy.steps.update(state=StepState.SUCCEEDED, finished_at=timezone.now())
+    Deploy.objects.filter(pk=deploy.pk).update(
+        state=State.SUCCEEDED,
+        finished_at=timezone.now(),
+        release_version=4,
+        previous_release_id="release-3",
+    )
+    expect(page.locator("#deploy-state")).to_have_text("Succeeded", timeout=5000)
+    expect(page.get_by_role("button", name="Retry deploy")).to_be_visible()
+    expect(page.get_by_role("link", name="Roll back…")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel deploy")).to_have_count(0)
+    expect(page.locator("#deploy-release")).to_have_text("v4")
+    expect(page.locator("#step-list li .badge")).to_have_text(["Succeeded", "Succeeded"])
+    assert page.eval_on_selector("#steps-progress", "el => [el.value, el.max]") == [2, 2]
+    assert page.eval_on_selector("#steps-progress", "el => el.className") == "progress-succeeded"
+    duration = page.inner_text("#deploy-duration")
+    asked = len(requests)
+    time.sleep(1.5)
+    assert len(requests) == asked  # it stopped asking
+    assert page.inner_text("#deploy-duration") == duration  # and stopped ticking
+    assert page.errors == []
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        shot(page, f"deploy-followed-from-queued-{width}")
+
+
+def test_a_viewer_sees_no_buttons_appear_when_the_deploy_finishes(open_as, bob_as, project):
+    deploy = make_deploy(project, state=State.RUNNING, finished_at=None)
+    page = ready(open_as(bob_as(Role.VIEWER), deploy.get_absolute_url()))
+    Deploy.objects.filter(pk=deploy.pk).update(state=State.FAILED, finished_at=timezone.now())
+    expect(page.locator("#deploy-state")).to_have_text("Failed", timeout=5000)
+    assert page.locator("#deploy-actions button, #deploy-actions a").count() == 0
+
+
+def test_step_states_read_the_same_words_everywhere(open_as, alice, project):
+    deploy = make_deploy(project, state=State.RUNNING, finished_at=None)
+    make_steps(deploy, [StepState.RUNNING, StepState.PENDING], first_lines={1: 3})
+    append_lines(deploy, ["Deploying abc to staging", "Environment ready"], step=0)
+    append_lines(deploy, ["cloning"], step=1)
+    page = ready(open_as(alice, deploy.get_absolute_url()))
+    heads = page.locator(".log-step-head .badge")
+    expect(heads).to_have_text(["Succeeded", "Running", "Queued"])
+    expect(page.locator(".log-step-head").first).to_contain_text("Set up")
+    expect(page.locator("#step-list li .badge")).to_have_text(["Running", "Queued"])
+    assert page.locator(".log-step-head .badge.state-queued").count() == 1
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_short_log_leaves_no_empty_panel_and_search_fills_its_row(open_as, alice, project, width):
+    deploy = deploy_with_steps(
+        project, [StepState.SUCCEEDED, StepState.SUCCEEDED], [["one", "two"], ["three"]]
+    )
+    page = ready(open_as(alice, deploy.get_absolute_url(), width=width))
+    empty_below = page.eval_on_selector(
+        "#log",
+        "el => el.getBoundingClientRect().bottom"
+        " - el.lastElementChild.getBoundingClientRect().bottom",
+    )
+    assert 0 <= empty_below <= 2
+    row = page.eval_on_selector(
+        "#log-search",
+        """form => { const input = form.querySelector('input').getBoundingClientRect();
+                     const bar = form.parentElement.getBoundingClientRect();
+                     return [input.width, bar.width]; }""",
+    )
+    assert row[0] > (0.6 if width == 390 else 0.3) * row[1]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shot(page, f"deploy-short-log-{width}")
 
 
 # Rendering -------------------------------------------------------------------------------
