@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from deploys.models import State, StepState
+from deploys.models import Deploy, State, StepState
 from projects.models import Role
 from tests.deploys.factories import append_lines, make_deploy, make_steps
 
@@ -160,3 +160,85 @@ def test_the_app_links_to_its_web_url_as_heroku_reported_it(client_for, alice, p
     deploy = make_deploy(project, environment=environment)
     page = client_for(alice).get(deploy.get_absolute_url()).content.decode()
     assert '<a href="https://foo-bar-123-0123456789ab.herokuapp.com/"' in page
+
+
+def test_log_json_carries_what_the_header_shows(client_for, alice, deploy):
+    data = client_for(alice).get(url("deploy_log", deploy, after=5)).json()
+    assert data["state"] == "failed" and data["label"] == "Failed"
+    assert data["reason"] == "The migration exited with 1."
+    assert data["sha"] == deploy.sha
+    assert data["started_at"] and data["finished_at"]
+    assert [(s["state"], s["label"], s["title"]) for s in data["steps"]] == [
+        ("succeeded", "Succeeded", "Check out the code"),
+        ("failed", "Failed", "Push to Heroku"),
+    ]
+    assert data["steps"][0]["duration"] == 72
+
+
+def test_a_step_not_started_reads_queued_on_the_page_and_in_the_json(client_for, alice, project):
+    deploy = make_deploy(project, state=State.RUNNING)
+    make_steps(deploy, [StepState.RUNNING, StepState.PENDING])
+    client = client_for(alice)
+    steps = client.get(url("deploy_log", deploy)).json()["steps"]
+    assert [(s["state"], s["label"]) for s in steps] == [
+        ("running", "Running"),
+        ("queued", "Queued"),
+    ]
+    page = client.get(url("deploy", deploy)).content.decode()
+    assert 'class="badge state state-queued">Queued' in page
+    assert "Pending" not in page
+
+
+def test_a_queued_deploy_shows_an_empty_progress_card_and_no_commit(client_for, alice, project):
+    deploy = make_deploy(project, state=State.QUEUED, sha="")
+    page = client_for(alice).get(url("deploy", deploy)).content.decode()
+    assert "Waiting for the first step" in page
+    assert '<ol class="step-list" id="step-list">' in page
+    assert "Not yet" in page
+    assert "Cancel deploy" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_request_answers_when_a_queued_deploy_starts(client_for, alice, project):
+    deploy = make_deploy(project, state=State.QUEUED, sha="")
+    client = client_for(alice)
+    version = client.get(url("deploy_log", deploy, wait=1, timeout=0)).json()["version"]
+
+    def start_later():
+        time.sleep(0.4)
+        Deploy.objects.filter(pk=deploy.pk).update(state=State.RUNNING, sha="f" * 40)
+        connection.close()
+
+    starter = threading.Thread(target=start_later)
+    starter.start()
+    started = time.monotonic()
+    data = client.get(url("deploy_log", deploy, wait=1, timeout=10, version=version)).json()
+    elapsed = time.monotonic() - started
+    starter.join()
+    assert data["state"] == "running" and data["sha"] == "f" * 40 and data["lines"] == []
+    assert data["version"] != version
+    assert 0.35 < elapsed < 5  # well before the 10 s timeout
+
+
+def test_a_page_with_an_old_header_is_answered_at_once(client_for, alice, project):
+    deploy = make_deploy(project, state=State.RUNNING)
+    started = time.monotonic()
+    data = client_for(alice).get(url("deploy_log", deploy, wait=1, version="old")).json()
+    assert time.monotonic() - started < 1
+    assert data["version"] != "old"
+
+
+def test_a_finished_deploy_answers_with_its_buttons(client_for, alice, bob_as, deploy):
+    Deploy.objects.filter(pk=deploy.pk).update(previous_release_id="release-1")
+    data = client_for(alice).get(url("deploy_log", deploy, after=5, wait=1)).json()
+    assert "Retry deploy" in data["actions"] and "Roll back" in data["actions"]
+    assert "Cancel deploy" not in data["actions"]
+    assert "csrfmiddlewaretoken" in data["actions"]
+    viewer = client_for(bob_as(Role.VIEWER)).get(url("deploy_log", deploy, after=5, wait=1))
+    assert viewer.json()["actions"].strip() == ""
+
+
+def test_a_running_deploy_answers_without_buttons(client_for, alice, project):
+    deploy = make_deploy(project, state=State.RUNNING)
+    data = client_for(alice).get(url("deploy_log", deploy, wait=1, timeout=0)).json()
+    assert "actions" not in data
