@@ -304,7 +304,7 @@ class Run:
         if not (env.health_check_url or env.health_check_text):
             return
         with self.step("health_check", "Health check"):
-            url = env.health_check_url or self.client.app(self.app).get("web_url")
+            url = env.health_check_url or self.app_web_url()
             problem = None
             for attempt in range(env.health_check_retries + 1):
                 if attempt:
@@ -314,6 +314,14 @@ class Run:
                 if not problem:
                     return
             raise StepFailed(f"The health check failed: {problem}")
+
+    def app_web_url(self) -> str:
+        """The app's web URL as Heroku reports it now, kept on the environment for its pages."""
+        url = self.client.app(self.app).get("web_url") or ""
+        if url and url != self.environment.web_url and self.environment.app_name == self.app:
+            self.environment.web_url = url
+            self.environment.save(update_fields=["web_url"])
+        return url
 
     def rollback_release(self):
         undone = self.deploy.rollback_of

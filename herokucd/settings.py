@@ -127,7 +127,8 @@ if EMBEDDED_REDIS:
 
     REDIS_URL = f"unix://{socket_path(DATA_DIR)}"
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
-RQ = {"COMMIT_MODE": "on_db_commit"}
+# DeployWorker fails a deploy at once when the process running it dies.
+RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "deploys.worker.DeployWorker"}
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",

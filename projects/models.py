@@ -183,10 +183,14 @@ class Environment(models.Model):
         help_text="Comma-separated names; their values never appear in a deploy log.",
     )
     health_check_url = models.URLField(
-        blank=True, help_text="Empty: the app's web URL as Heroku reports it."
+        blank=True,
+        help_text="Empty: the app's web URL as Heroku reports it. The health check runs when "
+        "a URL or an expected text is set.",
     )
     health_check_status = models.PositiveIntegerField(default=200)
-    health_check_text = models.CharField(max_length=200, blank=True)
+    health_check_text = models.CharField(
+        max_length=200, blank=True, help_text="Setting only this checks the app's web URL for it."
+    )
     health_check_retries = models.PositiveIntegerField(default=0)
     health_check_delay = models.PositiveIntegerField("Delay between checks (seconds)", default=5)
     auto_rollback = models.BooleanField(

@@ -55,6 +55,7 @@ def stop(process: subprocess.Popen, timeout=10) -> str:
 @pytest.fixture
 def rqworker(transactional_db):
     """A real `manage.py rqworker` subprocess on the test database; yields the Popen."""
+    # settings.RQ["WORKER_CLASS"] makes it a DeployWorker, as in production.
     process = start(["manage.py", "rqworker", "default", "--with-scheduler"])
     yield process
     stop(process)

@@ -1,10 +1,14 @@
 from django.core.management.base import BaseCommand
 
+from deploys.jobs import requeue_orphans
 from deploys.reaper import fail_stale_deploys, stale_seconds
 
 
 class Command(BaseCommand):
-    help = "Fail running deploys whose worker died (no heartbeat), and undo their changes."
+    help = (
+        "Fail running deploys whose worker died (no heartbeat) and undo their changes; "
+        "queue again the queued deploys whose job was lost."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -19,3 +23,7 @@ class Command(BaseCommand):
         for deploy in failed:
             self.stdout.write(f"Failed deploy #{deploy.number} of {deploy.app_name}.")
         self.stdout.write(f"{len(failed)} stale deploy(s) failed.")
+        for deploy in requeue_orphans():
+            self.stdout.write(
+                f"Queued again deploy #{deploy.number} of {deploy.app_name} (its job was lost)."
+            )
