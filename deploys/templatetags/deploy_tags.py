@@ -20,6 +20,7 @@ from projects.templatetags.project_tags import ago, reltime
 
 register = template.Library()
 
+
 @register.filter
 def duration(value):
     """A timedelta (or seconds) as `1m 12s`, `2h 5m`, `8s`; empty when unknown."""
