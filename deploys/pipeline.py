@@ -90,7 +90,8 @@ class Run:
         self.outcome = (State.SUCCEEDED, "")
         self.migration_failed = False
         self.config_vars = None
-        self.checkout = None
+        self.checkout = None  # a working copy, made only when custom commands need one
+        self.repository = None  # the project's mirror, which git pushes from
 
     def _secrets(self):
         deploy_key = getattr(self.deploy.project, "deploy_key", None)
@@ -151,8 +152,18 @@ class Run:
             sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
             if sha != self.deploy.sha:
                 self.save(sha=sha)
+            self.repository = path
+            if not self.needs_working_copy():
+                # git pushes from the mirror itself; a copy of every file would only cost time.
+                self.writer.system(f"Commit {sha[:12]} is ready to push.")
+                return
             self.checkout = self.resources.enter_context(mirror.worktree(self.deploy.project, sha))
             self.writer.system(f"Checked out {sha[:12]}.")
+
+    def needs_working_copy(self) -> bool:
+        """Only custom commands run in a checkout; migrations run on Heroku."""
+        env = self.environment
+        return bool(env.pre_deploy_commands.strip() or env.post_deploy_commands.strip())
 
     def commands(self, name, title, text, timeout):
         commands = [line.strip() for line in text.splitlines() if line.strip()]
@@ -226,7 +237,7 @@ class Run:
         """Push, and record it in the rate-limit ledger; Heroku's 429 defers the deploy."""
         try:
             runners.git_push(
-                self.checkout,
+                self.checkout or self.repository,
                 self.client.git_url(self.app),
                 self.deploy.sha,
                 ref,

@@ -107,6 +107,21 @@ def test_a_deploy_pushes_the_branch_head_and_records_the_release(environment, gi
     assert [s.name for s in deploy.steps.all()] == ["checkout", "push"]
 
 
+def test_without_custom_commands_it_pushes_from_the_mirror_without_a_working_copy(environment):
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert "is ready to push" in log_text(deploy)
+    assert "Checked out" not in log_text(deploy)
+
+
+def test_custom_commands_run_in_a_checkout_of_the_commit(environment, git_repo, sim):
+    configure(environment, pre_deploy_commands="cat README.md")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert f"Checked out {git_repo.head()[:12]}." in log_text(deploy)
+    assert "hello" in log_text(deploy)  # README.md's content, read in the checkout
+
+
 def test_every_configured_step_runs_in_order_and_leaves_the_app_as_it_was(careful, health, sim):
     configure(
         careful,
