@@ -1,7 +1,6 @@
 """The deploy log viewer in Debian's Chromium: live lines, escaping, permalinks, search, folding,
 follow, download, and a 200,000-line log that opens fast with a bounded DOM."""
 
-import os
 import time
 from pathlib import Path
 
@@ -24,32 +23,11 @@ from tests.deploys.factories import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls here are plain sync.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
+# One Playwright for the whole run: `chromium` comes from tests/browser/conftest.py (a second
+# sync_playwright() in the same thread fails while the first one's event loop runs).
 @pytest.fixture
 def open_as(chromium, live_server, transactional_db, request):
     """open_as(user, path, width=1280) -> a signed-in page at `path`; screenshots on failure."""
