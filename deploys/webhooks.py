@@ -141,7 +141,19 @@ def load_json(body: bytes) -> dict:
         raise MalformedEvent(f"The body is not JSON: {error}.") from None
     if not isinstance(data, dict):
         raise MalformedEvent("The body must be a JSON object.")
+    if _holds_nul(data):  # no CI sends one, and PostgreSQL cannot store it
+        raise MalformedEvent("The body holds a NUL character (\\u0000).")
     return data
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def dig(data, *path, kind=str):

@@ -184,6 +184,7 @@ def test_a_replayed_circleci_delivery_is_recognised_by_the_body_id(deliver, envi
         ("gitlab", "Pipeline Hook", b'{"object_kind": "pipeline"}', "object_attributes"),
         ("generic", "", b'{"status": "success"}', "branch"),
         ("generic", "", b'{"branch": "main", "sha": "not-a-sha", "status": "success"}', "sha"),
+        ("generic", "", b'{"branch": "ma\\u0000in", "status": "success"}', "NUL character"),
     ],
 )
 def test_a_malformed_body_gets_400_with_the_reason(
