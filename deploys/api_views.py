@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from deploys.actions_views import BRANCH, COMMIT
 from deploys.logformat import read_lines
 from deploys.models import Deploy, Trigger
 from deploys.trigger_models import ApiToken
@@ -146,7 +147,21 @@ def _read_trigger_body(request):
         return None, 'Name the environment: {"environment": "staging", "branch": "main"}.'
     if not any(isinstance(data.get(k), str) and data.get(k) for k in ("branch", "sha")):
         return None, "Give a branch or a sha to deploy."
-    return data, ""
+    return data, _bad_target(data)
+
+
+def _bad_target(data) -> str:
+    """What is wrong with the environment, branch or sha given, in the caller's words."""
+    if "\x00" in data["environment"] or len(data["environment"]) > 50:
+        return "No such environment name is possible."
+    sha, branch = data.get("sha") or "", data.get("branch") or ""
+    if sha and (not isinstance(sha, str) or not COMMIT.fullmatch(sha.lower())):
+        return "The sha must be 7 to 40 hexadecimal characters."
+    if branch and (
+        not isinstance(branch, str) or len(branch) > 255 or not BRANCH.fullmatch(branch)
+    ):
+        return "This is not a valid git branch name."
+    return ""
 
 
 def _trigger(request, slug):
@@ -162,7 +177,7 @@ def _trigger(request, slug):
         return _error(400, f"No environment {data['environment']!r}; this project has: {names}.")
     deploy = request_deploy(
         environment,
-        sha=data.get("sha") or "",
+        sha=(data.get("sha") or "").lower(),
         branch=data.get("branch") or "",
         trigger=Trigger.MANUAL,
         user=request.user,

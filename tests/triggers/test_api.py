@@ -141,6 +141,11 @@ def test_a_deployer_triggers_a_deploy(api, bob_as, staging):
             b'{"environment": "qa", "branch": "develop"}',
             "No environment 'qa'; this project has: staging.",
         ),
+        (b'{"environment": "staging", "sha": "' + b"a" * 41 + b'"}', "7 to 40 hexadecimal"),
+        (b'{"environment": "staging", "sha": "xyz1234"}', "7 to 40 hexadecimal"),
+        (b'{"environment": "staging", "branch": "a b"}', "not a valid git branch name"),
+        (b'{"environment": "staging", "branch": "ma\\u0000in"}', "not a valid git branch"),
+        (b'{"environment": "stag\\u0000ing", "branch": "main"}', "No such environment"),
     ],
 )
 def test_a_bad_deploy_request_says_what_is_wrong(api, alice, staging, body, error):
