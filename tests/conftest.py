@@ -74,6 +74,24 @@ def project(alice, git_repo):
     return project
 
 
+def store_heroku_key(project, api_key, user, email="deployer@example.com"):
+    """Step 1 of the setup done: `project` deploys with `api_key` (checked and stored)."""
+    from django.utils import timezone
+
+    from herokucd.crypto import keyed_hash
+    from projects.models import HerokuCredential
+
+    return HerokuCredential.objects.create(
+        project=project,
+        api_key=api_key,
+        key_hash=keyed_hash(api_key),
+        account_email=email,
+        account_id="account-1",
+        validated_at=timezone.now(),
+        set_by=user,
+    )
+
+
 @pytest.fixture
 def bob_as(project, bob):
     """Make bob a member of alice's project with the given role."""

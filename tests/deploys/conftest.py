@@ -2,10 +2,9 @@
 
 import django_rq
 import pytest
-from django.utils import timezone
 
-from herokucd.crypto import keyed_hash
-from projects.models import Environment, HerokuCredential
+from projects.models import Environment
+from tests.conftest import store_heroku_key
 from tests.heroku_sim.fixtures import APP
 
 
@@ -30,15 +29,7 @@ def sim(heroku_sim, settings):
 
 @pytest.fixture
 def credential(project, sim, alice):
-    return HerokuCredential.objects.create(
-        project=project,
-        api_key=sim.api_key,
-        key_hash=keyed_hash(sim.api_key),
-        account_email="deployer@example.com",
-        account_id="account-1",
-        validated_at=timezone.now(),
-        set_by=alice,
-    )
+    return store_heroku_key(project, sim.api_key, alice)
 
 
 @pytest.fixture

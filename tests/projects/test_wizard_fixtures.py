@@ -1,10 +1,9 @@
 """Fixtures shared by the wizard, settings and canary tests (imported by those modules)."""
 
 import pytest
-from django.utils import timezone
 
-from herokucd.crypto import keyed_hash
-from projects.models import HerokuCredential, Role
+from projects.models import Role
+from tests.conftest import store_heroku_key
 
 SETUP = "/projects/foo-bar/heroku/setup/"
 SETTINGS = "/projects/foo-bar/settings/"
@@ -28,15 +27,7 @@ def admin(client_for, alice, project):
 @pytest.fixture
 def with_key(project, sim, alice):
     """Step 1 done with the simulator's deployer key."""
-    return HerokuCredential.objects.create(
-        project=project,
-        api_key=sim.api_key,
-        key_hash=keyed_hash(sim.api_key),
-        account_email="deployer@example.com",
-        account_id="acct",
-        validated_at=timezone.now(),
-        set_by=alice,
-    )
+    return store_heroku_key(project, sim.api_key, alice)
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ import json
 
 import django_rq
 import pytest
-from django.utils import timezone
 
 from deploys.trigger_models import WebhookEndpoint
-from herokucd.crypto import keyed_hash
-from projects.models import Environment, HerokuCredential
+from projects.models import Environment
+from tests.conftest import store_heroku_key
 from tests.heroku_sim.fixtures import APP
 
 SECRET = "s3cret-for-tests"
@@ -116,15 +115,7 @@ def point_at(sim, settings):
 def credential(project, heroku_sim, settings, alice):
     """alice's project deploys with the simulator's key."""
     point_at(heroku_sim, settings)
-    return HerokuCredential.objects.create(
-        project=project,
-        api_key=heroku_sim.api_key,
-        key_hash=keyed_hash(heroku_sim.api_key),
-        account_email="deployer@example.com",
-        account_id="account-1",
-        validated_at=timezone.now(),
-        set_by=alice,
-    )
+    return store_heroku_key(project, heroku_sim.api_key, alice)
 
 
 @pytest.fixture
