@@ -273,7 +273,7 @@ def parse_gitlab(headers, body: bytes) -> Build:
 def parse_generic(headers, body: bytes) -> Build:
     data = load_json(body)
     delivery = headers.get("X-Herokucd-Delivery") or dig(data, "id") or ""
-    build = Build(GENERIC, "build", delivery_id=delivery[:200])
+    build = Build(GENERIC, "build", delivery_id=delivery)
     build.branches = [require(data, "branch")]
     build.sha = dig(data, "sha") or ""
     build.detail = "Webhook"
@@ -293,7 +293,20 @@ def parse(provider, headers, body: bytes) -> Build:
     if build.sha and not SHA.match(build.sha):
         raise MalformedEvent("The commit sha must be 7 to 40 hexadecimal characters.")
     build.sha = build.sha.lower()
+    check_storable(build)
     return build
+
+
+def check_storable(build: Build) -> None:
+    """Refuse what no CI sends and no column can keep (headers are not checked elsewhere)."""
+    texts = [build.event, build.delivery_id, *build.branches]
+    if any("\x00" in text for text in texts):
+        raise MalformedEvent("The event holds a NUL character.")
+    if len(build.delivery_id) > 200:
+        raise MalformedEvent("The delivery id is longer than 200 characters.")
+    if any(len(branch) > 255 for branch in build.branches):
+        raise MalformedEvent("The branch name is longer than 255 characters.")
+    build.event = build.event[:100]
 
 
 # Deciding

@@ -194,3 +194,15 @@ def test_a_malformed_body_gets_400_with_the_reason(
     assert response.status_code == 400
     assert reason in response.json()["error"]
     assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("delivery", "reason"),
+    [("a\x00b", "NUL character"), ("d" * 201, "longer than 200 characters")],
+)
+def test_a_delivery_id_no_ci_would_send_gets_400(deliver, environments, delivery, reason):
+    body = {"branch": "main", "sha": "a" * 40, "status": "success"}
+    response = deliver(body, provider="generic", event="", delivery=delivery)
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert not WebhookEvent.objects.exists()
