@@ -4,8 +4,10 @@ Plugins add the Heroku simulator (tests/heroku_sim/fixtures.py) and process help
 """
 
 import contextlib
+import os
 import shutil
 
+import hypothesis
 import pytest
 
 from projects.models import Membership, Project, Role
@@ -13,6 +15,12 @@ from projects.models import Membership, Project, Role
 pytest_plugins = ["tests.heroku_sim.fixtures", "tests.processes"]
 
 PASSWORD = "correct horse battery staple"
+
+# In CI the generated inputs are the same on every run, so a red build is reproducible and never
+# down to the luck of the draw; elsewhere each run explores new inputs.
+hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 
 def pytest_sessionfinish(session):
