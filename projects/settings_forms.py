@@ -101,28 +101,17 @@ class EnvironmentOptionsForm(forms.ModelForm):
         help_texts = {
             "maintenance_page_url": "Set on the app as its MAINTENANCE_PAGE_URL config var.",
             "migration_command": "Used when Migrations is Custom.",
-            "health_check_text": "Optional: text the page must contain.",
+            "health_check_text": "Optional: text the page must contain. Setting only this "
+            "checks the app's web URL.",
         }
         widgets = {
             "pre_deploy_commands": forms.Textarea(attrs={"rows": 3}),
             "post_deploy_commands": forms.Textarea(attrs={"rows": 3}),
         }
 
-    field_order = [
-        "name",
-        "branch",
-        "app_name",
-        "auto_deploy",
-        "heroku_branch",
-        "force_push",
-        "maintenance_mode",
-        "maintenance_page_url",
-        "keep_maintenance_after_failed_migration",
-        "scale_down_types",
-        "migration_preset",
-        "migration_command",
-        "migration_timeout",
-    ]
+    # The model's fields in their order, with the preset picker just before the command.
+    field_order = Meta.fields[: Meta.fields.index("migration_command")]
+    field_order += ["migration_preset", *Meta.fields[len(field_order) :]]
 
     def __init__(self, *args, project, client=None, **kwargs):
         super().__init__(*args, **kwargs)
