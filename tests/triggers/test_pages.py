@@ -96,6 +96,7 @@ def test_the_deliveries_page_shows_what_happened_to_each_event(client_for, alice
     )
     page = client_for(alice).get("/projects/foo-bar/triggers/").content.decode()
     assert "No environment deploys branch feature-x." in page
+    assert "just now</time>" in page  # the same time words as every other page
 
 
 def test_an_admin_adds_an_email_notification(client_for, alice, staging):
