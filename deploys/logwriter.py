@@ -82,7 +82,7 @@ class LogWriter:
         self._lock = threading.Lock()  # guards _pending and _next
         self._flush_lock = threading.Lock()  # chunks are stored in line order
         self._wake = threading.Event()
-        self._closed = False
+        self._closing = threading.Event()  # cuts the flusher's wait short: close() flushes now
         self._flusher = threading.Thread(target=self._flush_loop, daemon=True, name="log-flush")
         self._flusher.start()
 
@@ -146,7 +146,8 @@ class LogWriter:
                 raise
 
     def close(self) -> None:
-        self._closed = True
+        """Store what is left now, not on the flusher's next tick: the deploy's end waits."""
+        self._closing.set()
         self._wake.set()
         self._flusher.join(5)
         self.flush()
@@ -158,11 +159,10 @@ class LogWriter:
 
     def _flush_loop(self) -> None:
         try:
-            while not self._closed:
+            while not self._closing.is_set():
                 self._wake.wait()
                 self._wake.clear()
-                if not self._closed:
-                    time.sleep(FLUSH_DELAY)
+                if not self._closing.wait(FLUSH_DELAY):
                     self._flush_quietly()
         finally:
             connection.close()  # this thread's own connection

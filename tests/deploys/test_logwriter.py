@@ -9,7 +9,13 @@ import pytest
 from django.db import connection
 
 from deploys.logformat import STDERR, read_lines
-from deploys.logwriter import CHUNK_LINES, MAX_LINE, LogWriter, private_key_secrets
+from deploys.logwriter import (
+    CHUNK_LINES,
+    FLUSH_DELAY,
+    MAX_LINE,
+    LogWriter,
+    private_key_secrets,
+)
 from tests.deploys.factories import make_deploy
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,6 +77,17 @@ def test_a_line_is_readable_a_fraction_of_a_second_after_it_was_written(deploy):
         (1, "first", "o"),
         (2, "second", "e"),
     ]
+
+
+def test_closing_stores_the_last_lines_at_once_not_on_the_next_flush_tick(deploy):
+    writer = LogWriter(deploy)
+    writer.write("Deploy succeeded.")
+    time.sleep(0.01)  # the flusher has woken up and waits out its delay
+    started = time.perf_counter()
+    writer.close()
+    took = time.perf_counter() - started
+    assert stored(deploy) == ["Deploy succeeded."]
+    assert took < FLUSH_DELAY / 2, f"close() took {took * 1000:.0f} ms"
 
 
 def test_a_new_writer_numbers_its_lines_after_the_stored_ones(deploy):
