@@ -14,8 +14,10 @@ import socket
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import jobs, reaper
-from deploys.models import Deploy, State
+from deploys import jobs, ratelimit, reaper
+from deploys.models import Deploy, DeployStep, State
+from herokucd import crypto
+from projects.models import DeployKey, HerokuCredential
 
 log = logging.getLogger(__name__)
 MAINTENANCE_SECONDS = 60  # how soon a deploy whose job was lost is queued again
@@ -25,6 +27,15 @@ class DeployWorker(Worker):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
         super().__init__(*args, **kwargs)
+
+    def bootstrap(self, *args, **kwargs):
+        super().bootstrap(*args, **kwargs)
+        try:
+            warm_up()
+        except Exception:  # only a head start: each work horse still does it on its own
+            log.exception("Could not warm up the worker")
+        finally:
+            connections.close_all()  # never hand an open connection to a forked horse
 
     @property
     def dequeue_timeout(self) -> int:
@@ -50,6 +61,18 @@ class DeployWorker(Worker):
             log.exception("Could not queue again the deploys without a job")
         finally:
             connections.close_all()
+
+
+def warm_up():
+    """Do once, before the first fork, what Django and herokucd otherwise do on first use in
+    every work horse (a fresh fork forgets it): query compilation caches, model metadata, the
+    encryption keys and ciphers. Read-only queries that match nothing."""
+    Deploy.objects.select_related("project", "environment").filter(pk=0).first()
+    HerokuCredential.objects.filter(project_id=0).first()
+    DeployKey.objects.filter(project_id=0).first()
+    DeployStep.objects.filter(deploy_id=0).count()
+    ratelimit.budget("", "")
+    crypto.decrypt(crypto.encrypt("warm up"))
 
 
 def fail_deploy_of_dead_horse(deploy_id, horse_pid, status):
