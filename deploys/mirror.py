@@ -7,6 +7,7 @@ A shallow mirror is unshallowed: Heroku refuses pushes from shallow repositories
 
 import contextlib
 import fcntl
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -49,8 +50,8 @@ def update(project, writer, cancel_event=None) -> Path:
             writer.system(f"Cloning {shown(project.repository_url)}")
             args = ["git", "clone", "--mirror", "--quiet", project.repository_url, str(path)]
             _run(args, path.parent, writer, limits)
-        else:
-            # The project's repository URL may have changed since the mirror was made.
+        elif origin_url(path) != project.repository_url:
+            # The project's repository URL changed since the mirror was made.
             runners.git("remote", "set-url", "origin", project.repository_url, cwd=path)
         if is_shallow(path):
             writer.system("The mirror is a shallow clone: fetching its full history (unshallow).")
@@ -78,9 +79,21 @@ def _run(args, cwd, writer, limits):
         raise runners.CommandFailed(f"`{' '.join(args[:2])}` failed: {said}", status)
 
 
+def origin_url(path) -> str | None:
+    """The URL the mirror fetches from, read from its config file without starting git;
+    None when the file does not say it plainly (then the caller sets it again)."""
+    try:
+        config = (path / "config").read_text()
+    except OSError:
+        return None
+    section = re.search(r'^\[remote "origin"\]\s*$(.*?)(?=^\s*\[|\Z)', config, re.M | re.S)
+    urls = re.findall(r"^\s*url\s*=\s*(.*?)\s*$", section.group(1), re.M) if section else []
+    return urls[0] if len(urls) == 1 else None
+
+
 def is_shallow(path) -> bool:
-    result = runners.git("rev-parse", "--is-shallow-repository", cwd=path)
-    return result.stdout.strip() == "true"
+    # What `git rev-parse --is-shallow-repository` checks, without starting git.
+    return (path / "shallow").exists()
 
 
 def resolve(path, sha="", branch="") -> str:

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import redis
@@ -92,6 +93,7 @@ class Run:
         self.config_vars = None
         self.checkout = None  # a working copy, made only when custom commands need one
         self.repository = None  # the project's mirror, which git pushes from
+        self.early_release = None  # the app's latest release, asked for while git fetches
 
     def _secrets(self):
         deploy_key = getattr(self.deploy.project, "deploy_key", None)
@@ -148,6 +150,7 @@ class Run:
 
     def checkout_commit(self):
         with self.step("checkout", "Check out the commit"):
+            self.ask_release_early()
             path = mirror.update(self.deploy.project, self.writer, self.cancel_event)
             sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
             if sha != self.deploy.sha:
@@ -159,6 +162,21 @@ class Run:
                 return
             self.checkout = self.resources.enter_context(mirror.worktree(self.deploy.project, sha))
             self.writer.system(f"Checked out {sha[:12]}.")
+
+    def ask_release_early(self):
+        """Ask Heroku for the app's latest release while git fetches, unless a step before the
+        push may make a new one (custom commands; the maintenance page, a config var)."""
+        env = self.environment
+        page = env.maintenance_page_url and self._maintenance_wanted(MaintenanceMode.DEPLOY)
+        if env.pre_deploy_commands.strip() or page:
+            return
+        pool = ThreadPoolExecutor(1, thread_name_prefix="deploy-release")
+        self.resources.callback(pool.shutdown, wait=False, cancel_futures=True)
+        self.early_release = pool.submit(self.client.releases, self.app, limit=1)
+
+    def release_before_push(self) -> list:
+        early, self.early_release = self.early_release, None
+        return early.result() if early else self.client.releases(self.app, limit=1)
 
     def needs_working_copy(self) -> bool:
         """Only custom commands run in a checkout; migrations run on Heroku."""
@@ -228,7 +246,7 @@ class Run:
     def push(self):
         ref = self.environment.heroku_branch
         with self.step("push", f"Push to Heroku ({ref})"):
-            before = self.client.releases(self.app, limit=1)
+            before = self.release_before_push()
             self.save(previous_release_id=before[0]["id"] if before else "")
             self.git_push(ref)
             self.record_release()

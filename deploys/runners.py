@@ -119,9 +119,12 @@ def _stream(process, writer, watch):
                     key.data.close()
                     selector.unregister(key.fileobj)
             watch.check()
-    while process.poll() is None:  # output closed; the process may take a moment to exit
-        watch.check()
-        time.sleep(0.05)
+    while True:  # output closed; the process may take a moment to exit
+        try:
+            process.wait(TICK)  # returns as soon as it exits, not on a polling tick
+            return
+        except subprocess.TimeoutExpired:
+            watch.check()
 
 
 class _Lines:
