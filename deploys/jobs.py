@@ -7,6 +7,7 @@ One running deploy per Heroku app is enforced by the database (the unique constr
 import logging
 import os
 import socket
+import threading
 from datetime import timedelta
 
 import django_rq
@@ -45,8 +46,16 @@ def run_deploy(deploy_id: int) -> str:
         return "waiting for the app"
     if not claimed:
         return "claimed elsewhere"
-    enqueue_check(deploy)
-    deferred = pipeline.execute(deploy)
+    # Queued while the deploy starts: Redis round trips the first step need not wait for.
+    description = f"check deploy #{deploy.number} of {deploy.project.slug}"
+    check = threading.Thread(
+        target=_enqueue_check, args=(deploy.pk, description), name="deploy-check"
+    )
+    check.start()
+    try:
+        deferred = pipeline.execute(deploy)
+    finally:
+        check.join()
     if deferred is not None:
         # The app's later deploys wait behind this one: the rate limit would stop them too.
         enqueue(deploy, at=deferred.until)
@@ -146,11 +155,14 @@ def enqueue(deploy: Deploy, delay: float | None = None, at=None):
 
 
 def enqueue_check(deploy: Deploy):
+    return _enqueue_check(deploy.pk, f"check deploy #{deploy.number} of {deploy.project.slug}")
+
+
+def _enqueue_check(deploy_id: int, description: str):
     queue = django_rq.get_queue(QUEUE)
     delay = timedelta(seconds=max(1, reaper.stale_seconds() // 2))
-    description = f"check deploy #{deploy.number} of {deploy.project.slug}"
     return queue.enqueue_in(
-        delay, check_deploy, deploy.pk, job_timeout=600, description=description, result_ttl=600
+        delay, check_deploy, deploy_id, job_timeout=600, description=description, result_ttl=600
     )
 
 

@@ -10,7 +10,8 @@ import contextlib
 import logging
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import redis
@@ -94,6 +95,7 @@ class Run:
         self.checkout = None  # a working copy, made only when custom commands need one
         self.repository = None  # the project's mirror, which git pushes from
         self.early_release = None  # the app's latest release, asked for while git fetches
+        self.pool = None  # a thread for Heroku calls made while the deploy does something else
 
     def _secrets(self):
         deploy_key = getattr(self.deploy.project, "deploy_key", None)
@@ -151,17 +153,25 @@ class Run:
     def checkout_commit(self):
         with self.step("checkout", "Check out the commit"):
             self.ask_release_early()
-            path = mirror.update(self.deploy.project, self.writer, self.cancel_event)
-            sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
-            if sha != self.deploy.sha:
-                self.save(sha=sha)
-            self.repository = path
+            try:
+                sha = self.fetch_commit()
+            finally:
+                # The steps up to the push call Heroku too: one call at a time on the client.
+                futures.wait([self.early_release] if self.early_release else [])
             if not self.needs_working_copy():
                 # git pushes from the mirror itself; a copy of every file would only cost time.
                 self.writer.system(f"Commit {sha[:12]} is ready to push.")
                 return
             self.checkout = self.resources.enter_context(mirror.worktree(self.deploy.project, sha))
             self.writer.system(f"Checked out {sha[:12]}.")
+
+    def fetch_commit(self) -> str:
+        path = mirror.update(self.deploy.project, self.writer, self.cancel_event)
+        sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
+        if sha != self.deploy.sha:
+            self.save(sha=sha)
+        self.repository = path
+        return sha
 
     def ask_release_early(self):
         """Ask Heroku for the app's latest release while git fetches, unless a step before the
@@ -170,9 +180,7 @@ class Run:
         page = env.maintenance_page_url and self._maintenance_wanted(MaintenanceMode.DEPLOY)
         if env.pre_deploy_commands.strip() or page:
             return
-        pool = ThreadPoolExecutor(1, thread_name_prefix="deploy-release")
-        self.resources.callback(pool.shutdown, wait=False, cancel_futures=True)
-        self.early_release = pool.submit(self.client.releases, self.app, limit=1)
+        self.early_release = self.meanwhile(self.client.releases, self.app, limit=1)
 
     def release_before_push(self) -> list:
         early, self.early_release = self.early_release, None
@@ -248,11 +256,12 @@ class Run:
         with self.step("push", f"Push to Heroku ({ref})"):
             before = self.release_before_push()
             self.save(previous_release_id=before[0]["id"] if before else "")
-            self.git_push(ref)
-            self.record_release()
+            latest = self.git_push(ref)
+            self.record_release(latest.result())
 
-    def git_push(self, ref):
-        """Push, and record it in the rate-limit ledger; Heroku's 429 defers the deploy."""
+    def git_push(self, ref) -> Future:
+        """Push, and record it in the rate-limit ledger while Heroku is asked for the release
+        the push made (the future's result); Heroku's 429 defers the deploy."""
         try:
             runners.git_push(
                 self.checkout or self.repository,
@@ -269,10 +278,11 @@ class Run:
         except runners.CommandFailed as error:
             ratelimit.after_push(self.deploy, self.credential, error=str(error))
             raise
+        latest = self.meanwhile(self.client.releases, self.app, limit=1)
         ratelimit.after_push(self.deploy, self.credential)
+        return latest
 
-    def record_release(self):
-        latest = self.client.releases(self.app, limit=1)
+    def record_release(self, latest):
         if latest:
             self.save(release_version=latest[0]["version"])
             self.writer.system(f"Heroku release v{latest[0]['version']}.")
@@ -483,6 +493,14 @@ class Run:
 
     def forget(self, name):
         self.save(cleanup_state={k: v for k, v in self.deploy.cleanup_state.items() if k != name})
+
+    def meanwhile(self, call, *args, **kwargs) -> Future:
+        """`call` on the deploy's Heroku thread while this one goes on with git or the database;
+        wait for it before the next call on the client (its session serves one call at a time)."""
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="deploy-heroku")
+            self.resources.callback(self.pool.shutdown, wait=False, cancel_futures=True)
+        return self.pool.submit(call, *args, **kwargs)
 
     def app_config_vars(self):
         if self.config_vars is None:
