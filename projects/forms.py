@@ -6,6 +6,9 @@ from django.utils.text import slugify
 from herokucd.git import GitError, ls_remote_heads
 from projects.models import Membership, Project, Role
 
+# Slugs that a project's URL /projects/<slug>/ would share with another page.
+RESERVED_SLUGS = {"new"}
+
 
 class FirstAdminForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
@@ -41,6 +44,10 @@ class ProjectForm(forms.ModelForm):
         slug = self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name", ""))
         if not slug:
             raise forms.ValidationError("Give the project a name or a slug made of letters.")
+        if slug in RESERVED_SLUGS:
+            raise forms.ValidationError(
+                f"“{slug}” is taken by a page of herokucd (/projects/{slug}/): choose another slug."
+            )
         if Project.objects.filter(slug=slug).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError(f"A project with the slug “{slug}” already exists.")
         return slug

@@ -49,6 +49,14 @@ def test_a_taken_slug_is_refused(client_for, alice, project, git_repo):
     assert "A project with the slug “foo-bar” already exists." in response.content.decode()
 
 
+def test_a_project_named_new_is_refused_its_url_would_be_the_new_project_page(
+    client_for, alice, git_repo
+):
+    response = new_project(client_for(alice), name="New", repository_url=str(git_repo.path))
+    assert "“new” is taken by a page of herokucd" in response.content.decode()
+    assert not Project.objects.exists()
+
+
 def test_home_lists_only_the_users_projects(client_for, project, charlie):
     assert "Foo Bar" not in client_for(charlie).get("/").content.decode()
     assert "No projects yet" in client_for(charlie).get("/").content.decode()
