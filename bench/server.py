@@ -63,7 +63,7 @@ def session_cookie(username) -> str:
     client = Client()
     client.force_login(
         get_user_model().objects.get(username=username),
-        backend="django.contrib.auth.backends.ModelBackend",
+        backend="projects.backends.ModelBackend",
     )
     return f"sessionid={client.cookies['sessionid'].value}"
 

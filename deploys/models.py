@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from projects import pagecache
 from projects.models import Environment, Project
 
 
@@ -24,6 +25,29 @@ class Trigger(models.TextChoices):
     WEBHOOK = "webhook", "Webhook"
     RETRY = "retry", "Retry"
     ROLLBACK = "rollback", "Rollback"
+
+
+# Fields no page of deploys lists: writing only these leaves the project pages as they were.
+UNSEEN_DEPLOY_FIELDS = {"line_count", "heartbeat_at", "worker_name", "cleanup_state"}
+
+
+class DeployQuerySet(models.QuerySet):
+    """Bulk writes mark the project pages changed as saves do (deploys.signals)."""
+
+    def update(self, **fields):
+        if fields.keys() <= UNSEEN_DEPLOY_FIELDS:
+            return super().update(**fields)
+        projects = set(self.values_list("project_id", flat=True).order_by())
+        updated = super().update(**fields)
+        for project_id in projects if updated else ():
+            pagecache.touch(project_id)
+        return updated
+
+    def bulk_create(self, deploys, *args, **kwargs):
+        created = super().bulk_create(deploys, *args, **kwargs)
+        for project_id in {deploy.project_id for deploy in created}:
+            pagecache.touch(project_id)
+        return created
 
 
 class Deploy(models.Model):
@@ -66,6 +90,8 @@ class Deploy(models.Model):
     # What the pipeline changed on the app and must undo (maintenance on, formation before
     # scaling down), kept here so the stale-deploy reaper can undo it after a worker died.
     cleanup_state = models.JSONField(default=dict, blank=True)
+
+    objects = DeployQuerySet.as_manager()
 
     class Meta:
         ordering = ["-number"]

@@ -18,6 +18,7 @@ from deploys import ratelimit
 from deploys.logformat import decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.trigger_models import GitRequest
+from projects import pagecache
 from projects.access import get_project_for_user, projects_for_user
 from projects.models import Environment, HerokuCredential
 from projects.setup import missing_steps
@@ -43,9 +44,9 @@ def _deploy_for_user(request, slug, number):
     return deploy, membership
 
 
-def _int_param(request, name, default, low=0, high=None):
+def _int_param(query, name, default, low=0, high=None):
     try:
-        value = int(request.GET.get(name, default))
+        value = int(query.get(name, default))
     except ValueError:
         value = default
     value = max(value, low)
@@ -170,8 +171,8 @@ def deploy_log(request, slug, number):
     re-sending what it has. A finished deploy's answer carries its action buttons.
     """
     deploy, membership = _deploy_for_user(request, slug, number)
-    after = _int_param(request, "after", 0)
-    limit = _int_param(request, "limit", 1000, low=1, high=MAX_WINDOW)
+    after = _int_param(request.GET, "after", 0)
+    limit = _int_param(request.GET, "limit", 1000, low=1, high=MAX_WINDOW)
     lines = read_lines(deploy, after, limit)
     waiting = request.GET.get("wait") == "1"
     version = header_version(deploy) if waiting else None
@@ -304,19 +305,33 @@ class HistoryPage:
 @require_GET
 def deploy_history(request, slug):
     project, membership = get_project_for_user(request, slug)
-    form = HistoryFilter(request.GET or None, list(project.environments.all()))
+    query = request.GET.urlencode()
+    body = pagecache.part(project, "history", query, lambda: history_part(project, request.GET))
+    return render(
+        request,
+        "deploys/deploy_history.html",
+        {"project": project, "membership": membership, "body": body},
+    )
+
+
+def history_part(project, query) -> pagecache.Part:
+    """The deploy history's content for the filters and page in `query` (a QueryDict)."""
+    form = HistoryFilter(query or None, list(project.environments.all()))
     deploys = form.apply(project.deploys.select_related("triggered_by").order_by("-number"))
-    number = _int_param(request, "page", 1, low=1)
-    page, chart = _page_and_chart(deploys, number)
+    page, chart = _page_and_chart(deploys, _int_param(query, "page", 1, low=1))
     ctx = {
         "project": project,
-        "membership": membership,
         "form": form,
         "page": page,
         "chart": deploy_chart(chart),
-        "filter_query": _query_without_page(request),
+        "filter_query": _query_without_page(query),
     }
-    return render(request, "deploys/deploy_history.html", ctx)
+    html = render_to_string("deploys/_history.html", ctx)
+    return pagecache.Part(html, keep=_all_finished(chart, page))
+
+
+def _all_finished(*deploy_lists):
+    return all(deploy.is_finished for deploys in deploy_lists for deploy in deploys)
 
 
 def _page_and_chart(deploys, number):
@@ -330,8 +345,8 @@ def _page_and_chart(deploys, number):
     return HistoryPage(number, rows[:PAGE_SIZE], len(rows) > PAGE_SIZE), chart
 
 
-def _query_without_page(request):
-    query = request.GET.copy()
+def _query_without_page(query):
+    query = query.copy()
     query.pop("page", None)
     return query.urlencode()
 
@@ -472,16 +487,27 @@ def home(request):
 def project_overview(request, slug):
     """The project page. It lives here, not in projects/, because it shows deploys."""
     project, membership = get_project_for_user(request, slug)
-    context = {"project": project, "membership": membership}
+    body = pagecache.part(
+        project, "overview", membership.role, lambda: overview_part(project, membership)
+    )
     return render(
         request,
         "projects/project_detail.html",
-        context | project_overview_context(project, request.user),
+        {"project": project, "membership": membership, "body": body},
     )
 
 
-def project_overview_context(project, user):
-    """Context for templates/projects/project_detail.html (fixed number of queries)."""
+def overview_part(project, membership) -> pagecache.Part:
+    context = {"project": project, "membership": membership}
+    context |= project_overview_context(project)
+    html = render_to_string("projects/_overview.html", context)
+    environments = context["environments"]
+    shown = [env.last_deploy for env in environments if env.last_deploy]
+    return pagecache.Part(html, keep=_all_finished(shown, context["recent_deploys"]))
+
+
+def project_overview_context(project):
+    """Context for templates/projects/_overview.html (fixed number of queries)."""
     recent = project.deploys.select_related("triggered_by").order_by("-number")[:10]
     return {
         "environments": environments_with_last_deploys(project),

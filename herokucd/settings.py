@@ -114,9 +114,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not memory: worker processes that tests start must see the same test database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Each web thread keeps its connection between requests: opening one (and, on SQLite, running
+# the PRAGMAs above) costs more than most pages' queries.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: a server when REDIS_URL is set, else the embedded one shared through the data folder.
@@ -127,12 +128,23 @@ if EMBEDDED_REDIS:
 
     REDIS_URL = f"unix://{socket_path(DATA_DIR)}"
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
+# Every signed-in page reads its session: from Redis, written through to the database, so a
+# Redis restart signs nobody out.
+CACHES = {
+    "default": {
+        "BACKEND": "herokucd.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "herokucd",
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # DeployWorker fails a deploy at once when the process running it dies.
 RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "deploys.worker.DeployWorker"}
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "projects.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

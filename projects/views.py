@@ -70,7 +70,7 @@ def first_admin(request):
             user = form.save(commit=False)
             user.is_staff = user.is_superuser = True
             user.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="projects.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.username}. Create your first project.")
         return redirect("project_new")
     return render(request, "registration/first_admin.html", {"form": form})

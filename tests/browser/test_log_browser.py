@@ -36,7 +36,7 @@ def open_as(chromium, live_server, transactional_db, request):
 
     def open_page(user, path, width=1280, **context_options):
         client = Client()
-        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(user, backend="projects.backends.ModelBackend")
         context = chromium.new_context(
             viewport={"width": width, "height": 900}, accept_downloads=True, **context_options
         )

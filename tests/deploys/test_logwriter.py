@@ -44,13 +44,12 @@ def raw_columns(deploy):
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def test_a_burst_of_200000_lines_is_stored_in_order_at_hundreds_of_thousands_per_second(deploy):
+def test_a_burst_of_200000_lines_is_stored_whole_and_in_order(deploy):
+    # How fast is `make bench`'s figure (log_ingest_lines_per_s_*), never a timed test.
     writer = LogWriter(deploy, [SECRET])
-    started = time.perf_counter()
     for number in range(200_000):
         writer.write(f"line {number} of the build output")
     writer.close()
-    took = time.perf_counter() - started
     lines = stored(deploy)
     assert len(lines) == 200_000
     assert lines[0] == "line 0 of the build output"
@@ -59,8 +58,6 @@ def test_a_burst_of_200000_lines_is_stored_in_order_at_hundreds_of_thousands_per
     assert 200_000 // CHUNK_LINES <= deploy.log_chunks.count() < 200_000 // CHUNK_LINES + 20
     deploy.refresh_from_db()
     assert deploy.line_count == 200_000
-    print(f"{200_000 / took:.0f} lines/s")
-    assert 200_000 / took > 200_000, f"{200_000 / took:.0f} lines/s"
 
 
 def test_a_line_is_readable_a_fraction_of_a_second_after_it_was_written(deploy):

@@ -107,8 +107,8 @@ def wait_for_http(url, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            return requests.get(url, timeout=2).status_code
-        except requests.ConnectionError:
+            return requests.get(url, timeout=5).status_code
+        except (requests.ConnectionError, requests.Timeout):  # not serving yet, or still booting
             time.sleep(0.2)
     return None
 

@@ -128,7 +128,7 @@ def test_secrets_appear_only_as_ciphertext(client_for, alice, bob_as, project, s
     caplog.set_level(logging.DEBUG)
     admin = Recorder(client_for(alice))
     viewer = Client()  # client_for would sign the same client in again
-    viewer.force_login(bob_as(Role.VIEWER), backend="django.contrib.auth.backends.ModelBackend")
+    viewer.force_login(bob_as(Role.VIEWER), backend="projects.backends.ModelBackend")
     private_keys = run_everything(admin, Recorder(viewer), sim, project)
     assert HerokuCredential.objects.get().api_key == sim.api_key  # the wizard really ran
     assert len(set(private_keys)) == 2

@@ -1,0 +1,124 @@
+"""Rendered parts of project pages, kept by each web process until their project changes.
+
+The project page and the deploy history read the newest deploys, environments and budgets: a
+dozen queries and a few hundred template nodes that are the same for every viewer until a deploy
+or a setting of the project changes. Each project has a revision in Redis that every such change
+increments (`touch`, after the change commits); a page part is kept under its project's revision
+and is rendered again once the revision moved on. So a change shows on the next page view,
+whichever process or host made it.
+
+- A part is kept at most `TTL` seconds, so its relative times ("3 minutes ago") and rate-limit
+  budgets never drift further than that; a part showing a deploy still under way is not kept.
+- Redis unreachable: nothing is kept or served from here, every page is rendered afresh.
+- Parts hold no CSRF token and nothing of one viewer: views key them by what varies (the role).
+"""
+
+import functools
+import hashlib
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from django.db import transaction
+
+TTL = 10.0
+MAX_ENTRIES = 500
+_KEY = "herokucd:project-revision:{}"
+
+_parts: OrderedDict = OrderedDict()
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rendered HTML, and whether it may be kept (False while a deploy in it is under way)."""
+
+    html: str
+    keep: bool = True
+
+
+def touch(project_id):
+    """Mark the project's pages changed: now, and again once the current transaction commits.
+
+    Now, so the transaction itself sees the change; again after the commit, because another
+    process may have rendered the old content under the first new revision in between.
+    """
+    _increment(project_id)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _increment(project_id), robust=True)
+
+
+def part(project, name, vary, render) -> str:
+    """The HTML of `render()` (a `Part`) for `project`, kept while the project is unchanged.
+
+    `name` and `vary` (a string or tuple: page number, filters, role...) tell parts apart.
+    """
+    revision = _revision(project.pk)
+    if revision is None:
+        return render().html
+    key = (project.pk, revision, name, _digest(vary))
+    now = time.monotonic()
+    with _lock:
+        kept = _parts.get(key)
+        if kept and kept[0] > now:
+            _parts.move_to_end(key)
+            return kept[1]
+    rendered = render()
+    if rendered.keep:
+        _keep(key, rendered.html, now + TTL)
+    return rendered.html
+
+
+def clear():
+    """Forget every kept part of this process (tests)."""
+    with _lock:
+        _parts.clear()
+
+
+def _keep(key, html, expires):
+    with _lock:
+        _parts[key] = (expires, html)
+        _parts.move_to_end(key)
+        while len(_parts) > MAX_ENTRIES:
+            _parts.popitem(last=False)
+
+
+def _digest(vary) -> str:
+    return hashlib.blake2b(repr(vary).encode(), digest_size=16).hexdigest()
+
+
+@functools.cache
+def _connection():
+    # One client per process: its pool keeps connections open (and starts over after a fork).
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _revision(project_id):
+    try:
+        return _connection().get(_KEY.format(project_id)) or _revision_after(project_id, "get")
+    except redis.RedisError:
+        return None
+
+
+def _increment(project_id):
+    _revision_after(project_id, "incr")
+
+
+def _revision_after(project_id, command):
+    """The revision after `command` ("get" or "incr"), in one round trip; None without Redis.
+
+    A revision missing (never set, or Redis restarted empty) starts from a random number, so a
+    part kept under an earlier revision can never be taken for a current one.
+    """
+    key = _KEY.format(project_id)
+    try:
+        with _connection().pipeline(transaction=False) as pipe:
+            pipe.set(key, secrets.randbits(62), nx=True)
+            getattr(pipe, command)(key)
+            return pipe.execute()[-1]
+    except redis.RedisError:
+        return None  # parts kept by other processes expire within TTL
