@@ -129,7 +129,7 @@ if EMBEDDED_REDIS:
     REDIS_URL = f"unix://{socket_path(DATA_DIR)}"
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 # Every signed-in page reads its session: from Redis, written through to the database, so a
-# Redis restart signs nobody out.
+# Redis restart signs nobody out (herokucd/sessions.py, herokucd/cache.py).
 CACHES = {
     "default": {
         "BACKEND": "herokucd.cache.RedisCache",
@@ -138,7 +138,7 @@ CACHES = {
         "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "herokucd.sessions"
 # DeployWorker fails a deploy at once when the process running it dies.
 RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "deploys.worker.DeployWorker"}
 
