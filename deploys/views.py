@@ -18,7 +18,7 @@ from deploys import ratelimit
 from deploys.logformat import decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.trigger_models import GitRequest
-from projects import pagecache
+from projects import layout, pagecache
 from projects.access import get_project_for_user, projects_for_user
 from projects.models import Environment, HerokuCredential
 from projects.setup import missing_steps
@@ -304,14 +304,10 @@ class HistoryPage:
 @login_required
 @require_GET
 def deploy_history(request, slug):
-    project, membership = get_project_for_user(request, slug)
+    project, _ = get_project_for_user(request, slug)
     query = request.GET.urlencode()
     body = pagecache.part(project, "history", query, lambda: history_part(project, request.GET))
-    return render(
-        request,
-        "deploys/deploy_history.html",
-        {"project": project, "membership": membership, "body": body},
-    )
+    return layout.render_page(request, "deploys/deploy_history.html", {"project": project}, body)
 
 
 def history_part(project, query) -> pagecache.Part:
@@ -490,11 +486,7 @@ def project_overview(request, slug):
     body = pagecache.part(
         project, "overview", membership.role, lambda: overview_part(project, membership)
     )
-    return render(
-        request,
-        "projects/project_detail.html",
-        {"project": project, "membership": membership, "body": body},
-    )
+    return layout.render_page(request, "projects/project_detail.html", {"project": project}, body)
 
 
 def overview_part(project, membership) -> pagecache.Part:

@@ -42,10 +42,11 @@ def pytest_sessionfinish(session):
 
 @pytest.fixture(autouse=True)
 def _forget_kept_page_parts():
-    """Rolled-back tests reuse primary keys: no test may see another's kept project pages."""
-    from projects import pagecache
+    """Rolled-back tests reuse primary keys: no test may see another's kept pages or layouts."""
+    from projects import layout, pagecache
 
     pagecache.clear()
+    layout.clear()
 
 
 @pytest.fixture

@@ -1,15 +1,22 @@
 """The project page and the deploy history keep their rendered content until the project changes
-(projects/pagecache.py): a change shows on the very next view, whoever made it and however."""
+(projects/pagecache.py), and their layout for the same person and projects (projects/layout.py):
+a change shows on the very next view, whoever made it and however."""
+
+import re
 
 import pytest
 import redis
+from django.contrib import messages
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.db import connection
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from deploys.models import Deploy, State
 from deploys.services import request_deploy
-from projects import pagecache
+from projects import layout, pagecache
 from projects.models import Role
 from tests.deploys.factories import give_key, make_deploy, make_environment
 
@@ -133,3 +140,49 @@ def count_queries(client, project):
     with CaptureQueriesContext(connection) as queries:
         page(client, project)
     return len(queries)
+
+
+# The layout around the content (projects/layout.py) ------------------------------------------
+
+
+def sign_out_token(html):
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_signing_out_works_from_a_page_whose_layout_was_kept(alice, project, name):
+    for _ in range(2):  # each with its own session and CSRF cookie, the second layout kept
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(alice, backend="projects.backends.ModelBackend")
+        page(client, project, name)
+        token = sign_out_token(page(client, project, name))
+        assert token not in (layout.TOKEN, "")
+        assert client.post(reverse("logout"), {"csrfmiddlewaretoken": token}).status_code == 302
+        assert client.get(reverse("home")).status_code == 302  # signed out
+
+
+def test_the_switcher_follows_a_renamed_project(client_for, alice, project):
+    client = client_for(alice)
+    assert "<summary>Foo Bar</summary>" in page(client, project)
+    project.name = "Foo Baz"
+    project.save()
+    shown = page(client, project)
+    assert "<summary>Foo Baz</summary>" in shown and "<title>Foo Baz · herokucd</title>" in shown
+
+
+def test_each_person_gets_their_own_top_bar(client_for, alice, bob_as, project):
+    assert "<summary>alice</summary>" in page(client_for(alice), project)
+    shown = page(client_for(bob_as(Role.VIEWER)), project)
+    assert "<summary>bob</summary>" in shown and "<summary>alice</summary>" not in shown
+
+
+def test_a_message_shows_once_on_a_page_whose_layout_was_kept(client_for, alice, project):
+    client = client_for(alice)
+    page(client, project)
+    storage = CookieStorage(RequestFactory().get("/"))
+    storage.add(messages.SUCCESS, "Saved the deploy options of staging.")
+    carrier = HttpResponse()
+    storage.update(carrier)
+    client.cookies["messages"] = carrier.cookies["messages"].value
+    assert "Saved the deploy options of staging." in page(client, project)
+    assert "Saved the deploy options of staging." not in page(client, project)
