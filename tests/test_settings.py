@@ -1,6 +1,7 @@
 """Settings come from the environment: embedded defaults, production refuses missing secrets."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,13 @@ def test_it_uses_sqlite_and_embedded_redis_when_nothing_is_set(tmp_path):
     assert redis_url.startswith("unix://") and embedded == "True"
     assert (tmp_path / "secret_key").read_text().strip()
     assert oct((tmp_path / "field_encryption_keys").stat().st_mode)[-3:] == "600"
+
+
+def test_migrate_leaves_the_sqlite_file_in_write_ahead_log_mode(tmp_path):
+    # So web and worker processes read while one writes; new connections need not set it.
+    assert run_manage(["migrate", "-v0"], tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_it_uses_the_servers_given_in_the_environment(tmp_path):
