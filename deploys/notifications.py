@@ -1,7 +1,9 @@
 """Tell people a deploy finished: email and signed outgoing webhooks, per environment.
 
-`deploy_finished(deploy)` (called by the engine at the end of every deploy) only enqueues one
-`deliver` job per interested target, so a slow or dead receiver never holds up a deploy. Each
+`deploy_finished(deploy)` only enqueues one `deliver` job per interested target, so a slow or
+dead receiver never holds up a deploy. It is called once per deploy, by whoever ended it with a
+conditional UPDATE that changed the row: the pipeline at the end of a deploy, or the reaper
+(`deploys/reaper.py`) after it failed the deploy of a dead worker and cleaned up its app. Each
 run of `deliver` is one attempt, recorded as a `NotificationDelivery` row; a failed attempt
 raises, and RQ retries it with backoff.
 

@@ -2,7 +2,8 @@
 
 A running deploy writes `heartbeat_at` every second. When the heartbeat is older than
 `stale_seconds()`, its worker is gone (work horse killed, host lost): the deploy is failed with
-a reason (which releases its app for the next deploy) and what it changed on the app is undone.
+a reason (which releases its app for the next deploy), what it changed on the app is undone,
+and then the environment's notification targets hear of the failure like any other.
 Workers run it before claiming a deploy and from a check scheduled for each running deploy;
 `manage.py fail_stale_deploys` runs it by hand or from cron.
 """
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from deploys import notifications
 from deploys.logwriter import LogWriter
 from deploys.models import Deploy, State
 from deploys.pipeline import undo_changes
@@ -49,7 +51,7 @@ def fail_stale(deploy: Deploy, limit) -> bool:
     )
     if not claimed.update(state=State.FAILED, reason=reason, finished_at=timezone.now()):
         return False  # it came back to life, or another reaper got there first
-    _clean_up_failed(deploy, reason)
+    _after_failing(deploy, reason)
     return True
 
 
@@ -63,16 +65,34 @@ def fail_dead_worker(deploy_id: int, worker_name: str, how: str) -> Deploy | Non
     if not claimed.update(state=State.FAILED, reason=reason, finished_at=timezone.now()):
         return None  # it never claimed the deploy, or somebody ended it already
     deploy = Deploy.objects.select_related("project").get(pk=deploy_id)
-    _clean_up_failed(deploy, reason)
+    _after_failing(deploy, reason)
     return deploy
 
 
-def _clean_up_failed(deploy: Deploy, reason: str) -> None:
+def _after_failing(deploy: Deploy, reason: str) -> None:
+    """What only the reaper whose UPDATE claimed the deploy does, so it happens once:
+
+    1. Undo the deploy's changes on the app; name in the reason what could not be undone.
+    2. Notify from the row as it now stands (failed, with the whole reason), even when the
+       cleanup crashed. Never raises: a notification that cannot be queued (Redis away) must
+       not stop the reaping.
+    """
     log.warning("Deploy %s of %s: %s", deploy.number, deploy.app_name, reason)
-    problems = clean_up(deploy)
-    if problems:
-        reason += " Cleanup failed: " + "; ".join(problems)
-        Deploy.objects.filter(pk=deploy.pk).update(reason=reason)
+    try:
+        problems = clean_up(deploy)
+        if problems:
+            reason += " Cleanup failed: " + "; ".join(problems)
+            Deploy.objects.filter(pk=deploy.pk).update(reason=reason)
+    finally:
+        deploy.refresh_from_db()
+        notify(deploy)
+
+
+def notify(deploy: Deploy) -> None:
+    try:
+        notifications.deploy_finished(deploy)
+    except Exception:
+        log.exception("Could not send the notifications of deploy %s", deploy.pk)
 
 
 def clean_up(deploy: Deploy) -> list[str]:
