@@ -1,9 +1,11 @@
 """Crashes the engine's own tests (tests/deploys/test_queue.py) do not cover: a work horse killed
 mid-push (the app restored, the commit pushed exactly once), how soon a killed work horse's
 deploy is failed with the default settings, and a whole worker killed and replaced by a new one
-that reaps the dead deploy by itself (no `fail_stale_deploys` by hand).
+that reaps the dead deploy by itself (no `fail_stale_deploys` by hand). Either way the dead
+deploy is notified like any failed deploy, once, to whoever wants failures.
 """
 
+import json
 import os
 import signal
 import time
@@ -13,10 +15,12 @@ import pytest
 
 from deploys.models import State
 from deploys.services import request_deploy
+from deploys.trigger_models import NotificationDelivery, NotificationTarget
 from projects.models import MaintenanceMode
 from tests.deploys.conftest import sim_env
 from tests.deploys.test_queue import WORKER_ARGS, children, empty_queue, finished, wait_for
 from tests.processes import start, stop
+from tests.triggers.test_notifications import receiver  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -64,6 +68,20 @@ def kill_work_horse(worker_process, deploy):
     return time.monotonic()
 
 
+def hook(environment, server, **wants):
+    """A webhook target on the real receiver `server` (failures and recoveries by default)."""
+    return NotificationTarget.objects.create(
+        environment=environment, kind="webhook", address=server.url, secret="whsec", **wants
+    )
+
+
+def notified(server, count, target):
+    """What `server` received once the worker delivered `count` messages to `target`."""
+    delivered = NotificationDelivery.objects.filter(target=target, status="delivered")
+    wait_for(lambda: delivered.count() >= count, 30, f"{count} notification(s)")
+    return [json.loads(body) for _headers, body in server.received]
+
+
 def pushing(deploy):
     return deploy.steps.filter(name="push", state="running").exists()
 
@@ -75,8 +93,15 @@ def assert_app_restored(sim):
 
 
 def test_a_work_horse_killed_mid_push_fails_the_deploy_restores_the_app_and_pushes_once(
-    careful, worker, sim, git_repo
+    careful,
+    worker,
+    sim,
+    git_repo,
+    receiver,  # noqa: F811
 ):
+    failures, successes = receiver(), receiver()
+    to_failures = hook(careful, failures, on_recovered=False)
+    to_successes = hook(careful, successes, on_failed=False, on_succeeded=True)
     process = worker(stale_seconds=3)
     sim.fault("GIT /{app}.git", delay=4, count=1)  # the push is in flight when the horse dies
     deploy = request_deploy(careful)
@@ -93,6 +118,12 @@ def test_a_work_horse_killed_mid_push_fails_the_deploy_restores_the_app_and_push
     assert following.state == State.SUCCEEDED, following.reason
     pushed = [p["sha"] for p in sim.app_state()["pushes"]]
     assert pushed.count(following.sha) >= 1
+    # The worker notified the dead deploy (before it ran the next one): once, with how it died.
+    (failed,) = notified(failures, 1, to_failures)
+    assert (failed["event"], failed["deploy"]) == ("failed", deploy.number)
+    assert "died (killed by signal 9)" in failed["reason"]
+    (recovered,) = notified(successes, 1, to_successes)
+    assert (recovered["event"], recovered["deploy"]) == ("recovered", following.number)
 
 
 def test_a_killed_work_horse_fails_its_deploy_within_5_seconds_with_default_settings(
@@ -109,8 +140,13 @@ def test_a_killed_work_horse_fails_its_deploy_within_5_seconds_with_default_sett
 
 
 def test_a_killed_worker_is_replaced_and_the_new_worker_fails_the_dead_deploy_and_runs_the_next(
-    careful, worker, sim
+    careful,
+    worker,
+    sim,
+    receiver,  # noqa: F811
 ):
+    failures = receiver()
+    to_failures = hook(careful, failures, on_recovered=False)
     stale = 5
     first = worker(stale_seconds=stale)
     sim.fault("GIT /{app}.git", delay=30, count=1)
@@ -130,3 +166,6 @@ def test_a_killed_worker_is_replaced_and_the_new_worker_fails_the_dead_deploy_an
     assert "stopped responding" in deploy.reason
     assert finished(following, timeout=60).state == State.SUCCEEDED, following.reason
     assert_app_restored(sim)
+    (failed,) = notified(failures, 1, to_failures)
+    assert (failed["event"], failed["deploy"]) == ("failed", deploy.number)
+    assert "stopped responding" in failed["reason"]
