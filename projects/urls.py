@@ -3,7 +3,6 @@ from django.urls import include, path
 from projects import views
 
 urlpatterns = [
-    path("projects/new/", views.project_new, name="project_new"),
     path("projects/<slug:slug>/members/", views.members, name="members"),
     path(
         "projects/<slug:slug>/members/<int:member_id>/role/", views.member_role, name="member_role"
