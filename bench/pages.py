@@ -2,8 +2,9 @@
 gunicorn on 127.0.0.1, against a bare Django view (`bench.urls.bare`) served the same way in the
 same run. Target: each page at least 30% of the bare view's rate.
 
-The load generator (8 keep-alive threads) shares the 2 cores with gunicorn, as it does for the
-bare view: the ratio, not the absolute rate, is the figure.
+The load generator (8 keep-alive threads, each a signed-in browser that sends back the cookies
+the pages set) shares the 2 cores with gunicorn, as it does for the bare view: the ratio, not the
+absolute rate, is the figure.
 """
 
 from bench import common, server

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.cookies import SimpleCookie
 
 from bench.common import ROOT
 
@@ -69,23 +70,27 @@ def session_cookie(username) -> str:
 
 
 class Browser:
-    """One simulated user: a keep-alive connection that GETs paths with its cookie."""
+    """One simulated user: a keep-alive connection that GETs paths with its session cookie and,
+    as a browser does, sends back the cookies the pages set (the CSRF cookie)."""
 
     def __init__(self, port, cookie):
         self.port = port
-        self.cookie = cookie
+        self.cookies = SimpleCookie(cookie)
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
     def get(self, path) -> tuple[int, bytes, float]:
         started = time.perf_counter()
+        cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in self.cookies.items())
         try:
-            self.connection.request("GET", path, headers={"Cookie": self.cookie})
+            self.connection.request("GET", path, headers={"Cookie": cookie})
             response = self.connection.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException):
             self.connection.close()
             self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
             return 0, b"", time.perf_counter() - started
+        for header in response.headers.get_all("Set-Cookie") or ():
+            self.cookies.load(header)
         if response.getheader("Connection", "").lower() == "close":
             self.connection.close()
         return response.status, body, time.perf_counter() - started
