@@ -137,7 +137,13 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "herokucd",
         "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
-    }
+    },
+    # Rendered page parts and layouts each web process keeps (projects/pagecache.py, layout.py).
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "herokucd-pages",
+        "OPTIONS": {"MAX_ENTRIES": 1000},
+    },
 }
 SESSION_ENGINE = "herokucd.sessions"
 # DeployWorker fails a deploy at once when the process running it dies.

@@ -9,24 +9,20 @@ placeholder) and the content. A request with messages to show is rendered in ful
 """
 
 import secrets
-import threading
-from collections import OrderedDict
 
 from django.contrib import messages
+from django.core.cache import caches
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
+from projects import pagecache
 from projects.access import memberships_of
 
-MAX_ENTRIES = 500
 # Unguessable, so no content or name can contain them.
 TOKEN = f"csrf-{secrets.token_hex(16)}"
 BODY = f"body-{secrets.token_hex(16)}"
-
-_layouts: OrderedDict = OrderedDict()
-_lock = threading.Lock()
 
 
 def render_page(request, template, context, body) -> HttpResponse:
@@ -39,12 +35,6 @@ def render_page(request, template, context, body) -> HttpResponse:
     return HttpResponse(before.replace(TOKEN, token) + body + after)
 
 
-def clear():
-    """Forget every layout of this process (tests)."""
-    with _lock:
-        _layouts.clear()
-
-
 def _layout(request, template, context) -> tuple[str, str]:
     user, project = request.user, context.get("project")
     switcher = tuple(
@@ -52,15 +42,12 @@ def _layout(request, template, context) -> tuple[str, str]:
     )
     current = (project.pk, project.name) if project else None
     key = (template, user.pk, user.get_username(), user.is_staff, switcher, current)
-    with _lock:
-        layout = _layouts.get(key)
-        if layout:
-            _layouts.move_to_end(key)
-            return layout
-    html = render_to_string(template, {**context, "body": BODY, "csrf_placeholder": TOKEN}, request)
-    before, after = html.split(BODY)
-    with _lock:
-        _layouts[key] = (before, after)
-        while len(_layouts) > MAX_ENTRIES:
-            _layouts.popitem(last=False)
-    return before, after
+    key = f"layout:{pagecache.digest(key)}"
+    layout = caches["pages"].get(key)
+    if layout is None:
+        html = render_to_string(
+            template, {**context, "body": BODY, "csrf_placeholder": TOKEN}, request
+        )
+        layout = tuple(html.split(BODY))
+        caches["pages"].set(key, layout, None)
+    return layout

@@ -16,21 +16,15 @@ whichever process or host made it.
 import functools
 import hashlib
 import secrets
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+from django.core.cache import caches
 from django.db import transaction
 
 TTL = 10.0
-MAX_ENTRIES = 500
 _KEY = "herokucd:project-revision:{}"
-
-_parts: OrderedDict = OrderedDict()
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -60,35 +54,19 @@ def part(project, name, vary, render) -> str:
     revision = _revision(project.pk)
     if revision is None:
         return render().html
-    key = (project.pk, revision, name, _digest(vary))
-    now = time.monotonic()
-    with _lock:
-        kept = _parts.get(key)
-        if kept and kept[0] > now:
-            _parts.move_to_end(key)
-            return kept[1]
+    key = f"part:{project.pk}:{int(revision)}:{name}:{digest(vary)}"
+    kept = caches["pages"].get(key)
+    if kept is not None:
+        return kept
     rendered = render()
     if rendered.keep:
-        _keep(key, rendered.html, now + TTL)
+        caches["pages"].set(key, rendered.html, TTL)
     return rendered.html
 
 
-def clear():
-    """Forget every kept part of this process (tests)."""
-    with _lock:
-        _parts.clear()
-
-
-def _keep(key, html, expires):
-    with _lock:
-        _parts[key] = (expires, html)
-        _parts.move_to_end(key)
-        while len(_parts) > MAX_ENTRIES:
-            _parts.popitem(last=False)
-
-
-def _digest(vary) -> str:
-    return hashlib.blake2b(repr(vary).encode(), digest_size=16).hexdigest()
+def digest(value) -> str:
+    """A short cache key for `value` (a string or tuple of plain values)."""
+    return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
 
 
 @functools.cache
