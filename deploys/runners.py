@@ -138,11 +138,12 @@ class _Lines:
         self.seen: list[str] = []  # the last lines, for error messages
 
     def feed(self, data: bytes, final=False):
-        *lines, self.partial = (self.partial + self.decoder.decode(data, final)).split("\n")
+        text = self.partial + self.decoder.decode(data, final)
+        # A "\r" kept at the end of `partial` meets its "\n" here, in the next read's text.
+        *lines, self.partial = text.replace("\r\n", "\n").split("\n")
         if lines:
-            lines = [line.removesuffix("\r") for line in lines]
             self.writer.lines(lines, self.stream)
-            self.seen = (self.seen + lines)[-50:]
+            self.seen = (self.seen + lines[-50:])[-50:]
 
     def close(self):
         self.feed(b"", final=True)

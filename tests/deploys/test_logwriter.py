@@ -137,6 +137,32 @@ def test_every_line_of_the_private_key_is_redacted(deploy):
     assert "debug: [redacted]" in text
 
 
+def test_a_private_key_printed_whole_keeps_every_line_and_the_lines_after_it(deploy):
+    writer = LogWriter(deploy, private_key_secrets(PRIVATE_KEY))
+    writer.lines(["before", *PRIVATE_KEY.splitlines(), "after"])
+    writer.close()
+    lines = stored(deploy)
+    assert len(lines) == len(PRIVATE_KEY.splitlines()) + 2
+    assert lines[0] == "before"
+    assert lines[-1] == "after"
+    assert lines[2:-2] == ["[redacted]"] * (len(lines) - 4)  # the key's body
+
+
+def test_lines_written_in_many_small_pieces_keep_their_order_and_streams(deploy):
+    writer = LogWriter(deploy)
+    for number in range(5000):
+        writer.step = number // 1000
+        writer.lines(
+            [f"out {number}"] if number % 3 else [f"err {number}"], "o" if number % 3 else "e"
+        )
+    writer.close()
+    lines = read_lines(deploy, limit=10_000)
+    assert [line.number for line in lines] == list(range(1, 5001))
+    for number, line in enumerate(lines):
+        assert (line.step, line.stream) == (number // 1000, "o" if number % 3 else "e")
+        assert line.text == (f"out {number}" if number % 3 else f"err {number}")
+
+
 def test_secrets_added_during_the_deploy_are_redacted_from_then_on(deploy):
     writer = LogWriter(deploy)
     writer.add_secrets(["config-var-value-123"])

@@ -43,6 +43,14 @@ def test_output_streams_line_by_line_with_its_stream(writer, tmp_path):
     assert ("o", "no newline") in lines
 
 
+def test_a_windows_line_ending_split_between_two_reads_still_ends_one_line(writer, tmp_path):
+    # The "\r" arrives in one read, its "\n" a moment later in the next; a lone "\r" (a
+    # progress bar redrawing itself) stays in the line for the viewer.
+    script = "printf 'first\\r'; sleep 0.3; printf '\\nsecond\\n10%%\\r50%%\\r100%%\\n'"
+    runners.run(["bash", "-c", script], cwd=tmp_path, env=None, writer=writer, timeout=10)
+    assert texts(writer) == [("o", "first"), ("o", "second"), ("o", "10%\r50%\r100%")]
+
+
 def test_a_command_silent_for_too_long_is_stopped(writer, tmp_path):
     started = time.monotonic()
     with pytest.raises(runners.CommandTimeout, match="printed nothing for 1s"):
