@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Sum
+from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
 from deploys.trigger_models import GitRequest
@@ -68,13 +68,17 @@ def _ledger(key_hash, app_name):
 
 def budget(key_hash, app_name, *, environment=None, now=None) -> Budget:
     now = now or timezone.now()
-    counted = _ledger(key_hash, app_name).filter(made_at__gt=now - window())
-    oldest = counted.filter(requests__gt=0).order_by("made_at").first()
+    counted = Q(made_at__gt=now - window())
+    found = _ledger(key_hash, app_name).aggregate(
+        used=Sum("requests", filter=counted, default=0),
+        oldest=Min("made_at", filter=counted & Q(requests__gt=0)),
+        retry_at=Max("retry_at"),
+    )
     return Budget(
         limit=limit(),
-        used=counted.aggregate(used=Sum("requests"))["used"] or 0,
-        next_free=oldest.made_at + window() if oldest else None,
-        retry_at=_ledger(key_hash, app_name).aggregate(at=Max("retry_at"))["at"],
+        used=found["used"],
+        next_free=found["oldest"] + window() if found["oldest"] else None,
+        retry_at=found["retry_at"],
         environment=environment,
     )
 
@@ -93,6 +97,9 @@ def free_at(key_hash, app_name, cost, now) -> datetime:
 def before_push(deploy, credential):
     now = timezone.now()
     key, app = credential.key_hash, deploy.app_name
+    # Rows older than two windows count for nothing; dropped here, before the push, where
+    # the deploy is still waiting for git anyway.
+    _ledger(key, app).filter(made_at__lte=now - 2 * window()).delete()
     found = budget(key, app, now=now)
     if found.retry_at and found.retry_at > now:
         raise DeferDeploy(found.retry_at)
@@ -117,8 +124,6 @@ def after_push(deploy, credential, error: str = ""):
 
 
 def record_push(deploy, credential, requests=PUSH_COST):
-    now = timezone.now()
-    _ledger(credential.key_hash, deploy.app_name).filter(made_at__lte=now - 2 * window()).delete()
     GitRequest.objects.create(
         key_hash=credential.key_hash, app_name=deploy.app_name, requests=requests, deploy=deploy
     )
