@@ -28,10 +28,11 @@ QUEUE = "default"
 def run_deploy(deploy_id: int) -> str:
     """Run one deploy, if it is still queued and its app is free.
 
-    1. Fail the app's stale deploys, so a dead worker cannot hold the app forever.
-    2. Claim: queued -> running with a conditional UPDATE that must change exactly one row;
+    1. Claim: queued -> running with a conditional UPDATE that must change exactly one row;
        refused while an older deploy of the app waits, or by the database while one runs.
-       A busy app: ask again in WAIT_SECONDS. A duplicate job: nothing to do.
+       A duplicate job: nothing to do.
+    2. A busy app: fail its stale deploys, so a dead worker cannot hold it forever, and claim
+       again; still busy, ask again in WAIT_SECONDS.
     3. Run the pipeline, which ends with cleanup and the deploy's final state (or puts the
        deploy back in the queue until Heroku's git rate limit allows a push).
     4. Hand the app over to its oldest queued deploy.
@@ -39,8 +40,9 @@ def run_deploy(deploy_id: int) -> str:
     deploy = Deploy.objects.select_related("project", "environment").filter(pk=deploy_id).first()
     if deploy is None or deploy.state != State.QUEUED:
         return "not queued"
-    reaper.fail_stale_deploys(app_name=deploy.app_name)
     claimed = claim(deploy)
+    if claimed is None and reaper.fail_stale_deploys(app_name=deploy.app_name):
+        claimed = claim(deploy)
     if claimed is None:
         enqueue(deploy, delay=WAIT_SECONDS)
         return "waiting for the app"
@@ -73,9 +75,10 @@ def claim(deploy: Deploy) -> bool | None:
     try:
         with transaction.atomic():
             changed = (
-                Deploy.objects.filter(pk=deploy.pk, state=State.QUEUED)
+                Deploy.objects.filter(state=State.QUEUED)
                 .filter(~Exists(older_waiting))
-                .update(
+                .update_of(
+                    deploy,
                     state=State.RUNNING,
                     started_at=Coalesce(F("started_at"), Value(now), output_field=DateTimeField()),
                     heartbeat_at=now,

@@ -38,6 +38,17 @@ class DeployQuerySet(models.QuerySet):
         if fields.keys() <= UNSEEN_DEPLOY_FIELDS:
             return super().update(**fields)
         projects = set(self.values_list("project_id", flat=True).order_by())
+        return self._update_touching(projects, fields)
+
+    def update_of(self, deploy, **fields):
+        """update() of `deploy`'s row, if this queryset holds it; its project is known, so
+        marking the pages changed needs no query to find it."""
+        found = self.filter(pk=deploy.pk)
+        if fields.keys() <= UNSEEN_DEPLOY_FIELDS:
+            return found.update(**fields)
+        return found._update_touching({deploy.project_id}, fields)
+
+    def _update_touching(self, projects, fields):
         updated = super().update(**fields)
         for project_id in projects if updated else ():
             pagecache.touch(project_id)
