@@ -10,18 +10,48 @@ import fcntl
 import re
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from deploys import runners
+from deploys import logformat, runners
 
 FETCH_TIMEOUT = 900
 
 
 class UnknownCommit(runners.CommandFailed):
     pass
+
+
+class Relay:
+    """A log writer's stand-in for output made before the writer is there (a fetch started
+    while the deploy sets up): keeps it until `attach(writer)`, then passes it straight on."""
+
+    def __init__(self):
+        self._lock = threading.Lock()  # kept output reaches the writer before newer output
+        self._kept = []
+        self._writer = None
+
+    def system(self, text):
+        self._pass("system", text)
+
+    def lines(self, lines, stream=logformat.STDOUT):
+        self._pass("lines", list(lines), stream)
+
+    def _pass(self, name, *args):
+        with self._lock:
+            if self._writer is None:
+                self._kept.append((name, args))
+            else:
+                getattr(self._writer, name)(*args)
+
+    def attach(self, writer):
+        with self._lock:
+            for name, args in self._kept:
+                getattr(writer, name)(*args)
+            self._kept, self._writer = [], writer
 
 
 def mirror_path(project) -> Path:

@@ -79,16 +79,14 @@ class Run:
         if self.environment is None:
             raise StepFailed(f"The environment {deploy.environment_name} was deleted.")
         self.app = deploy.app_name
-        credential = getattr(deploy.project, "heroku_credential", None)
-        if credential is None:
-            raise StepFailed("This project has no Heroku API key: add one in its settings.")
-        self.api_key = credential.api_key
-        self.credential = credential
-        self.client = HerokuClient(self.api_key)
-        self.writer = LogWriter(deploy, self._secrets())
         self.cancel_event = threading.Event()
-        self.heartbeat = Heartbeat(deploy.pk, self.cancel_event)
         self.resources = contextlib.ExitStack()
+        self.fetch, self.fetch_output = self.fetch_early()
+        try:
+            self.set_up()
+        except BaseException:
+            self.resources.close()
+            raise
         self.outcome = (State.SUCCEEDED, "")
         self.migration_failed = False
         self.config_vars = None
@@ -96,6 +94,37 @@ class Run:
         self.repository = None  # the project's mirror, which git pushes from
         self.early_release = None  # the app's latest release, asked for while git fetches
         self.pool = None  # a thread for Heroku calls made while the deploy does something else
+
+    def set_up(self):
+        """The deploy's Heroku key and client, log writer, heartbeat, and steps so far."""
+        credential = getattr(self.deploy.project, "heroku_credential", None)
+        if credential is None:
+            raise StepFailed("This project has no Heroku API key: add one in its settings.")
+        self.api_key = credential.api_key
+        self.credential = credential
+        self.client = HerokuClient(self.api_key)
+        self.writer = LogWriter(self.deploy, self._secrets())
+        self.heartbeat = Heartbeat(self.deploy.pk, self.cancel_event)
+        self.step_count = self.deploy.steps.count()  # a deploy deferred after its push has some
+
+    def fetch_early(self) -> tuple[Future | None, mirror.Relay | None]:
+        """Start updating the project's mirror now, while the deploy sets up; the checkout
+        step waits for it and shows its output. git fetches from the source repository, not
+        from Heroku: this costs nothing of Heroku's git rate limit."""
+        if self.deploy.trigger == Trigger.ROLLBACK:
+            return None, None
+        output = mirror.Relay()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="deploy-fetch")
+        fetch = pool.submit(mirror.update, self.deploy.project, output, self.cancel_event)
+        self.resources.callback(self._stop_fetch, fetch, pool)
+        return fetch, output
+
+    def _stop_fetch(self, fetch, pool):
+        if not fetch.done():
+            # The deploy ended before its checkout (it failed, or waits for the rate limit):
+            # git is stopped as a cancel stops it, and waited for, as it holds the mirror.
+            self.cancel_event.set()
+        pool.shutdown(wait=True)
 
     def _secrets(self):
         deploy_key = getattr(self.deploy.project, "deploy_key", None)
@@ -166,7 +195,8 @@ class Run:
             self.writer.system(f"Checked out {sha[:12]}.")
 
     def fetch_commit(self) -> str:
-        path = mirror.update(self.deploy.project, self.writer, self.cancel_event)
+        self.fetch_output.attach(self.writer)
+        path = self.fetch.result()
         sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
         if sha != self.deploy.sha:
             self.save(sha=sha)
@@ -438,8 +468,8 @@ class Run:
         """Put the deploy back in the queue until Heroku's git rate limit allows a push."""
         self.outcome = (State.QUEUED, "")
         self.writer.system(f"Waiting for Heroku's git rate limit until {defer.until:%H:%M}")
-        Deploy.objects.filter(pk=self.deploy.pk, state=State.RUNNING).update(
-            state=State.QUEUED, worker_name=""
+        Deploy.objects.filter(state=State.RUNNING).update_of(
+            self.deploy, state=State.QUEUED, worker_name=""
         )
         return defer
 
@@ -469,7 +499,8 @@ class Run:
 
     def _new_step(self, name, title):
         self.writer.flush()
-        position = self.deploy.steps.count() + 1
+        self.step_count += 1
+        position = self.step_count
         self.writer.step = position
         step = DeployStep.objects.create(
             deploy=self.deploy,
@@ -486,7 +517,7 @@ class Run:
     def save(self, **fields):
         for name, value in fields.items():
             setattr(self.deploy, name, value)
-        Deploy.objects.filter(pk=self.deploy.pk).update(**fields)
+        Deploy.objects.update_of(self.deploy, **fields)
 
     def remember(self, **changes):
         self.save(cleanup_state={**self.deploy.cleanup_state, **changes})
@@ -568,8 +599,8 @@ def _maintenance_off(deploy, client, writer):
 
 def finish_deploy(deploy, state, reason):
     """Record the end, unless somebody (the reaper) ended it already."""
-    ended = Deploy.objects.filter(pk=deploy.pk, state=State.RUNNING).update(
-        state=state, reason=reason, finished_at=timezone.now(), cancel_requested=False
+    ended = Deploy.objects.filter(state=State.RUNNING).update_of(
+        deploy, state=state, reason=reason, finished_at=timezone.now(), cancel_requested=False
     )
     if ended:
         deploy.refresh_from_db()
