@@ -4,6 +4,7 @@ One running deploy per Heroku app is enforced by the database (the unique constr
 `one_running_deploy_per_app`), not by a lock in a process, so it holds across workers and hosts.
 """
 
+import functools
 import logging
 import os
 import socket
@@ -12,9 +13,11 @@ from datetime import timedelta
 
 import django_rq
 import redis
+from django.core.signals import setting_changed
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, Exists, F, OuterRef, Value
 from django.db.models.functions import Coalesce
+from django.dispatch import receiver
 from django.utils import timezone
 
 from deploys import pipeline, reaper
@@ -134,6 +137,23 @@ def job_options(deploy: Deploy) -> dict:
     }
 
 
+@functools.cache
+def _connection():
+    # One Redis client per process for the deploy queue: django_rq makes a new one, and opens a
+    # new connection, on each call. redis-py opens new connections in a forked work horse.
+    return django_rq.get_connection(QUEUE)
+
+
+@receiver(setting_changed)
+def _forget_connection(setting, **kwargs):
+    if setting == "RQ_QUEUES":  # tests point the queue at another Redis
+        _connection.cache_clear()
+
+
+def get_queue():
+    return django_rq.get_queue(QUEUE, connection=_connection())
+
+
 class QueueUnavailable(Exception):
     """Redis does not answer: a deploy requested now would have no job to run it."""
 
@@ -141,14 +161,14 @@ class QueueUnavailable(Exception):
 def check_queue() -> None:
     """Raise QueueUnavailable unless Redis answers, before anything is recorded."""
     try:
-        django_rq.get_connection(QUEUE).ping()
+        _connection().ping()
     except redis.RedisError as error:
         raise QueueUnavailable(str(error)) from error
 
 
 def enqueue(deploy: Deploy, delay: float | None = None, at=None):
     """Queue `run_deploy(deploy.pk)`, after the current transaction commits."""
-    queue = django_rq.get_queue(QUEUE)
+    queue = get_queue()
     options = job_options(deploy)
     if at is not None:
         return queue.enqueue_at(at, run_deploy, deploy.pk, **options)
@@ -162,7 +182,7 @@ def enqueue_check(deploy: Deploy):
 
 
 def _enqueue_check(deploy_id: int, description: str):
-    queue = django_rq.get_queue(QUEUE)
+    queue = get_queue()
     delay = timedelta(seconds=max(1, reaper.stale_seconds() // 2))
     return queue.enqueue_in(
         delay, check_deploy, deploy_id, job_timeout=600, description=description, result_ttl=600
@@ -191,7 +211,7 @@ def requeue_orphans(min_age: int = ORPHAN_AGE_SECONDS) -> list[Deploy]:
 
 def deploys_with_a_job() -> set[int]:
     """Ids of the deploys some `run_deploy` job waits for, is scheduled for, or runs."""
-    queue = django_rq.get_queue(QUEUE)
+    queue = get_queue()
     job_ids = set(queue.get_job_ids())
     for registry in (queue.scheduled_job_registry, queue.started_job_registry):
         job_ids.update(registry.get_job_ids())
