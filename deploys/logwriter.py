@@ -133,19 +133,26 @@ class LogWriter:
             self._count += len(texts)
             count = self._count
         if count >= MAX_PENDING:
-            self.flush()
+            self.flush(whole_chunks=True)
             return
         if count >= CHUNK_LINES:
             self._now.set()
         if first or count >= CHUNK_LINES:
             self._wake.set()
 
-    def flush(self) -> None:
+    def flush(self, whole_chunks=False) -> None:
+        """Store the pending lines; with `whole_chunks`, only as many as fill whole chunks (a
+        burst is stored in full chunks, the rest waits for more lines or FLUSH_DELAY)."""
         with self._flush_lock:
             with self._lock:
-                runs, count, self._runs, self._count = self._runs, self._count, [], 0
+                count = self._count
+                if whole_chunks:
+                    count -= count % CHUNK_LINES
+                runs = self._take(count)
                 first = self._next
                 self._next += count
+                if self._count:
+                    self._wake.set()  # the rest is stored within FLUSH_DELAY
             if not count:
                 return
             try:
@@ -157,6 +164,23 @@ class LogWriter:
                     self._count += count
                     self._next = first
                 raise
+
+    def _take(self, count: int) -> list:
+        """The first `count` pending lines, as runs (caller holds `_lock`)."""
+        if count == self._count:
+            runs, self._runs, self._count = self._runs, [], 0
+            return runs
+        runs, left = [], count
+        while left:
+            step, stream, ms, texts = self._runs[0]
+            if len(texts) > left:
+                runs.append((step, stream, ms, texts[:left]))
+                self._runs[0] = (step, stream, ms, texts[left:])
+                break
+            runs.append(self._runs.pop(0))
+            left -= len(texts)
+        self._count -= count
+        return runs
 
     def close(self) -> None:
         """Store what is left now, not on the flusher's next tick: the deploy's end waits."""
@@ -176,16 +200,16 @@ class LogWriter:
             while not self._closing.is_set():
                 self._wake.wait()
                 self._wake.clear()
-                self._now.wait(FLUSH_DELAY)
+                full = self._now.wait(FLUSH_DELAY)
                 self._now.clear()
                 if not self._closing.is_set():
-                    self._flush_quietly()
+                    self._flush_quietly(whole_chunks=full)
         finally:
             connection.close()  # this thread's own connection
 
-    def _flush_quietly(self) -> None:
+    def _flush_quietly(self, whole_chunks=False) -> None:
         try:
-            self.flush()
+            self.flush(whole_chunks)
         except Exception:
             log.exception("Could not store log lines of deploy %s; will retry", self.deploy_id)
             self._wake.set()
