@@ -1,17 +1,21 @@
 """What people look at: the deploy page and its live log, the deploy history, and the content of
-the project and home pages (`project_overview_context`, `home_context`)."""
+the project and home pages (`project_overview_context`, `project_cards`)."""
 
 import hashlib
+import json
 import re
 import time
 from dataclasses import dataclass
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum
-from django.http import JsonResponse, StreamingHttpResponse
+from django.core.cache import caches
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Max, Min, OuterRef, Q, Subquery, Sum
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from deploys import ratelimit
@@ -19,11 +23,12 @@ from deploys.logformat import decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.trigger_models import GitRequest
 from projects import layout, pagecache
-from projects.access import get_project_for_user, projects_for_user
+from projects.access import get_project_for_user, memberships_of
 from projects.models import Environment, HerokuCredential
 from projects.setup import missing_steps
 
 LONG_POLL_SECONDS = 20.0
+SHARED_ANSWER_SECONDS = 2.0
 # A new line reaches the page within ~this plus the request's round trip (goal: 300 ms p95).
 POLL_INTERVAL = 0.05
 STATE_CHECK_EVERY = 10  # polls between two looks at the deploy's state while waiting
@@ -53,12 +58,6 @@ def _int_param(query, name, default, low=0, high=None):
     return min(value, high) if high is not None else value
 
 
-def last_line(deploy) -> int:
-    """The number of the deploy's last stored line (0 when none), from chunk bounds only."""
-    end = deploy.log_chunks.aggregate(end=Max(F("first_line") + F("line_count")))["end"]
-    return (end or 1) - 1
-
-
 def plain_text(text: str) -> str:
     """What a terminal would show at the end: no ANSI escapes, the last carriage-return rewrite."""
     segments = [part for part in ANSI.sub("", text).split("\r") if part]
@@ -72,8 +71,9 @@ def plain_text(text: str) -> str:
 @require_GET
 def deploy_detail(request, slug, number):
     deploy, membership = _deploy_for_user(request, slug, number)
-    log_state = _log_state(deploy, list(deploy.steps.all()))
-    log_state["version"] = header_version(deploy)
+    steps = list(deploy.steps.all())
+    log_state = _log_state(deploy, steps)
+    log_state["version"] = header_version(deploy, steps)
     ctx = {
         "project": deploy.project,
         "membership": membership,
@@ -122,8 +122,11 @@ def _iso(moment):
     return moment.isoformat() if moment else None
 
 
-def _log_state(deploy, steps):
-    """What the page needs to draw and update itself: the header, the steps, no lines."""
+def _log_state(deploy, steps, lines=()):
+    """What the page needs to draw and update itself: the header, the steps, no lines.
+
+    `line_count` is the deploy's, which the log writer moves on in the transaction that stores
+    the lines, so it is never behind the lines read before; `lines`, read after, may be ahead."""
     duration = deploy.duration
     return {
         "state": deploy.state,
@@ -133,14 +136,15 @@ def _log_state(deploy, steps):
         "sha": deploy.sha,
         "started_at": _iso(deploy.started_at),
         "finished_at": _iso(deploy.finished_at),
-        "line_count": last_line(deploy),
+        "line_count": max(deploy.line_count, lines[-1].number if lines else 0),
         "steps": [_step_json(step) for step in steps],
         "duration": duration.total_seconds() if duration else None,
         "release_version": deploy.release_version,
     }
 
 
-# What the header shows of a deploy: a long poll answers as soon as one of them changes.
+# What the header shows of a deploy and its steps: a long poll answers as soon as one changes.
+STEP_HEADER_FIELDS = ["position", "state", "first_line", "finished_at", "title"]
 HEADER_FIELDS = [
     "state",
     "reason",
@@ -152,10 +156,12 @@ HEADER_FIELDS = [
 ]
 
 
-def header_version(deploy) -> str:
+def header_version(deploy, steps=None) -> str:
     """A short fingerprint of the deploy's header and steps (not of its ticking durations)."""
-    steps = deploy.steps.values_list("position", "state", "first_line", "finished_at", "title")
-    seen = [getattr(deploy, name) for name in HEADER_FIELDS] + list(steps)
+    if steps is None:
+        steps = deploy.steps.only(*STEP_HEADER_FIELDS)
+    seen = [getattr(deploy, name) for name in HEADER_FIELDS]
+    seen += [tuple(getattr(step, name) for name in STEP_HEADER_FIELDS) for step in steps]
     return hashlib.blake2s(repr(seen).encode(), digest_size=6).hexdigest()
 
 
@@ -170,21 +176,46 @@ def deploy_log(request, slug, number):
     (a queued deploy starts, a step begins or ends), so the page shows it at once without
     re-sending what it has. A finished deploy's answer carries its action buttons.
     """
-    deploy, membership = _deploy_for_user(request, slug, number)
+    # The busiest request there is: every viewer of a running deploy, after every new line.
+    # Its viewers ask the same question at the same moment; the first of this process to have
+    # the answer leaves it for the others a moment (`shared`), so N viewers cost about one.
+    project, membership = get_project_for_user(request, slug)
     after = _int_param(request.GET, "after", 0)
     limit = _int_param(request.GET, "limit", 1000, low=1, high=MAX_WINDOW)
-    lines = read_lines(deploy, after, limit)
     waiting = request.GET.get("wait") == "1"
-    version = header_version(deploy) if waiting else None
-    if waiting and not lines and (request.GET.get("version") or version) == version:
-        lines = _wait_for_lines(deploy, after, limit, _timeout(request), version)
-    payload = _log_state(deploy, list(deploy.steps.all()))
+    shared = f"log:{project.pk}:{number}:{after}:{limit}" if waiting else None
+    body = caches["log-answers"].get(shared) if shared else None
+    if body is None:
+        deploy = get_object_or_404(Deploy, project=project, number=number)
+        deploy.project = project
+        body = _log_answer(request, deploy, membership, after, limit, shared)
+    return HttpResponse(body, content_type="application/json")
+
+
+def _log_answer(request, deploy, membership, after, limit, shared) -> bytes:
+    lines = read_lines(deploy, after, limit)
+    steps = list(deploy.steps.all())
+    waiting = shared is not None
+    if waiting:
+        version = header_version(deploy, steps)
+        if not lines and (request.GET.get("version") or version) == version:
+            found = _wait_for_lines(deploy, after, limit, _timeout(request), version, shared)
+            if isinstance(found, bytes):
+                return found  # the answer another viewer's request left
+            lines = found
+            steps = list(deploy.steps.all())
+            version = header_version(deploy, steps)
+    payload = _log_state(deploy, steps, lines)
     payload["lines"] = [[ln.number, ln.step, ln.stream, ln.time_ms, ln.text] for ln in lines]
     if waiting:
-        payload["version"] = header_version(deploy)
+        payload["version"] = version
     if waiting and deploy.is_finished:
         payload["actions"] = _actions_html(request, deploy, membership)
-    return JsonResponse(payload)
+    body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
+    # Only answers that move a viewer on are shared, and none with one viewer's buttons in it.
+    if waiting and lines and not deploy.is_finished:
+        caches["log-answers"].set(shared, body, SHARED_ANSWER_SECONDS)
+    return body
 
 
 def _actions_html(request, deploy, membership):
@@ -200,7 +231,10 @@ def _timeout(request):
         return LONG_POLL_SECONDS
 
 
-def _wait_for_lines(deploy, after, limit, timeout, version):
+def _wait_for_lines(deploy, after, limit, timeout, version, shared):
+    """The lines after `after` once there are some, the header changed or time is up; or the
+    answer (bytes) another request of this process found first. One waiting request of this
+    process reads the database per poll, the others look for the answer it leaves."""
     deadline = time.monotonic() + timeout
     polls = 0
     while not deploy.is_finished and time.monotonic() < deadline:
@@ -210,11 +244,16 @@ def _wait_for_lines(deploy, after, limit, timeout, version):
             deploy.refresh_from_db(fields=HEADER_FIELDS)
             if header_version(deploy) != version:
                 break
+        answer = caches["log-answers"].get(shared)
+        if answer is not None:
+            return answer
+        if not caches["log-answers"].add(f"{shared}:reading", True, POLL_INTERVAL):
+            continue  # another request reads this round
         lines = read_lines(deploy, after, limit)
         if lines:
             return lines
     # It may have finished after our last read: one more look so no final line is missed.
-    deploy.refresh_from_db(fields=HEADER_FIELDS)
+    deploy.refresh_from_db(fields=[*HEADER_FIELDS, "line_count"])
     return read_lines(deploy, after, limit)
 
 
@@ -475,8 +514,39 @@ def recent_no_deploys(project, count=5):
 
 @login_required
 def home(request):
-    """Every project the user can see, each environment's state at a glance."""
-    return render(request, "projects/home.html", home_context(request.user))
+    """Every project the user can see, each environment's state at a glance.
+
+    Each project's card is kept like the project page (projects/pagecache.py): a kept card costs
+    nothing but its share of two Redis round trips."""
+    projects = [membership.project for membership in memberships_of(request)]
+    cards = pagecache.parts(projects, "card", (), project_cards)
+    cards = [mark_safe(card) for card in cards]  # noqa: S308 - rendered and escaped by templates
+    body = render_to_string("projects/_home.html", {"cards": cards})
+    return layout.render_page(request, "projects/home.html", {}, body)
+
+
+def project_cards(projects) -> dict:
+    """{project pk: Part} of the home page's card of each project: one query for them all.
+
+    A card is kept while a deploy runs: it shows the state, which every change moves on, and
+    no time that ticks."""
+    environments = Environment.objects.filter(project__in=projects).annotate(
+        last_state=_last_deploy(field="state"),
+        last_number=_last_deploy(field="number"),
+        last_finished_at=_last_deploy(field="finished_at"),
+    )
+    by_project = {project.pk: [] for project in projects}
+    for environment in environments:
+        by_project[environment.project_id].append(environment)
+    return {
+        project.pk: pagecache.Part(
+            render_to_string(
+                "projects/_project_card.html",
+                {"project": project, "environments": by_project[project.pk]},
+            )
+        )
+        for project in projects
+    }
 
 
 @login_required
@@ -508,16 +578,3 @@ def project_overview_context(project):
         "no_deploys": recent_no_deploys(project),
         "tab": "overview",
     }
-
-
-def home_context(user):
-    """Context for templates/projects/home.html: each project, each environment's last deploy."""
-    environments = Environment.objects.annotate(
-        last_state=_last_deploy(field="state"),
-        last_number=_last_deploy(field="number"),
-        last_finished_at=_last_deploy(field="finished_at"),
-    )
-    projects = projects_for_user(user).prefetch_related(
-        Prefetch("environments", queryset=environments)
-    )
-    return {"projects": list(projects)}

@@ -144,6 +144,12 @@ CACHES = {
         "LOCATION": "herokucd-pages",
         "OPTIONS": {"MAX_ENTRIES": 1000},
     },
+    # Live log answers shared by the viewers of one deploy for a moment (deploys/views.py).
+    "log-answers": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "herokucd-log-answers",
+        "OPTIONS": {"MAX_ENTRIES": 300},
+    },
 }
 SESSION_ENGINE = "herokucd.sessions"
 # DeployWorker fails a deploy at once when the process running it dies.

@@ -64,6 +64,27 @@ def part(project, name, vary, render) -> str:
     return rendered.html
 
 
+def parts(projects, name, vary, render) -> list[str]:
+    """The HTML of part `name` of each project, as `part` keeps them, in two round trips for
+    all: one for their revisions, one for the kept parts. `render(missing)` renders the others
+    in one go, as {project pk: Part}."""
+    revisions = _revisions([project.pk for project in projects])
+    if revisions is None:
+        rendered = render(projects) if projects else {}
+        return [rendered[project.pk].html for project in projects]
+    keys = {
+        project.pk: f"part:{project.pk}:{int(revision)}:{name}:{digest(vary)}"
+        for project, revision in zip(projects, revisions, strict=True)
+    }
+    kept = caches["pages"].get_many(keys.values())
+    missing = [project for project in projects if keys[project.pk] not in kept]
+    rendered = render(missing) if missing else {}
+    caches["pages"].set_many(
+        {keys[pk]: done.html for pk, done in rendered.items() if done.keep}, TTL
+    )
+    return [kept.get(keys[p.pk]) or rendered[p.pk].html for p in projects]
+
+
 def digest(value) -> str:
     """A short cache key for `value` (a string or tuple of plain values)."""
     return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
@@ -80,6 +101,20 @@ def _revision(project_id):
         return _connection().get(_KEY.format(project_id)) or _revision_after(project_id, "get")
     except redis.RedisError:
         return None
+
+
+def _revisions(project_ids):
+    """The revisions of these projects, in order; None without Redis."""
+    if not project_ids:
+        return []
+    try:
+        found = _connection().mget([_KEY.format(pk) for pk in project_ids])
+    except redis.RedisError:
+        return None
+    revisions = [
+        rev or _revision_after(pk, "get") for pk, rev in zip(project_ids, found, strict=True)
+    ]
+    return None if None in revisions else revisions
 
 
 def _increment(project_id):

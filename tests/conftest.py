@@ -42,10 +42,12 @@ def pytest_sessionfinish(session):
 
 @pytest.fixture(autouse=True)
 def _forget_kept_page_parts():
-    """Rolled-back tests reuse primary keys: no test may see another's kept pages or layouts."""
+    """Rolled-back tests reuse primary keys: no test may see another's kept pages, layouts or
+    shared live log answers."""
     from django.core.cache import caches
 
     caches["pages"].clear()
+    caches["log-answers"].clear()
 
 
 @pytest.fixture

@@ -432,6 +432,8 @@ def huge_deploy(project, lines=200_000, per_chunk=1000):
         )
         for start in range(1, lines + 1, per_chunk)
     )
+    Deploy.objects.filter(pk=deploy.pk).update(line_count=lines)  # as the log writer keeps it
+    deploy.line_count = lines
     return deploy
 
 

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from deploys.models import Deploy, State
-from deploys.views import home_context, project_overview_context
+from deploys.views import project_cards, project_overview_context
 from projects.models import Role
 from tests.deploys.factories import give_key, ledger, make_deploy, make_environment
 
@@ -200,25 +200,42 @@ def test_project_page_uses_the_same_queries_for_10_and_1000_deploys(project, ali
     assert "#1000" in overview(project, alice)
 
 
-def test_home_shows_each_environment_state_at_a_glance(project, alice, charlie):
+def test_home_shows_each_environment_state_at_a_glance(client_for, project, alice, charlie):
     staging = make_environment(project, "staging", app_name="foo-staging")
     make_deploy(project, staging, state=State.RUNNING, finished_at=None)
-    page = render_page("projects/home.html", alice, **home_context(alice))
+    page = client_for(alice).get("/").content.decode()
     assert "Foo Bar" in page and "foo-staging" in page
     assert 'state-running">Running' in page
-    assert "Foo Bar" not in render_page("projects/home.html", charlie, **home_context(charlie))
+    assert "Foo Bar" not in client_for(charlie).get("/").content.decode()
 
 
-def test_home_uses_two_queries_whatever_the_number_of_projects(alice, django_assert_num_queries):
+def test_home_cards_take_one_query_whatever_the_number_of_projects(
+    alice, django_assert_num_queries
+):
     from projects.models import Membership, Project
 
+    projects = []
     for n in range(5):
         p = Project.objects.create(name=f"P{n}", slug=f"p{n}", repository_url="/tmp/x")
         Membership.objects.create(project=p, user=alice, role=Role.ADMIN)
-        make_deploy(p, make_environment(p))
-    with django_assert_num_queries(2):
-        projects = home_context(alice)["projects"]
-        assert [len(p.environments.all()) for p in projects] == [1] * 5
+        make_deploy(p, make_environment(p, app_name=f"app-{n}"))
+        projects.append(p)
+    with django_assert_num_queries(1):
+        cards = project_cards(projects)
+    assert all(f"app-{n}" in cards[p.pk].html for n, p in enumerate(projects))
+
+
+def test_a_kept_home_page_costs_only_the_sign_in_queries(
+    client_for, alice, project, django_assert_num_queries
+):
+    environment = make_environment(project, "staging", app_name="foo-staging")
+    make_deploy(project, environment, state=State.RUNNING, finished_at=None)
+    client = client_for(alice)
+    client.get("/")
+    with django_assert_num_queries(2):  # the user, and their memberships with the projects
+        assert 'state-running">Running' in client.get("/").content.decode()
+    make_deploy(project, environment, state=State.FAILED)
+    assert 'state-failed">Failed' in client.get("/").content.decode()
 
 
 def test_project_page_shows_the_last_builds_that_deployed_nothing(project, alice):

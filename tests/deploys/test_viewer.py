@@ -242,3 +242,60 @@ def test_a_running_deploy_answers_without_buttons(client_for, alice, project):
     deploy = make_deploy(project, state=State.RUNNING)
     data = client_for(alice).get(url("deploy_log", deploy, wait=1, timeout=0)).json()
     assert "actions" not in data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_viewers_waiting_on_one_deploy_all_get_the_new_line(client_for, alice, bob_as, project):
+    # One of them reads the database, the others take the answer it leaves; each still gets it.
+    deploy = make_deploy(project, state=State.RUNNING)
+    viewers = [client_for(alice), client_for(bob_as(Role.VIEWER))] + [
+        client_for(alice) for _ in range(3)
+    ]
+    answers = [None] * len(viewers)
+
+    def watch(index):
+        answers[index] = viewers[index].get(url("deploy_log", deploy, wait=1, timeout=10)).json()
+        connection.close()
+
+    threads = [threading.Thread(target=watch, args=(i,)) for i in range(len(viewers))]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    append_lines(deploy, ["compiling", "linking"])
+    for thread in threads:
+        thread.join(15)
+    for answer in answers:
+        assert [line[4] for line in answer["lines"]] == ["compiling", "linking"]
+        assert answer["line_count"] == 2 and answer["finished"] is False
+
+
+def test_a_shared_answer_is_never_given_to_an_outsider(client_for, alice, charlie, project):
+    deploy = make_deploy(project, state=State.RUNNING)
+    append_lines(deploy, ["secret build output"])
+    kept = client_for(alice).get(url("deploy_log", deploy, wait=1))
+    assert "secret build output" in kept.content.decode()
+    response = client_for(charlie).get(url("deploy_log", deploy, wait=1))
+    assert response.status_code == 404
+    assert b"secret build output" not in response.content
+
+
+def test_a_shared_answer_moves_its_viewer_on_and_the_next_one_is_fresh(client_for, alice, project):
+    deploy = make_deploy(project, state=State.RUNNING)
+    append_lines(deploy, ["one"])
+    client = client_for(alice)
+    first = client.get(url("deploy_log", deploy, wait=1)).json()
+    assert [line[4] for line in first["lines"]] == ["one"]
+    append_lines(deploy, ["two"])
+    after = client.get(url("deploy_log", deploy, wait=1, after=1)).json()
+    assert [line[4] for line in after["lines"]] == ["two"]
+    assert after["line_count"] == 2
+
+
+def test_the_answer_that_a_deploy_finished_is_not_shared(client_for, alice, bob_as, project):
+    # It carries the buttons of the person who asked, by role.
+    deploy = make_deploy(project, state=State.SUCCEEDED)
+    append_lines(deploy, ["done"])
+    admin = client_for(alice).get(url("deploy_log", deploy, wait=1)).json()
+    viewer = client_for(bob_as(Role.VIEWER)).get(url("deploy_log", deploy, wait=1)).json()
+    assert "Roll back" in admin["actions"] or "Retry" in admin["actions"]
+    assert admin["actions"] != viewer["actions"]
