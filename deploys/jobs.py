@@ -28,9 +28,11 @@ WAIT_SECONDS = 5  # a deploy waiting for its app asks again this often (and on e
 QUEUE = "default"
 
 
-def run_deploy(deploy_id: int) -> str:
+def run_deploy(deploy_id: int, waited: bool = False) -> str:
     """Run one deploy, if it is still queued and its app is free.
 
+    0. Start fetching the project's mirror, so git works while the deploy is claimed and set
+       up; not when the deploy asks again after `waited` for its app (it would fetch each time).
     1. Claim: queued -> running with a conditional UPDATE that must change exactly one row;
        refused while an older deploy of the app waits, or by the database while one runs.
        A duplicate job: nothing to do.
@@ -43,11 +45,20 @@ def run_deploy(deploy_id: int) -> str:
     deploy = Deploy.objects.select_related("project", "environment").filter(pk=deploy_id).first()
     if deploy is None or deploy.state != State.QUEUED:
         return "not queued"
+    fetch = None if waited else pipeline.early_fetch(deploy, threading.Event())
+    try:
+        return _claim_and_run(deploy, fetch)
+    finally:
+        if fetch is not None:
+            fetch.close()  # not claimed: the fetch ends (a deploy's end stopped it already)
+
+
+def _claim_and_run(deploy, fetch) -> str:
     claimed = claim(deploy)
     if claimed is None and reaper.fail_stale_deploys(app_name=deploy.app_name):
         claimed = claim(deploy)
     if claimed is None:
-        enqueue(deploy, delay=WAIT_SECONDS)
+        enqueue(deploy, delay=WAIT_SECONDS, waited=True)
         return "waiting for the app"
     if not claimed:
         return "claimed elsewhere"
@@ -58,7 +69,7 @@ def run_deploy(deploy_id: int) -> str:
     )
     check.start()
     try:
-        deferred = pipeline.execute(deploy)
+        deferred = pipeline.execute(deploy, fetch)
     finally:
         check.join()
     if deferred is not None:
@@ -166,15 +177,16 @@ def check_queue() -> None:
         raise QueueUnavailable(str(error)) from error
 
 
-def enqueue(deploy: Deploy, delay: float | None = None, at=None):
+def enqueue(deploy: Deploy, delay: float | None = None, at=None, waited=False):
     """Queue `run_deploy(deploy.pk)`, after the current transaction commits."""
     queue = get_queue()
     options = job_options(deploy)
+    args = (run_deploy, deploy.pk, waited) if waited else (run_deploy, deploy.pk)
     if at is not None:
-        return queue.enqueue_at(at, run_deploy, deploy.pk, **options)
+        return queue.enqueue_at(at, *args, **options)
     if delay:
-        return queue.enqueue_in(timedelta(seconds=delay), run_deploy, deploy.pk, **options)
-    return queue.enqueue(run_deploy, deploy.pk, **options)
+        return queue.enqueue_in(timedelta(seconds=delay), *args, **options)
+    return queue.enqueue(*args, **options)
 
 
 def enqueue_check(deploy: Deploy):

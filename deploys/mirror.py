@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,6 +53,33 @@ class Relay:
             for name, args in self._kept:
                 getattr(writer, name)(*args)
             self._kept, self._writer = [], writer
+
+
+class Fetch:
+    """`update(project)` in a thread, started before the deploy needs its mirror: what git
+    prints is kept until `result(writer)` shows it. `cancel_event` stops git."""
+
+    def __init__(self, project, cancel_event: threading.Event):
+        self.cancel_event = cancel_event
+        self._output = Relay()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="deploy-fetch")
+        self._future = self._pool.submit(update, project, self._output, cancel_event)
+
+    def result(self, writer) -> Path:
+        """The mirror, once fetched; git's output so far and from now on goes to `writer`."""
+        self._output.attach(writer)
+        return self._future.result()
+
+    def close(self, stop=False) -> None:
+        """Wait for git to end (it holds the mirror's lock); with `stop`, stop it first, as a
+        cancel does. Closing again does nothing."""
+        if stop and not self._future.done():
+            self.cancel_event.set()
+        self._pool.shutdown(wait=True)
+
+
+def is_cloned(project) -> bool:
+    return (mirror_path(project) / "HEAD").exists()
 
 
 def mirror_path(project) -> Path:

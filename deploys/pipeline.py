@@ -49,10 +49,20 @@ class Canceled(Exception):
 CANCELED = (Canceled, runners.CommandCanceled, DynoCanceled)
 
 
-def execute(deploy: Deploy):
-    """Run a claimed (running) deploy to its end. Returns the DeferDeploy when it must wait."""
+def early_fetch(deploy: Deploy, cancel_event: threading.Event) -> mirror.Fetch | None:
+    """The mirror's fetch started at once, for a deploy whose mirror is cloned (a first clone
+    waits for the deploy to be claimed). A rollback pushes a release's commit: no fetch. git
+    fetches from the source repository, not from Heroku: nothing of Heroku's git rate limit."""
+    if deploy.trigger == Trigger.ROLLBACK or not mirror.is_cloned(deploy.project):
+        return None
+    return mirror.Fetch(deploy.project, cancel_event)
+
+
+def execute(deploy: Deploy, fetch: mirror.Fetch | None = None):
+    """Run a claimed (running) deploy to its end. Returns the DeferDeploy when it must wait.
+    `fetch`: the mirror's fetch, when it was started already (`early_fetch`)."""
     try:
-        run = Run(deploy)
+        run = Run(deploy, fetch)
     except Exception as error:  # e.g. the project lost its Heroku credential
         finish_deploy(deploy, State.FAILED, reason_for(error))
         return None
@@ -73,15 +83,19 @@ def execute(deploy: Deploy):
 class Run:
     """One execution of the pipeline for one deploy."""
 
-    def __init__(self, deploy: Deploy):
+    def __init__(self, deploy: Deploy, fetch: mirror.Fetch | None = None):
         self.deploy = deploy
         self.environment: Environment = deploy.environment
         if self.environment is None:
             raise StepFailed(f"The environment {deploy.environment_name} was deleted.")
         self.app = deploy.app_name
-        self.cancel_event = threading.Event()
+        self.cancel_event = fetch.cancel_event if fetch else threading.Event()
         self.resources = contextlib.ExitStack()
-        self.fetch, self.fetch_output = self.fetch_early()
+        self.fetch = fetch or self.fetch_early()
+        if self.fetch is not None:
+            # The deploy ended before its checkout (it failed, or waits for the rate limit):
+            # git is stopped as a cancel stops it, and waited for, as it holds the mirror.
+            self.resources.callback(self.fetch.close, stop=True)
         try:
             self.set_up()
         except BaseException:
@@ -107,24 +121,12 @@ class Run:
         self.heartbeat = Heartbeat(self.deploy.pk, self.cancel_event)
         self.step_count = self.deploy.steps.count()  # a deploy deferred after its push has some
 
-    def fetch_early(self) -> tuple[Future | None, mirror.Relay | None]:
+    def fetch_early(self) -> mirror.Fetch | None:
         """Start updating the project's mirror now, while the deploy sets up; the checkout
-        step waits for it and shows its output. git fetches from the source repository, not
-        from Heroku: this costs nothing of Heroku's git rate limit."""
+        step waits for it and shows its output (from the source repository, not Heroku)."""
         if self.deploy.trigger == Trigger.ROLLBACK:
-            return None, None
-        output = mirror.Relay()
-        pool = ThreadPoolExecutor(1, thread_name_prefix="deploy-fetch")
-        fetch = pool.submit(mirror.update, self.deploy.project, output, self.cancel_event)
-        self.resources.callback(self._stop_fetch, fetch, pool)
-        return fetch, output
-
-    def _stop_fetch(self, fetch, pool):
-        if not fetch.done():
-            # The deploy ended before its checkout (it failed, or waits for the rate limit):
-            # git is stopped as a cancel stops it, and waited for, as it holds the mirror.
-            self.cancel_event.set()
-        pool.shutdown(wait=True)
+            return None
+        return mirror.Fetch(self.deploy.project, self.cancel_event)
 
     def _secrets(self):
         deploy_key = getattr(self.deploy.project, "deploy_key", None)
@@ -195,8 +197,7 @@ class Run:
             self.writer.system(f"Checked out {sha[:12]}.")
 
     def fetch_commit(self) -> str:
-        self.fetch_output.attach(self.writer)
-        path = self.fetch.result()
+        path = self.fetch.result(self.writer)
         sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
         if sha != self.deploy.sha:
             self.save(sha=sha)
