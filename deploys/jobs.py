@@ -21,11 +21,12 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from deploys import pipeline, reaper
-from deploys.models import Deploy, State
+from deploys.models import Deploy, State, Trigger
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 5  # a deploy waiting for its app asks again this often (and on each handoff)
 QUEUE = "default"
+FETCH_FIRST = "fetch_first"  # a run_deploy job's meta: the project whose mirror to fetch first
 
 
 def run_deploy(deploy_id: int, waited: bool = False) -> str:
@@ -45,7 +46,7 @@ def run_deploy(deploy_id: int, waited: bool = False) -> str:
     deploy = Deploy.objects.select_related("project", "environment").filter(pk=deploy_id).first()
     if deploy is None or deploy.state != State.QUEUED:
         return "not queued"
-    fetch = None if waited else pipeline.early_fetch(deploy, threading.Event())
+    fetch = None if waited else pipeline.early_fetch(deploy)
     try:
         return _claim_and_run(deploy, fetch)
     finally:
@@ -182,6 +183,8 @@ def enqueue(deploy: Deploy, delay: float | None = None, at=None, waited=False):
     queue = get_queue()
     options = job_options(deploy)
     args = (run_deploy, deploy.pk, waited) if waited else (run_deploy, deploy.pk)
+    if not waited and deploy.trigger != Trigger.ROLLBACK:
+        options["meta"] = {FETCH_FIRST: deploy.project_id}  # see deploys/worker.py
     if at is not None:
         return queue.enqueue_at(at, *args, **options)
     if delay:

@@ -56,14 +56,15 @@ class Relay:
 
 
 class Fetch:
-    """`update(project)` in a thread, started before the deploy needs its mirror: what git
-    prints is kept until `result(writer)` shows it. `cancel_event` stops git."""
+    """`update(project)` (or `target`) in a thread, started before the deploy needs its mirror:
+    what git prints is kept until `result(writer)` shows it. `cancel_event` stops git."""
 
-    def __init__(self, project, cancel_event: threading.Event):
-        self.cancel_event = cancel_event
+    def __init__(self, project, target=None):
+        self.cancel_event = threading.Event()
         self._output = Relay()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="deploy-fetch")
-        self._future = self._pool.submit(update, project, self._output, cancel_event)
+        target = target or update
+        self._future = self._pool.submit(target, project, self._output, self.cancel_event)
 
     def result(self, writer) -> Path:
         """The mirror, once fetched; git's output so far and from now on goes to `writer`."""
@@ -82,8 +83,46 @@ def is_cloned(project) -> bool:
     return (mirror_path(project) / "HEAD").exists()
 
 
+# The fetch a work horse started for its job's project before the job ran (deploys/worker.py).
+# A work horse runs one job, so one fetch at most waits here to be taken.
+_started: dict[int, Fetch] = {}
+
+
+def start_fetch(project_id: int) -> None:
+    """Start fetching project `project_id`'s mirror now, before its deploy is even loaded from
+    the database, when the mirror is cloned and whole (cloning and unshallowing wait for the
+    deploy). `take_fetch` hands it to the deploy; `close_fetches` ends one nobody took."""
+    path = mirror_path(project_id)
+    if (path / "HEAD").exists() and not is_shallow(path):
+        _started[project_id] = Fetch(project_id, target=_fetch_cloned)
+
+
+def take_fetch(project) -> Fetch | None:
+    """The fetch `start_fetch` started for `project`, if its mirror fetches from the project's
+    repository (whose URL may have changed since: then the deploy fetches afresh)."""
+    fetch = _started.pop(project.pk, None)
+    if fetch is not None and origin_url(mirror_path(project)) != project.repository_url:
+        fetch.close()
+        return None
+    return fetch
+
+
+def close_fetches() -> None:
+    while _started:
+        _started.popitem()[1].close()
+
+
+def _fetch_cloned(project_id, writer, cancel_event) -> Path:
+    with locked(project_id) as path:
+        limits = {"timeout": FETCH_TIMEOUT, "idle_timeout": None, "cancel_event": cancel_event}
+        writer.system(f"Fetching {shown(origin_url(path) or 'origin')}")
+        _run(["git", "fetch", "--prune", "origin"], path, writer, limits)
+        return path
+
+
 def mirror_path(project) -> Path:
-    return Path(settings.DATA_DIR) / "mirrors" / f"{project.pk}.git"
+    project_id = project if isinstance(project, int) else project.pk
+    return Path(settings.DATA_DIR) / "mirrors" / f"{project_id}.git"
 
 
 @contextlib.contextmanager

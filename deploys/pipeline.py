@@ -49,13 +49,17 @@ class Canceled(Exception):
 CANCELED = (Canceled, runners.CommandCanceled, DynoCanceled)
 
 
-def early_fetch(deploy: Deploy, cancel_event: threading.Event) -> mirror.Fetch | None:
-    """The mirror's fetch started at once, for a deploy whose mirror is cloned (a first clone
-    waits for the deploy to be claimed). A rollback pushes a release's commit: no fetch. git
-    fetches from the source repository, not from Heroku: nothing of Heroku's git rate limit."""
-    if deploy.trigger == Trigger.ROLLBACK or not mirror.is_cloned(deploy.project):
+def early_fetch(deploy: Deploy) -> mirror.Fetch | None:
+    """The mirror's fetch, started by the work horse before the job ran or now, for a deploy
+    whose mirror is cloned (a first clone waits for the deploy to be claimed). A rollback
+    pushes a release's commit: no fetch. git fetches from the source repository, not from
+    Heroku: nothing of Heroku's git rate limit."""
+    if deploy.trigger == Trigger.ROLLBACK:
         return None
-    return mirror.Fetch(deploy.project, cancel_event)
+    fetch = mirror.take_fetch(deploy.project)
+    if fetch is None and mirror.is_cloned(deploy.project):
+        fetch = mirror.Fetch(deploy.project)
+    return fetch
 
 
 def execute(deploy: Deploy, fetch: mirror.Fetch | None = None):
@@ -89,9 +93,9 @@ class Run:
         if self.environment is None:
             raise StepFailed(f"The environment {deploy.environment_name} was deleted.")
         self.app = deploy.app_name
-        self.cancel_event = fetch.cancel_event if fetch else threading.Event()
         self.resources = contextlib.ExitStack()
         self.fetch = fetch or self.fetch_early()
+        self.cancel_event = self.fetch.cancel_event if self.fetch else threading.Event()
         if self.fetch is not None:
             # The deploy ended before its checkout (it failed, or waits for the rate limit):
             # git is stopped as a cancel stops it, and waited for, as it holds the mirror.
@@ -126,7 +130,7 @@ class Run:
         step waits for it and shows its output (from the source repository, not Heroku)."""
         if self.deploy.trigger == Trigger.ROLLBACK:
             return None
-        return mirror.Fetch(self.deploy.project, self.cancel_event)
+        return mirror.Fetch(self.deploy.project)
 
     def _secrets(self):
         deploy_key = getattr(self.deploy.project, "deploy_key", None)

@@ -16,7 +16,7 @@ import sys
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import jobs, ratelimit, reaper
+from deploys import jobs, mirror, ratelimit, reaper
 from deploys.models import Deploy, DeployStep, State
 from herokucd import crypto
 from projects.models import DeployKey, HerokuCredential
@@ -27,6 +27,7 @@ MAINTENANCE_SECONDS = 60  # how soon a deploy whose job was lost is queued again
 # the deploy sets up, Heroku calls) mostly wait: one whose wait ended should get going within
 # half a millisecond, not after Python's default 5 ms of another thread's work.
 HORSE_SWITCH_INTERVAL = 0.0005
+RUN_DEPLOY = f"{jobs.__name__}.{jobs.run_deploy.__name__}"
 
 
 class DeployWorker(Worker):
@@ -48,13 +49,27 @@ class DeployWorker(Worker):
         # Wake up at least once per maintenance interval, even when no job comes.
         return min(super().dequeue_timeout, MAINTENANCE_SECONDS)
 
+    def perform_job(self, job, queue):
+        """In the work horse: a deploy's mirror starts fetching at once, while RQ records that
+        the job started and the deploy is loaded, claimed and set up (deploys/mirror.py)."""
+        project_id = job.meta.get(jobs.FETCH_FIRST) if job.func_name == RUN_DEPLOY else None
+        if project_id is not None:
+            try:
+                mirror.start_fetch(project_id)
+            except Exception:  # only a head start: the deploy fetches on its own
+                log.exception("Could not start fetching the mirror of project %s", project_id)
+        try:
+            return super().perform_job(job, queue)
+        finally:
+            mirror.close_fetches()
+
     def main_work_horse(self, job, queue):
         sys.setswitchinterval(HORSE_SWITCH_INTERVAL)
         super().main_work_horse(job, queue)
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
-        if job.func_name != f"{jobs.__name__}.run_deploy" or not job.args or not retpid:
+        if job.func_name != RUN_DEPLOY or not job.args or not retpid:
             return
         try:
             fail_deploy_of_dead_horse(job.args[0], retpid, ret_val)

@@ -3,6 +3,7 @@
 import itertools
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from deploys.services import request_deploy
 from herokucd.management.commands import serve
 from projects.models import Environment, MaintenanceMode
 from tests.deploys.conftest import sim_env
+from tests.gitrepo import GitRepo
 from tests.processes import start, stop
 
 WORKER_ARGS = ["manage.py", *serve.worker_command()[2:]]  # the worker herokucd runs
@@ -115,6 +117,24 @@ def assert_no_secret_in_redis(secret, deploy):
             assert secret.encode() not in b"".join(connection.hgetall(key).values())
         elif connection.type(key) == b"string":
             assert secret.encode() not in (connection.get(key) or b"")
+
+
+def test_a_warm_deploy_pushes_from_the_repository_the_project_names_now(
+    environment, workers, sim, git_repo, tmp_path
+):
+    # The work horse starts fetching a cloned mirror before it reads the deploy: when the
+    # project's repository moved since, that fetch is dropped and the new one fetched.
+    workers(1)
+    assert finished(request_deploy(environment)).state == State.SUCCEEDED
+    subprocess.run(["git", "clone", "-q", str(git_repo.path), str(tmp_path / "moved")], check=True)
+    moved = GitRepo(tmp_path / "moved")
+    moved.commit("app.py", "print('moved')\n", "Only in the new repository")
+    environment.project.repository_url = str(moved.path)
+    environment.project.save()
+    deploy = finished(request_deploy(environment))
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert deploy.sha == moved.head()
+    assert sim.app_state()["current_commit"] == moved.head()
 
 
 def test_20_deploys_requested_at_once_for_one_app_never_overlap(environment, workers):
