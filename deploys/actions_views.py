@@ -57,9 +57,13 @@ def deploy_new(request, slug):
     form = DeployForm(project, request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         environment = form.cleaned_data["environment"]
-        deploy = services.request_deploy(environment, user=request.user, **form.target())
-        audit.record(project, request.user, "deploy.requested", number=deploy.number)
-        return redirect(deploy)
+        try:
+            deploy = services.request_deploy(environment, user=request.user, **form.target())
+        except services.DeployError as error:
+            form.add_error(None, str(error))  # the form is shown again as it was filled in
+        else:
+            audit.record(project, request.user, "deploy.requested", number=deploy.number)
+            return redirect(deploy)
     return render(request, "deploys/actions/deploy_new.html", {"project": project, "form": form})
 
 

@@ -165,7 +165,7 @@ def _bad_target(data) -> str:
 
 
 def _trigger(request, slug):
-    from deploys.services import request_deploy
+    from deploys.services import DeployError, request_deploy
 
     found, _ = get_project_for_user(request, slug, Role.DEPLOYER)
     data, problem = _read_trigger_body(request)
@@ -175,14 +175,17 @@ def _trigger(request, slug):
     if environment is None:
         names = ", ".join(found.environments.values_list("name", flat=True)) or "none yet"
         return _error(400, f"No environment {data['environment']!r}; this project has: {names}.")
-    deploy = request_deploy(
-        environment,
-        sha=(data.get("sha") or "").lower(),
-        branch=data.get("branch") or "",
-        trigger=Trigger.MANUAL,
-        user=request.user,
-        detail="API",
-    )
+    try:
+        deploy = request_deploy(
+            environment,
+            sha=(data.get("sha") or "").lower(),
+            branch=data.get("branch") or "",
+            trigger=Trigger.MANUAL,
+            user=request.user,
+            detail="API",
+        )
+    except DeployError as error:
+        return _error(503, str(error))
     return JsonResponse(deploy_json(deploy), status=202)
 
 

@@ -9,6 +9,10 @@ from deploys.models import Deploy, State, Trigger
 from projects.models import Project
 
 NUMBER_ATTEMPTS = 5
+QUEUE_DOWN = (
+    "herokucd cannot queue deploys right now (Redis is unreachable); nothing was started. "
+    "Try again in a moment."
+)
 
 
 class DeployError(Exception):
@@ -25,11 +29,19 @@ def request_deploy(
     detail="",
     retry_of=None,
     rollback_of=None,
+    check_queue=True,
 ) -> Deploy:
     """Create a queued deploy of `environment` and queue its job once the row is committed.
 
-    Older queued deploys of the same environment are superseded (canceled) by it.
+    Older queued deploys of the same environment are superseded (canceled) by it. While Redis
+    is unreachable nothing is created: DeployError says so (`check_queue=False`: the caller
+    asked already, as the webhook does before it records the delivery).
     """
+    if check_queue:
+        try:
+            jobs.check_queue()
+        except jobs.QueueUnavailable as error:
+            raise DeployError(QUEUE_DOWN) from error
     fields = {
         "project_id": environment.project_id,
         "environment": environment,

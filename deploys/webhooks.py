@@ -344,7 +344,12 @@ def _start_deploy(environment, branch, build: Build):
     from deploys.services import request_deploy
 
     return request_deploy(
-        environment, sha=build.sha, branch=branch, trigger=Trigger.WEBHOOK, detail=build.detail
+        environment,
+        sha=build.sha,
+        branch=branch,
+        trigger=Trigger.WEBHOOK,
+        detail=build.detail,
+        check_queue=False,  # record() asked before storing the event
     )
 
 
