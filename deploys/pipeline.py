@@ -8,6 +8,7 @@ too when the worker died mid-deploy (`undo_changes`).
 
 import contextlib
 import logging
+import os
 import socket
 import threading
 from concurrent import futures
@@ -563,6 +564,8 @@ def undo_changes(deploy, client, writer, keep_maintenance=False) -> list[str]:
     """Scale back and switch maintenance off as `deploy.cleanup_state` says; the problems.
 
     What was undone (or deliberately kept) leaves `cleanup_state`; what failed stays in it.
+    Safe to run again after it was cut short (a reaper that died mid-cleanup): scaling to the
+    recorded formation and switching maintenance off change nothing the second time.
     """
     state = dict(deploy.cleanup_state)
     problems = []
@@ -667,12 +670,19 @@ def _quantities(formation) -> str:
     return ", ".join(f"{kind}={count}" for kind, count in formation.items())
 
 
-class Heartbeat:
-    """Writes Deploy.heartbeat_at every second and notices a cancel (or the reaper)."""
+def this_worker() -> str:
+    """This process as `Deploy.worker_name` names it (jobs.claim, the reaper)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
-    def __init__(self, deploy_id, cancel_event):
+
+class Heartbeat:
+    """Writes Deploy.heartbeat_at every second while the deploy is this process's; notices a
+    cancel, and the reaper taking over a deploy it judged dead (it sets its own worker_name)."""
+
+    def __init__(self, deploy_id, cancel_event, worker_name=None):
         self.deploy_id = deploy_id
         self.cancel_event = cancel_event
+        self.worker_name = worker_name or this_worker()
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True, name="deploy-heartbeat")
 
@@ -693,7 +703,9 @@ class Heartbeat:
             connection.close()
 
     def beat(self):
-        running = Deploy.objects.filter(pk=self.deploy_id, state=State.RUNNING)
-        running.update(heartbeat_at=timezone.now())
-        if not running.filter(cancel_requested=False).exists():
+        ours = Deploy.objects.filter(
+            pk=self.deploy_id, state=State.RUNNING, worker_name=self.worker_name
+        )
+        gone = not ours.update(heartbeat_at=timezone.now())  # ended, or the reaper took it over
+        if gone or ours.filter(cancel_requested=True).exists():
             self.cancel_event.set()

@@ -1,14 +1,25 @@
-"""The stale-deploy reaper: a running deploy whose worker died is failed and cleaned up.
+"""The stale-deploy reaper: a running deploy whose worker died is cleaned up, then failed.
 
 A running deploy writes `heartbeat_at` every second. When the heartbeat is older than
-`stale_seconds()`, its worker is gone (work horse killed, host lost): the deploy is failed with
-a reason (which releases its app for the next deploy), what it changed on the app is undone,
-and then the environment's notification targets hear of the failure like any other.
-Workers run it before claiming a deploy and from a check scheduled for each running deploy;
-`manage.py fail_stale_deploys` runs it by hand or from cron.
+`stale_seconds()`, its worker is gone (work horse killed, host lost). The reaper:
+
+1. Claims the deploy with a conditional UPDATE that must change exactly one row: the deploy
+   becomes the reaper's (`worker_name`, a fresh heartbeat) and its reason says what happened.
+   It stays running, so its app stays held (`one_running_deploy_per_app`): the app's next
+   deploy cannot start while the dead deploy's changes are still on the app.
+2. Undoes what the deploy changed on the app (maintenance mode, scaled-down process types)
+   while a heartbeat keeps the claim fresh. A reaper that dies meanwhile leaves a stale
+   heartbeat: the next reaper claims the deploy and undoes again (`undo_changes` is safe twice).
+3. Fails the deploy, naming in the reason what could not be undone: this frees the app.
+4. Notifies the environment's notification targets of the failure, once, like any other.
+
+Workers run it before claiming a deploy, from a check scheduled for each running deploy, and
+at once for the deploy of a work horse they saw die (`fail_dead_worker`); each then hands the
+app to its next queued deploy. `manage.py fail_stale_deploys` runs it by hand or from cron.
 """
 
 import logging
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,10 +29,14 @@ from django.utils import timezone
 from deploys import notifications
 from deploys.logwriter import LogWriter
 from deploys.models import Deploy, State
-from deploys.pipeline import undo_changes
+from deploys.pipeline import Heartbeat, reason_for, this_worker, undo_changes
 from herokucd.heroku import HerokuClient
 
 log = logging.getLogger(__name__)
+# The reason of a deploy being cleaned up ends so; once failed, it ends with FAILED instead.
+CLEANING_UP = "; herokucd is undoing its changes on the app, then fails the deploy."
+FAILED = "; herokucd marked the deploy failed."
+CLEANING_AGAIN = "The cleanup was cut short (herokucd's process stopped): herokucd cleans up again."
 
 
 def stale_seconds() -> int:
@@ -30,7 +45,7 @@ def stale_seconds() -> int:
 
 
 def fail_stale_deploys(older_than: int | None = None, app_name: str | None = None) -> list:
-    """Fail and clean up every running deploy without a heartbeat for `older_than` seconds."""
+    """Clean up and fail every running deploy without a heartbeat for `older_than` seconds."""
     limit = timezone.now() - timedelta(seconds=older_than or stale_seconds())
     stale = Deploy.objects.filter(state=State.RUNNING).filter(
         Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True, started_at__lt=limit)
@@ -41,64 +56,81 @@ def fail_stale_deploys(older_than: int | None = None, app_name: str | None = Non
 
 
 def fail_stale(deploy: Deploy, limit) -> bool:
-    last = deploy.heartbeat_at or deploy.started_at
-    reason = (
-        f"The worker running this deploy stopped responding (last heartbeat at {last:%H:%M:%S} "
-        "UTC); herokucd marked the deploy failed."
-    )
-    claimed = Deploy.objects.filter(pk=deploy.pk, state=State.RUNNING).filter(
+    """Clean up and fail `deploy` unless it beat since `limit`; whether this call did."""
+    still_stale = Deploy.objects.filter(pk=deploy.pk, state=State.RUNNING).filter(
         Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True)
     )
-    if not claimed.update(state=State.FAILED, reason=reason, finished_at=timezone.now()):
-        return False  # it came back to life, or another reaper got there first
-    _after_failing(deploy, reason)
-    return True
+    if deploy.reason.endswith(CLEANING_UP):  # a reaper died cleaning it up: the cause stands
+        cause, again = deploy.reason.removesuffix(CLEANING_UP), True
+    else:
+        last = deploy.heartbeat_at or deploy.started_at
+        cause = (
+            "The worker running this deploy stopped responding (last heartbeat at "
+            f"{last:%H:%M:%S} UTC)"
+        )
+        again = False
+    return _reap(still_stale, deploy.pk, cause, again) is not None
 
 
 def fail_dead_worker(deploy_id: int, worker_name: str, how: str) -> Deploy | None:
-    """Fail at once the running deploy claimed by the work horse `worker_name`, which its
-    worker saw die (`how`: e.g. "killed by signal 9"); undo its changes. The deploy, if failed."""
-    reason = (
-        f"The worker process running this deploy died ({how}); herokucd marked the deploy failed."
+    """Clean up and fail at once the running deploy claimed by the work horse `worker_name`,
+    which its worker saw die (`how`: e.g. "killed by signal 9"). The deploy, if this call did."""
+    claimed_by_it = Deploy.objects.filter(
+        pk=deploy_id, state=State.RUNNING, worker_name=worker_name
     )
-    claimed = Deploy.objects.filter(pk=deploy_id, state=State.RUNNING, worker_name=worker_name)
-    if not claimed.update(state=State.FAILED, reason=reason, finished_at=timezone.now()):
-        return None  # it never claimed the deploy, or somebody ended it already
+    cause = f"The worker process running this deploy died ({how})"
+    return _reap(claimed_by_it, deploy_id, cause)
+
+
+def _reap(dead, deploy_id: int, cause: str, again: bool = False) -> Deploy | None:
+    """Steps 1-4 of the module's docstring, if the UPDATE of `dead` claims the deploy."""
+    me = this_worker()
+    now = timezone.now()
+    if not dead.update(worker_name=me, heartbeat_at=now, reason=cause + CLEANING_UP):
+        return None  # it came back to life, or another reaper got there first
     deploy = Deploy.objects.select_related("project").get(pk=deploy_id)
-    _after_failing(deploy, reason)
+    log.warning("Deploy %s of %s: %s", deploy.number, deploy.app_name, deploy.reason)
+    problems = _clean_up_held(deploy, me, again)
+    reason = cause + FAILED
+    if problems:
+        reason += " Cleanup failed: " + "; ".join(problems)
+    failed = Deploy.objects.filter(state=State.RUNNING, worker_name=me).update_of(
+        deploy, state=State.FAILED, reason=reason, finished_at=timezone.now()
+    )
+    if not failed:
+        return None  # its own worker came back and ended it (pipeline.finish_deploy)
+    deploy.refresh_from_db()
+    notify(deploy)
     return deploy
 
 
-def _after_failing(deploy: Deploy, reason: str) -> None:
-    """What only the reaper whose UPDATE claimed the deploy does, so it happens once:
-
-    1. Undo the deploy's changes on the app; name in the reason what could not be undone.
-    2. Notify from the row as it now stands (failed, with the whole reason), even when the
-       cleanup crashed. Never raises: a notification that cannot be queued (Redis away) must
-       not stop the reaping.
-    """
-    log.warning("Deploy %s of %s: %s", deploy.number, deploy.app_name, reason)
+def _clean_up_held(deploy: Deploy, me: str, again: bool) -> list[str]:
+    """clean_up() with the claim kept fresh. A crash is one more problem: the deploy is
+    failed all the same, not retried for ever by each reaper."""
+    heartbeat = Heartbeat(deploy.pk, threading.Event(), worker_name=me)
+    heartbeat.start()
     try:
-        problems = clean_up(deploy)
-        if problems:
-            reason += " Cleanup failed: " + "; ".join(problems)
-            Deploy.objects.filter(pk=deploy.pk).update(reason=reason)
+        return clean_up(deploy, again)
+    except Exception as error:
+        return [reason_for(error)]
     finally:
-        deploy.refresh_from_db()
-        notify(deploy)
+        heartbeat.stop()
 
 
 def notify(deploy: Deploy) -> None:
+    """Never raises: a notification that cannot be queued (Redis away) must not stop the
+    reaping."""
     try:
         notifications.deploy_finished(deploy)
     except Exception:
         log.exception("Could not send the notifications of deploy %s", deploy.pk)
 
 
-def clean_up(deploy: Deploy) -> list[str]:
+def clean_up(deploy: Deploy, again: bool = False) -> list[str]:
+    """Undo the deploy's changes on the app; what could not be undone."""
     writer = LogWriter(deploy)
     try:
-        writer.system("The worker running this deploy died: herokucd failed it and cleans up.")
+        writer.system(CLEANING_AGAIN if again else deploy.reason)
         if not deploy.cleanup_state:
             return []
         credential = getattr(deploy.project, "heroku_credential", None)

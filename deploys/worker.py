@@ -101,6 +101,8 @@ def warm_up():
 
 
 def fail_deploy_of_dead_horse(deploy_id, horse_pid, status):
+    """Clean up and fail the deploy the dead horse ran (its app held meanwhile), then hand
+    the app to its next queued deploy."""
     how = describe_exit(status)
     deploy = reaper.fail_dead_worker(deploy_id, f"{socket.gethostname()}:{horse_pid}", how)
     # Failed, or still queued because the horse died before claiming it: either way the app's

@@ -10,11 +10,13 @@ from django.core.management import call_command
 from django.utils import timezone
 from rq import SimpleWorker
 
-from deploys import reaper
+from deploys import jobs, reaper
 from deploys.logformat import read_lines
 from deploys.models import Deploy, State
+from deploys.pipeline import undo_changes
 from deploys.services import request_deploy
 from deploys.trigger_models import NotificationDelivery, NotificationTarget
+from projects.models import MaintenanceMode
 from tests.heroku_sim.fixtures import APP
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -140,3 +142,86 @@ def test_the_reaper_fails_and_cleans_up_while_redis_is_unreachable(
     assert "1 stale deploy(s) failed." in out.getvalue()
     assert f"Could not send the notifications of deploy {deploy.pk}" in caplog.text
     assert not NotificationDelivery.objects.exists()
+
+
+# The app stays held while the reaper cleans up: its next deploy must not start on top of the
+# dead deploy's changes (maintenance on, workers at zero) and record them as the app's own.
+
+
+def test_a_dead_deploy_holds_its_app_until_cleaned_up_and_the_next_deploy_finds_it_restored(
+    environment, sim, queue, git_repo, monkeypatch
+):
+    git_repo.commit("migrate.sh", "echo migrated\n", "Add the migration")
+    environment.maintenance_mode = MaintenanceMode.DEPLOY
+    environment.scale_down_types = "worker"
+    environment.migration_command = "bash migrate.sh"
+    environment.save()
+    sim.api("PATCH", f"/apps/{APP}", json={"maintenance": True}).raise_for_status()
+    sim.api(
+        "PATCH", f"/apps/{APP}/formation", json={"updates": [{"type": "worker", "quantity": 0}]}
+    ).raise_for_status()
+    dead = running_since(
+        environment,
+        120,
+        worker_name="lost-host:4242",
+        cleanup_state={"maintenance": True, "formation": {"worker": 2}},
+    )
+    following = request_deploy(environment)
+    queue.empty()
+    during_cleanup = {}
+
+    def undo_while_the_next_deploy_tries(deploy, client, writer):
+        dead.refresh_from_db()
+        during_cleanup["dead"] = (dead.state, dead.reason)
+        during_cleanup["claim"] = jobs.claim(following)
+        during_cleanup["run"] = jobs.run_deploy(following.pk)
+        return undo_changes(deploy, client, writer)
+
+    monkeypatch.setattr(reaper, "undo_changes", undo_while_the_next_deploy_tries)
+    assert reaper.fail_stale_deploys(app_name=APP) == [dead]
+
+    # Meanwhile the dead deploy was still running, said why, and the next one had to wait.
+    state, reason = during_cleanup["dead"]
+    assert state == State.RUNNING
+    assert reason.startswith("The worker running this deploy stopped responding")
+    assert reason.endswith("herokucd is undoing its changes on the app, then fails the deploy.")
+    assert during_cleanup["claim"] is None
+    assert during_cleanup["run"] == "waiting for the app"
+    following.refresh_from_db()
+    assert following.state == State.QUEUED
+
+    dead.refresh_from_db()
+    assert dead.state == State.FAILED
+    assert dead.reason.endswith("herokucd marked the deploy failed.")
+    assert jobs.run_deploy(following.pk) == "done"
+    following.refresh_from_db()
+    assert following.state == State.SUCCEEDED, following.reason
+    # It scaled down from, and back to, the app's own formation, with maintenance off after.
+    texts = [line.text for line in read_lines(following)]
+    assert "Scaled back to worker=2." in texts
+    app = sim.app_state()
+    assert app["maintenance"] is False
+    assert app["formation"]["worker"]["quantity"] == 2
+
+
+def test_a_deploy_being_cleaned_up_is_not_taken_by_another_reaper(environment, sim, queue):
+    dead = running_since(
+        environment, 120, worker_name="lost-host:4242", cleanup_state={"maintenance": True}
+    )
+    queue.empty()
+    limit = timezone.now() - timedelta(seconds=60)
+    second = Deploy.objects.get(pk=dead.pk)  # a second reaper saw it stale too
+    taken = {}
+
+    def second_reaper(deploy, client, writer):
+        taken["by the second"] = reaper.fail_stale(second, limit)
+        taken["dead worker"] = reaper.fail_dead_worker(dead.pk, "lost-host:4242", "killed")
+        return undo_changes(deploy, client, writer)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reaper, "undo_changes", second_reaper)
+        assert reaper.fail_stale(dead, limit) is True
+    assert taken == {"by the second": False, "dead worker": None}
+    dead.refresh_from_db()
+    assert dead.state == State.FAILED
+    assert dead.cleanup_state == {}
