@@ -202,6 +202,29 @@ def test_a_killed_work_horse_fails_the_deploy_cleans_up_and_frees_the_app(migrat
     assert finished(request_deploy(migrating)).state == State.SUCCEEDED
 
 
+def test_the_deploy_queued_behind_a_killed_one_starts_on_the_restored_app(migrating, workers, sim):
+    # Two workers: the second could claim the next deploy the moment the dead one freed the
+    # app. It is freed only once its changes are undone, so the next deploy scales down from,
+    # and back to, the app's own formation, and switches maintenance off at its end.
+    workers(2)
+    deploy = request_deploy(migrating)
+    wait_until_migrating(deploy)
+    migrating.migration_command = "echo migrating"
+    migrating.save()
+    following = request_deploy(migrating)
+    deploy.refresh_from_db()
+    horse = int(deploy.worker_name.rpartition(":")[2])
+    os.kill(horse, signal.SIGKILL)
+    assert finished(deploy, timeout=30).state == State.FAILED
+    assert finished(following).state == State.SUCCEEDED, following.reason
+    texts = [line.text for line in read_lines(following)]
+    assert "Scale worker to 0" in texts
+    assert "Scaled back to worker=2." in texts
+    app = sim.app_state()
+    assert app["maintenance"] is False
+    assert app["formation"]["worker"]["quantity"] == 2
+
+
 def test_a_killed_worker_is_reaped_by_the_command_and_the_next_deploy_runs(migrating, workers, sim):
     (worker,) = workers(1)
     deploy = request_deploy(migrating)

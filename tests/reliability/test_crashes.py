@@ -1,24 +1,32 @@
 """Crashes the engine's own tests (tests/deploys/test_queue.py) do not cover: a work horse killed
 mid-push (the app restored, the commit pushed exactly once), how soon a killed work horse's
 deploy is failed with the default settings, and a whole worker killed and replaced by a new one
-that reaps the dead deploy by itself (no `fail_stale_deploys` by hand). Either way the dead
-deploy is notified like any failed deploy, once, to whoever wants failures.
+that reaps the dead deploy by itself (no `fail_stale_deploys` by hand), and a reaper killed
+while it cleans up a dead deploy (the next reaper finishes the job). Either way the dead deploy
+is notified like any failed deploy, once, to whoever wants failures.
 """
 
 import json
 import os
 import signal
+import socket
 import time
 
 import django_rq
 import pytest
+from django.core import mail
+from rq import SimpleWorker
 
+from deploys import reaper
+from deploys.logformat import read_lines
 from deploys.models import State
 from deploys.services import request_deploy
 from deploys.trigger_models import NotificationDelivery, NotificationTarget
 from projects.models import MaintenanceMode
 from tests.deploys.conftest import sim_env
 from tests.deploys.test_queue import WORKER_ARGS, children, empty_queue, finished, wait_for
+from tests.deploys.test_reaper import running_since, subscribe
+from tests.heroku_sim.fixtures import APP
 from tests.processes import start, stop
 from tests.triggers.test_notifications import receiver  # noqa: F401
 
@@ -169,3 +177,53 @@ def test_a_killed_worker_is_replaced_and_the_new_worker_fails_the_dead_deploy_an
     (failed,) = notified(failures, 1, to_failures)
     assert (failed["event"], failed["deploy"]) == ("failed", deploy.number)
     assert "stopped responding" in failed["reason"]
+
+
+def test_a_reaper_killed_mid_cleanup_leaves_the_deploy_held_for_the_next_reaper(
+    careful, sim, queue
+):
+    subscribe(careful, "failures@example.com")
+    # What the dead deploy changed: maintenance on, workers at zero.
+    sim.api("PATCH", f"/apps/{APP}", json={"maintenance": True}).raise_for_status()
+    sim.api(
+        "PATCH", f"/apps/{APP}/formation", json={"updates": [{"type": "worker", "quantity": 0}]}
+    ).raise_for_status()
+    deploy = running_since(
+        careful, 120, cleanup_state={"maintenance": True, "formation": {"worker": 2}}
+    )
+    last_heartbeat = deploy.heartbeat_at
+    queue.empty()
+    # The first reaper scales back, then hangs switching maintenance off, and is killed.
+    sim.fault("PATCH /apps/{app}", delay=10, status=503, count=1)
+    first = start(["manage.py", "fail_stale_deploys"], **sim_env(sim))
+    first_name = f"{socket.gethostname()}:{first.pid}"
+    wait_for(lambda: app_workers(sim) == 2, 60, "the first reaper to scale back")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+
+    deploy.refresh_from_db()
+    assert (deploy.state, deploy.worker_name) == (State.RUNNING, first_name)
+    assert "herokucd is undoing its changes on the app" in deploy.reason
+    assert sim.app_state()["maintenance"] is True
+    # Its heartbeat goes stale: the next reaper claims the deploy, cleans up and fails it.
+    reaped = wait_for(lambda: reaper.fail_stale_deploys(older_than=2), 60, "the next reaper")
+    assert reaped == [deploy]
+    deploy.refresh_from_db()
+    assert deploy.state == State.FAILED
+    # The reason is the first reaper's, about the deploy's own worker.
+    assert deploy.reason == (
+        "The worker running this deploy stopped responding (last heartbeat at "
+        f"{last_heartbeat:%H:%M:%S} UTC); herokucd marked the deploy failed."
+    )
+    assert deploy.cleanup_state == {}
+    assert_app_restored(sim)
+    texts = [line.text for line in read_lines(deploy)]
+    assert reaper.CLEANING_AGAIN in texts
+    assert "Maintenance mode off." in texts
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    (email,) = mail.outbox  # the killed reaper sent nothing: the failure is told once
+    assert email.to == ["failures@example.com"]
+
+
+def app_workers(sim):
+    return sim.app_state()["formation"]["worker"]["quantity"]

@@ -6,7 +6,7 @@ from deploys.reaper import fail_stale_deploys, stale_seconds
 
 class Command(BaseCommand):
     help = (
-        "Fail running deploys whose worker died (no heartbeat) and undo their changes; "
+        "Undo the changes of running deploys whose worker died (no heartbeat), then fail them; "
         "queue again the queued deploys whose job was lost."
     )
 
