@@ -15,7 +15,10 @@ AWAY = {"LOCATION": "redis://127.0.0.1:1/0", "OPTIONS": {"socket_connect_timeout
 @pytest.fixture
 def redis_away(settings):
     def away():
-        settings.CACHES = {"default": {**django_settings.CACHES["default"], **AWAY}}
+        settings.CACHES = {
+            **django_settings.CACHES,
+            "default": {**django_settings.CACHES["default"], **AWAY},
+        }
 
     return away
 
