@@ -6,8 +6,6 @@ One running deploy per Heroku app is enforced by the database (the unique constr
 
 import functools
 import logging
-import os
-import socket
 import threading
 from datetime import timedelta
 
@@ -97,7 +95,7 @@ def claim(deploy: Deploy) -> bool | None:
                     state=State.RUNNING,
                     started_at=Coalesce(F("started_at"), Value(now), output_field=DateTimeField()),
                     heartbeat_at=now,
-                    worker_name=f"{socket.gethostname()}:{os.getpid()}",
+                    worker_name=pipeline.this_worker(),
                 )
             )
     except IntegrityError:  # one_running_deploy_per_app: another deploy of the app runs

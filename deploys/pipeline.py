@@ -606,8 +606,10 @@ def _maintenance_off(deploy, client, writer):
 
 
 def finish_deploy(deploy, state, reason):
-    """Record the end, unless somebody (the reaper) ended it already."""
-    ended = Deploy.objects.filter(state=State.RUNNING).update_of(
+    """Record the end, unless somebody ended it already or the reaper took it over (it judged
+    this worker dead: it cleans up, fails the deploy and frees the app itself)."""
+    ours = Deploy.objects.filter(state=State.RUNNING, worker_name=this_worker())
+    ended = ours.update_of(
         deploy, state=state, reason=reason, finished_at=timezone.now(), cancel_requested=False
     )
     if ended:

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from deploys import notifications
 from deploys.logwriter import LogWriter
-from deploys.models import Deploy, State
+from deploys.models import Deploy, State, StepState
 from deploys.pipeline import Heartbeat, reason_for, this_worker, undo_changes
 from herokucd.heroku import HerokuClient
 
@@ -99,6 +99,10 @@ def _reap(dead, deploy_id: int, cause: str, again: bool = False) -> Deploy | Non
     )
     if not failed:
         return None  # its own worker came back and ended it (pipeline.finish_deploy)
+    # The step it was in when its worker died ends with it, not "running" for ever.
+    deploy.steps.filter(state=StepState.RUNNING).update(
+        state=StepState.FAILED, finished_at=timezone.now()
+    )
     deploy.refresh_from_db()
     notify(deploy)
     return deploy

@@ -2,8 +2,9 @@
 
 RQ runs each job in a forked work horse and notices at once when the horse dies. Without this
 class a killed horse's deploy would only be failed by the stale-deploy reaper, a minute later;
-here the worker that saw it die fails the deploy right away, undoes its changes on the app,
-notifies it like any failed deploy and hands the app to its next deploy. Its periodic
+here the worker that saw it die undoes the deploy's changes on the app right away (the app held
+meanwhile), fails it, notifies it like any failed deploy and hands the app to its next deploy
+(deploys/reaper.py). Its periodic
 maintenance also queues again the queued deploys whose job was lost (Redis unreachable when the
 deploy was requested).
 """

@@ -12,11 +12,12 @@ from rq import SimpleWorker
 
 from deploys import jobs, reaper
 from deploys.logformat import read_lines
-from deploys.models import Deploy, State
+from deploys.models import Deploy, State, StepState
 from deploys.pipeline import undo_changes
 from deploys.services import request_deploy
 from deploys.trigger_models import NotificationDelivery, NotificationTarget
 from projects.models import MaintenanceMode
+from tests.deploys.factories import make_steps
 from tests.heroku_sim.fixtures import APP
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,10 +41,12 @@ def test_a_deploy_without_heartbeat_is_failed_and_its_changes_undone(environment
     deploy = running_since(
         environment, 120, cleanup_state={"maintenance": True, "formation": {"worker": 2}}
     )
+    make_steps(deploy, [StepState.SUCCEEDED, StepState.RUNNING])  # died while migrating
     out = StringIO()
     call_command("fail_stale_deploys", stdout=out)
     deploy.refresh_from_db()
     assert deploy.state == State.FAILED
+    assert [step.state for step in deploy.steps.all()] == [StepState.SUCCEEDED, StepState.FAILED]
     assert deploy.reason.startswith("The worker running this deploy stopped responding")
     assert deploy.cleanup_state == {}
     assert "1 stale deploy(s) failed." in out.getvalue()
@@ -225,3 +228,14 @@ def test_a_deploy_being_cleaned_up_is_not_taken_by_another_reaper(environment, s
     dead.refresh_from_db()
     assert dead.state == State.FAILED
     assert dead.cleanup_state == {}
+
+
+def test_a_worker_judged_dead_that_comes_back_leaves_its_deploy_to_the_reaper(environment, sim):
+    # The reaper took the deploy over (its name on it) and cleans up: the worker, back from a
+    # long pause, must not end it and free the app under the cleanup.
+    from deploys.pipeline import finish_deploy
+
+    deploy = running_since(environment, 120, worker_name="reaper-host:1")
+    finish_deploy(deploy, State.SUCCEEDED, "")
+    deploy.refresh_from_db()
+    assert deploy.state == State.RUNNING and deploy.worker_name == "reaper-host:1"
