@@ -28,7 +28,13 @@ class Trigger(models.TextChoices):
 
 
 # Fields no page of deploys lists: writing only these leaves the project pages as they were.
-UNSEEN_DEPLOY_FIELDS = {"line_count", "heartbeat_at", "worker_name", "cleanup_state"}
+UNSEEN_DEPLOY_FIELDS = {
+    "line_count",
+    "heartbeat_at",
+    "worker_name",
+    "cleanup_state",
+    "notify_pending",
+}
 
 
 class DeployQuerySet(models.QuerySet):
@@ -101,6 +107,9 @@ class Deploy(models.Model):
     # What the pipeline changed on the app and must undo (maintenance on, formation before
     # scaling down), kept here so the stale-deploy reaper can undo it after a worker died.
     cleanup_state = models.JSONField(default=dict, blank=True)
+    # Set by the UPDATE that ends the deploy, cleared once its notifications are queued: still
+    # set when Redis was away, and the workers' maintenance queues them then (notifications.py).
+    notify_pending = models.BooleanField(default=False)
 
     objects = DeployQuerySet.as_manager()
 

@@ -2,10 +2,15 @@
 
 `deploy_finished(deploy)` only enqueues one `deliver` job per interested target, so a slow or
 dead receiver never holds up a deploy. It is called once per deploy, by whoever ended it with a
-conditional UPDATE that changed the row: the pipeline at the end of a deploy, or the reaper
-(`deploys/reaper.py`) after it failed the deploy of a dead worker and cleaned up its app. Each
-run of `deliver` is one attempt, recorded as a `NotificationDelivery` row; a failed attempt
-raises, and RQ retries it with backoff.
+conditional UPDATE that changed the row and set `notify_pending`: the pipeline at the end of a
+deploy, or the reaper (`deploys/reaper.py`) after it cleaned up and failed the deploy of a dead
+worker. Each run of `deliver` is one attempt, recorded as a `NotificationDelivery` row; a failed
+attempt raises, and RQ retries it with backoff.
+
+Nothing is lost while Redis is away: `notify_pending` stays set when the jobs cannot be queued,
+and the workers' maintenance (`send_pending`, every minute) queues them once Redis is back. A
+deploy's notifications are claimed by clearing the flag with a conditional UPDATE, so they are
+queued once (if Redis fails between two targets, the first may hear of the deploy twice).
 
 Webhooks are signed `X-Herokucd-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`
 with the target's secret; receivers should refuse old timestamps to stop replays.
@@ -15,12 +20,14 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 
 import django_rq
 import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import NoReverseMatch
+from django.utils import timezone
 from rq import Retry
 
 from deploys.models import Deploy, State
@@ -62,13 +69,36 @@ def event_of(deploy) -> str | None:
 
 
 def deploy_finished(deploy):
-    event = event_of(deploy)
-    if event is None or deploy.environment_id is None:
-        return
-    targets = NotificationTarget.objects.filter(environment_id=deploy.environment_id)
-    for target in targets:
-        if target.wants(event):
-            enqueue(target, deploy, event)
+    """Queue the notifications of `deploy`, which just ended; raises when Redis is away (they
+    stay pending, for `send_pending`)."""
+    if not Deploy.objects.filter(pk=deploy.pk, notify_pending=True).update(notify_pending=False):
+        return  # queued already (by the workers' maintenance)
+    try:
+        event = event_of(deploy)
+        if event is None or deploy.environment_id is None:
+            return
+        targets = NotificationTarget.objects.filter(environment_id=deploy.environment_id)
+        for target in targets:
+            if target.wants(event):
+                enqueue(target, deploy, event)
+    except BaseException:
+        Deploy.objects.filter(pk=deploy.pk).update(notify_pending=True)
+        raise
+
+
+PENDING_AGE_SECONDS = 30  # younger ones are still being queued by whoever ended the deploy
+
+
+def send_pending(min_age: int = PENDING_AGE_SECONDS) -> list:
+    """Queue the notifications that could not be queued when their deploy ended (Redis was
+    away); the deploys whose notifications were queued now."""
+    since = timezone.now() - timedelta(seconds=min_age)
+    pending = Deploy.objects.filter(notify_pending=True, finished_at__lt=since)
+    sent = []
+    for deploy in pending.select_related("project", "triggered_by").order_by("pk"):
+        deploy_finished(deploy)
+        sent.append(deploy)
+    return sent
 
 
 def retry_intervals() -> list[int]:

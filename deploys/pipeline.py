@@ -610,7 +610,12 @@ def finish_deploy(deploy, state, reason):
     this worker dead: it cleans up, fails the deploy and frees the app itself)."""
     ours = Deploy.objects.filter(state=State.RUNNING, worker_name=this_worker())
     ended = ours.update_of(
-        deploy, state=state, reason=reason, finished_at=timezone.now(), cancel_requested=False
+        deploy,
+        state=state,
+        reason=reason,
+        finished_at=timezone.now(),
+        cancel_requested=False,
+        notify_pending=True,
     )
     if ended:
         deploy.refresh_from_db()

@@ -95,7 +95,7 @@ def _reap(dead, deploy_id: int, cause: str, again: bool = False) -> Deploy | Non
     if problems:
         reason += " Cleanup failed: " + "; ".join(problems)
     failed = Deploy.objects.filter(state=State.RUNNING, worker_name=me).update_of(
-        deploy, state=State.FAILED, reason=reason, finished_at=timezone.now()
+        deploy, state=State.FAILED, reason=reason, finished_at=timezone.now(), notify_pending=True
     )
     if not failed:
         return None  # its own worker came back and ended it (pipeline.finish_deploy)

@@ -6,7 +6,7 @@ here the worker that saw it die undoes the deploy's changes on the app right awa
 meanwhile), fails it, notifies it like any failed deploy and hands the app to its next deploy
 (deploys/reaper.py). Its periodic
 maintenance also queues again the queued deploys whose job was lost (Redis unreachable when the
-deploy was requested).
+deploy was requested) and the notifications that could not be queued when a deploy ended.
 """
 
 import logging
@@ -17,7 +17,7 @@ import sys
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import jobs, mirror, ratelimit, reaper
+from deploys import jobs, mirror, notifications, ratelimit, reaper
 from deploys.models import Deploy, DeployStep, State
 from herokucd import crypto
 from projects.models import DeployKey, HerokuCredential
@@ -83,8 +83,9 @@ class DeployWorker(Worker):
         super().run_maintenance_tasks()
         try:
             jobs.requeue_orphans()
+            notifications.send_pending()
         except Exception:  # maintenance must not stop the worker
-            log.exception("Could not queue again the deploys without a job")
+            log.exception("Could not queue again the deploys and notifications without a job")
         finally:
             connections.close_all()
 

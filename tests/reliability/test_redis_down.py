@@ -61,3 +61,28 @@ def test_the_api_answers_503_while_redis_is_down(client, alice, production, priv
     private_redis_url()
     response = client.post(url, body, content_type="application/json", headers=headers)
     assert response.status_code == 202
+
+
+def test_notifications_of_a_deploy_ended_while_redis_was_away_are_sent_once_it_is_back(
+    production, private_redis_url
+):
+    import django_rq
+    from django.utils import timezone
+
+    from deploys import notifications
+    from deploys.trigger_models import NotificationTarget
+
+    NotificationTarget.objects.create(environment=production, kind="email", address="ops@x.org")
+    deploy = make_deploy(production.project, production, state=State.FAILED)
+    Deploy.objects.filter(pk=deploy.pk).update(notify_pending=True, finished_at=timezone.now())
+    with pytest.raises(Exception):  # noqa: B017 - whatever redis-py raises: the deploy ended anyway
+        notifications.deploy_finished(deploy)
+    assert Deploy.objects.get(pk=deploy.pk).notify_pending
+    private_redis_url()  # Redis is back; the workers' maintenance runs
+    assert notifications.send_pending(min_age=0) == [deploy]
+    jobs = django_rq.get_queue("default").get_jobs()
+    assert [(job.func_name, job.args[1:]) for job in jobs] == [
+        ("deploys.notifications.deliver", (deploy.pk, "failed"))
+    ]
+    assert notifications.send_pending(min_age=0) == []  # queued once
+    assert not Deploy.objects.get(pk=deploy.pk).notify_pending

@@ -84,6 +84,7 @@ def finished(environment, state, number=1, **extra):
         started_at=now - timedelta(seconds=72),
         finished_at=now,
         reason="Heroku rejected the push: pre-receive hook declined" if state == "failed" else "",
+        notify_pending=True,  # as the UPDATE that ends a deploy leaves it
         **extra,
     )
 
