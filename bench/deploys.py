@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from bench import common, server, stack
 from bench.common import Figure
 
-FILES, COMMITS, NEW_COMMITS, OVERHEAD_RUNS = 2000, 500, 20, 5
+FILES, COMMITS, NEW_COMMITS, OVERHEAD_RUNS = 2000, 500, 20, 11
 PICKUPS = 50
 APPS, PER_APP, WORKERS, SCALE_RUNS = 10, 4, 4, 3
 

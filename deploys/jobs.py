@@ -24,6 +24,8 @@ from deploys.models import Deploy, State, Trigger
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 5  # a deploy waiting for its app asks again this often (and on each handoff)
 QUEUE = "default"
+# What a run reads of a deploy, in one query: its environment, project, key and deploy key.
+RUN_WITH = ["environment", "project__heroku_credential", "project__deploy_key"]
 FETCH_FIRST = "fetch_first"  # a run_deploy job's meta: the project whose mirror to fetch first
 
 
@@ -41,7 +43,7 @@ def run_deploy(deploy_id: int, waited: bool = False) -> str:
        deploy back in the queue until Heroku's git rate limit allows a push).
     4. Hand the app over to its oldest queued deploy.
     """
-    deploy = Deploy.objects.select_related("project", "environment").filter(pk=deploy_id).first()
+    deploy = Deploy.objects.select_related(*RUN_WITH).filter(pk=deploy_id).first()
     if deploy is None or deploy.state != State.QUEUED:
         return "not queued"
     fetch = None if waited else pipeline.early_fetch(deploy)

@@ -97,15 +97,19 @@ def free_at(key_hash, app_name, cost, now) -> datetime:
 def before_push(deploy, credential):
     now = timezone.now()
     key, app = credential.key_hash, deploy.app_name
-    # Rows older than two windows count for nothing; dropped here, before the push, where
-    # the deploy is still waiting for git anyway.
-    _ledger(key, app).filter(made_at__lte=now - 2 * window()).delete()
     found = budget(key, app, now=now)
     if found.retry_at and found.retry_at > now:
         raise DeferDeploy(found.retry_at)
     if found.used + PUSH_COST > found.limit:
         raise DeferDeploy(free_at(key, app, PUSH_COST, now))
     return None
+
+
+def forget_old(now=None) -> int:
+    """Drop the ledger's rows older than two windows, which count for nothing any more (the
+    workers' maintenance, every minute; no deploy waits for it). How many."""
+    now = now or timezone.now()
+    return GitRequest.objects.filter(made_at__lte=now - 2 * window()).delete()[0]
 
 
 def after_push(deploy, credential, error: str = ""):

@@ -84,6 +84,7 @@ class DeployWorker(Worker):
         try:
             jobs.requeue_orphans()
             notifications.send_pending()
+            ratelimit.forget_old()
         except Exception:  # maintenance must not stop the worker
             log.exception("Could not queue again the deploys and notifications without a job")
         finally:
@@ -94,7 +95,7 @@ def warm_up():
     """Do once, before the first fork, what Django and herokucd otherwise do on first use in
     every work horse (a fresh fork forgets it): query compilation caches, model metadata, the
     encryption keys and ciphers. Read-only queries that match nothing."""
-    Deploy.objects.select_related("project", "environment").filter(pk=0).first()
+    Deploy.objects.select_related(*jobs.RUN_WITH).filter(pk=0).first()
     HerokuCredential.objects.filter(project_id=0).first()
     DeployKey.objects.filter(project_id=0).first()
     DeployStep.objects.filter(deploy_id=0).count()

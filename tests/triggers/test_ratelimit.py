@@ -175,3 +175,12 @@ def _environment_on(sim, project, alice):
     return Environment.objects.create(
         project=project, name="production", branch="main", app_name=APP
     )
+
+
+def test_the_workers_maintenance_forgets_requests_older_than_two_hours(environment, credential):
+    push_record(credential, minutes_ago=121)
+    push_record(credential, minutes_ago=119)
+    assert ratelimit.forget_old() == 1
+    assert [
+        round((timezone.now() - r.made_at).total_seconds() / 60) for r in GitRequest.objects.all()
+    ] == [119]
