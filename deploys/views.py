@@ -362,7 +362,7 @@ def history_part(project, query) -> pagecache.Part:
         "filter_query": _query_without_page(query),
     }
     html = render_to_string("deploys/_history.html", ctx)
-    return pagecache.Part(html, keep=_all_finished(chart, page))
+    return pagecache.Part(html, under_way=not _all_finished(chart, page))
 
 
 def _all_finished(*deploy_lists):
@@ -565,7 +565,7 @@ def overview_part(project, membership) -> pagecache.Part:
     html = render_to_string("projects/_overview.html", context)
     environments = context["environments"]
     shown = [env.last_deploy for env in environments if env.last_deploy]
-    return pagecache.Part(html, keep=_all_finished(shown, context["recent_deploys"]))
+    return pagecache.Part(html, under_way=not _all_finished(shown, context["recent_deploys"]))
 
 
 def project_overview_context(project):

@@ -8,7 +8,8 @@ and is rendered again once the revision moved on. So a change shows on the next 
 whichever process or host made it.
 
 - A part is kept at most `TTL` seconds, so its relative times ("3 minutes ago") and rate-limit
-  budgets never drift further than that; a part showing a deploy still under way is not kept.
+  budgets never drift further than that; a part showing a deploy still under way, whose
+  duration grows, at most `UNDER_WAY_TTL` seconds. (Its state changing moves the revision on.)
 - Redis unreachable: nothing is kept or served from here, every page is rendered afresh.
 - Parts hold no CSRF token and nothing of one viewer: views key them by what varies (the role).
 """
@@ -24,15 +25,20 @@ from django.core.cache import caches
 from django.db import transaction
 
 TTL = 10.0
+UNDER_WAY_TTL = 2.0
 _KEY = "herokucd:project-revision:{}"
 
 
 @dataclass(frozen=True)
 class Part:
-    """Rendered HTML, and whether it may be kept (False while a deploy in it is under way)."""
+    """Rendered HTML, and whether a deploy it shows is under way (then it is kept briefly)."""
 
     html: str
-    keep: bool = True
+    under_way: bool = False
+
+    @property
+    def ttl(self) -> float:
+        return UNDER_WAY_TTL if self.under_way else TTL
 
 
 def touch(project_id):
@@ -59,8 +65,7 @@ def part(project, name, vary, render) -> str:
     if kept is not None:
         return kept
     rendered = render()
-    if rendered.keep:
-        caches["pages"].set(key, rendered.html, TTL)
+    caches["pages"].set(key, rendered.html, rendered.ttl)
     return rendered.html
 
 
@@ -79,9 +84,8 @@ def parts(projects, name, vary, render) -> list[str]:
     kept = caches["pages"].get_many(keys.values())
     missing = [project for project in projects if keys[project.pk] not in kept]
     rendered = render(missing) if missing else {}
-    caches["pages"].set_many(
-        {keys[pk]: done.html for pk, done in rendered.items() if done.keep}, TTL
-    )
+    for pk, done in rendered.items():
+        caches["pages"].set(keys[pk], done.html, done.ttl)
     return [kept.get(keys[p.pk]) or rendered[p.pk].html for p in projects]
 
 

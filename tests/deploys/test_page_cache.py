@@ -83,11 +83,22 @@ def test_an_environment_renamed_shows_on_the_next_view(client_for, alice, projec
     assert ">qa<" in page(client, project)
 
 
-def test_a_page_with_a_deploy_under_way_is_not_kept(client_for, alice, project):
+def test_a_page_with_a_deploy_under_way_is_kept_only_a_moment(
+    client_for, alice, project, monkeypatch
+):
     make_deploy(project, state=State.RUNNING)  # its duration grows with every view
     client = client_for(alice)
     page(client, project)
-    assert count_queries(client, project) > 2
+    assert count_queries(client, project) == 2  # kept: the user and the memberships
+    caches["pages"].clear()
+    monkeypatch.setattr(pagecache, "UNDER_WAY_TTL", 0.0)
+    page(client, project)
+    assert count_queries(client, project) > 2  # kept no time: rendered again
+    caches["pages"].clear()
+    monkeypatch.setattr(pagecache, "UNDER_WAY_TTL", 2.0)
+    monkeypatch.setattr(pagecache, "TTL", 0.0)  # not the time to live of a deploy under way
+    page(client, project)
+    assert count_queries(client, project) == 2
 
 
 def test_each_role_gets_the_content_kept_for_its_role(client_for, alice, bob_as, project):
