@@ -26,14 +26,16 @@ WAIT_SECONDS = 5  # a deploy waiting for its app asks again this often (and on e
 QUEUE = "default"
 # What a run reads of a deploy, in one query: its environment, project, key and deploy key.
 RUN_WITH = ["environment", "project__heroku_credential", "project__deploy_key"]
+OWN_FIELDS = [field.attname for field in Deploy._meta.concrete_fields if not field.is_relation]
 FETCH_FIRST = "fetch_first"  # a run_deploy job's meta: the project whose mirror to fetch first
 
 
 def run_deploy(deploy_id: int, waited: bool = False) -> str:
     """Run one deploy, if it is still queued and its app is free.
 
-    0. Start fetching the project's mirror, so git works while the deploy is claimed and set
-       up; not when the deploy asks again after `waited` for its app (it would fetch each time).
+    0. The project's mirror is being fetched (the work horse started it, deploys/worker.py, or
+       it starts now), so git works while the deploy is claimed and set up; not when the deploy
+       asks again after `waited` for its app (it would fetch each time).
     1. Claim: queued -> running with a conditional UPDATE that must change exactly one row;
        refused while an older deploy of the app waits, or by the database while one runs.
        A duplicate job: nothing to do.
@@ -103,7 +105,9 @@ def claim(deploy: Deploy) -> bool | None:
     except IntegrityError:  # one_running_deploy_per_app: another deploy of the app runs
         return None
     if changed == 1:
-        deploy.refresh_from_db()
+        # Its own columns as claimed; the project, key and environment read with it are kept
+        # (a plain refresh_from_db() would drop them, to be read again one by one).
+        deploy.refresh_from_db(fields=OWN_FIELDS)
         return True
     still_queued = Deploy.objects.filter(pk=deploy.pk, state=State.QUEUED).exists()
     return None if still_queued else False
