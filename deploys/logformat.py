@@ -27,9 +27,11 @@ def encode(step: int, stream: str, time_ms: int, text: str) -> str:
     return f"{step}\t{stream}\t{time_ms}\t{text}"
 
 
-def decode_chunk(first_line: int, content: str):
-    for offset, raw in enumerate(content.split("\n")):
-        step, stream, time_ms, text = raw.split("\t", 3)
+def decode_chunk(first_line: int, content: str, after: int = 0):
+    """The chunk's lines numbered after `after` (those before are not decoded)."""
+    raws = content.split("\n")
+    for offset in range(max(after + 1 - first_line, 0), len(raws)):
+        step, stream, time_ms, text = raws[offset].split("\t", 3)
         yield Line(first_line + offset, int(step), stream, int(time_ms), text)
 
 
@@ -47,10 +49,8 @@ def read_lines(deploy, after: int = 0, limit: int = 1000):
         cursor.execute(sql, [deploy.pk, after + 1])
         while rows := cursor.fetchmany(8):
             for first_line, content in rows:
-                texts = content.split("\n")
-                for offset in range(max(after + 1 - first_line, 0), len(texts)):
-                    step, stream, time_ms, text = texts[offset].split("\t", 3)
-                    lines.append(Line(first_line + offset, int(step), stream, int(time_ms), text))
+                for line in decode_chunk(first_line, content, after):
+                    lines.append(line)
                     if len(lines) >= limit:
                         return lines
     return lines

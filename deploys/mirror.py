@@ -92,8 +92,7 @@ def start_fetch(project_id: int) -> None:
     """Start fetching project `project_id`'s mirror now, before its deploy is even loaded from
     the database, when the mirror is cloned and whole (cloning and unshallowing wait for the
     deploy). `take_fetch` hands it to the deploy; `close_fetches` ends one nobody took."""
-    path = mirror_path(project_id)
-    if (path / "HEAD").exists() and not is_shallow(path):
+    if is_cloned(project_id) and not is_shallow(mirror_path(project_id)):
         _started[project_id] = Fetch(project_id, target=_fetch_cloned)
 
 

@@ -50,15 +50,15 @@ class Canceled(Exception):
 CANCELED = (Canceled, runners.CommandCanceled, DynoCanceled)
 
 
-def early_fetch(deploy: Deploy) -> mirror.Fetch | None:
-    """The mirror's fetch, started by the work horse before the job ran or now, for a deploy
-    whose mirror is cloned (a first clone waits for the deploy to be claimed). A rollback
-    pushes a release's commit: no fetch. git fetches from the source repository, not from
-    Heroku: nothing of Heroku's git rate limit."""
+def early_fetch(deploy: Deploy, clone=False) -> mirror.Fetch | None:
+    """The mirror's fetch, started by the work horse before the job ran or now, the checkout
+    step waiting for it; without `clone`, only for a mirror cloned already (a first clone
+    waits for the deploy to be claimed). A rollback pushes a release's commit: no fetch. git
+    fetches from the source repository, not from Heroku: nothing of Heroku's git rate limit."""
     if deploy.trigger == Trigger.ROLLBACK:
         return None
     fetch = mirror.take_fetch(deploy.project)
-    if fetch is None and mirror.is_cloned(deploy.project):
+    if fetch is None and (clone or mirror.is_cloned(deploy.project)):
         fetch = mirror.Fetch(deploy.project)
     return fetch
 
@@ -95,7 +95,7 @@ class Run:
             raise StepFailed(f"The environment {deploy.environment_name} was deleted.")
         self.app = deploy.app_name
         self.resources = contextlib.ExitStack()
-        self.fetch = fetch or self.fetch_early()
+        self.fetch = fetch or early_fetch(deploy, clone=True)
         self.cancel_event = self.fetch.cancel_event if self.fetch else threading.Event()
         if self.fetch is not None:
             # The deploy ended before its checkout (it failed, or waits for the rate limit):
@@ -125,13 +125,6 @@ class Run:
         self.writer = LogWriter(self.deploy, self._secrets())
         self.heartbeat = Heartbeat(self.deploy.pk, self.cancel_event)
         self.step_count = self.deploy.steps.count()  # a deploy deferred after its push has some
-
-    def fetch_early(self) -> mirror.Fetch | None:
-        """Start updating the project's mirror now, while the deploy sets up; the checkout
-        step waits for it and shows its output (from the source repository, not Heroku)."""
-        if self.deploy.trigger == Trigger.ROLLBACK:
-            return None
-        return mirror.Fetch(self.deploy.project)
 
     def _secrets(self):
         deploy_key = getattr(self.deploy.project, "deploy_key", None)
@@ -677,9 +670,9 @@ def _quantities(formation) -> str:
     return ", ".join(f"{kind}={count}" for kind, count in formation.items())
 
 
-def this_worker() -> str:
-    """This process as `Deploy.worker_name` names it (jobs.claim, the reaper)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def this_worker(pid: int | None = None) -> str:
+    """This process (or process `pid` of this host) as `Deploy.worker_name` names it."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 class Heartbeat:

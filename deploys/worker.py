@@ -11,16 +11,14 @@ deploy was requested) and the notifications that could not be queued when a depl
 
 import logging
 import os
-import socket
 import sys
 
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import jobs, mirror, notifications, ratelimit, reaper
+from deploys import jobs, mirror, notifications, pipeline, ratelimit, reaper
 from deploys.models import Deploy, DeployStep, State
 from herokucd import crypto
-from projects.models import DeployKey, HerokuCredential
 
 log = logging.getLogger(__name__)
 MAINTENANCE_SECONDS = 60  # how soon a deploy whose job was lost is queued again
@@ -96,8 +94,6 @@ def warm_up():
     every work horse (a fresh fork forgets it): query compilation caches, model metadata, the
     encryption keys and ciphers. Read-only queries that match nothing."""
     Deploy.objects.select_related(*jobs.RUN_WITH).filter(pk=0).first()
-    HerokuCredential.objects.filter(project_id=0).first()
-    DeployKey.objects.filter(project_id=0).first()
     DeployStep.objects.filter(deploy_id=0).count()
     ratelimit.budget("", "")
     crypto.decrypt(crypto.encrypt("warm up"))
@@ -107,7 +103,7 @@ def fail_deploy_of_dead_horse(deploy_id, horse_pid, status):
     """Clean up and fail the deploy the dead horse ran (its app held meanwhile), then hand
     the app to its next queued deploy."""
     how = describe_exit(status)
-    deploy = reaper.fail_dead_worker(deploy_id, f"{socket.gethostname()}:{horse_pid}", how)
+    deploy = reaper.fail_dead_worker(deploy_id, pipeline.this_worker(horse_pid), how)
     # Failed, or still queued because the horse died before claiming it: either way the app's
     # oldest queued deploy needs a job now.
     deploy = deploy or Deploy.objects.filter(pk=deploy_id, state=State.QUEUED).first()

@@ -57,10 +57,10 @@ def part(project, name, vary, render) -> str:
 
     `name` and `vary` (a string or tuple: page number, filters, role...) tell parts apart.
     """
-    revision = _revision(project.pk)
-    if revision is None:
+    revisions = _revisions([project.pk])
+    if revisions is None:
         return render().html
-    key = f"part:{project.pk}:{int(revision)}:{name}:{digest(vary)}"
+    key = _part_key(project.pk, revisions[0], name, vary)
     kept = caches["pages"].get(key)
     if kept is not None:
         return kept
@@ -78,7 +78,7 @@ def parts(projects, name, vary, render) -> list[str]:
         rendered = render(projects) if projects else {}
         return [rendered[project.pk].html for project in projects]
     keys = {
-        project.pk: f"part:{project.pk}:{int(revision)}:{name}:{digest(vary)}"
+        project.pk: _part_key(project.pk, revision, name, vary)
         for project, revision in zip(projects, revisions, strict=True)
     }
     kept = caches["pages"].get_many(keys.values())
@@ -87,6 +87,10 @@ def parts(projects, name, vary, render) -> list[str]:
     for pk, done in rendered.items():
         caches["pages"].set(keys[pk], done.html, done.ttl)
     return [kept.get(keys[p.pk]) or rendered[p.pk].html for p in projects]
+
+
+def _part_key(project_id, revision, name, vary) -> str:
+    return f"part:{project_id}:{int(revision)}:{name}:{digest(vary)}"
 
 
 def digest(value) -> str:
@@ -98,13 +102,6 @@ def digest(value) -> str:
 def _connection():
     # One client per process: its pool keeps connections open (and starts over after a fork).
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-
-
-def _revision(project_id):
-    try:
-        return _connection().get(_KEY.format(project_id)) or _revision_after(project_id, "get")
-    except redis.RedisError:
-        return None
 
 
 def _revisions(project_ids):
