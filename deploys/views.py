@@ -23,7 +23,7 @@ from deploys.logformat import decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.trigger_models import GitRequest
 from projects import layout, pagecache
-from projects.access import get_project_for_user, memberships_of
+from projects.access import can_create_projects, get_project_for_user, memberships_of
 from projects.models import Environment, HerokuCredential
 from projects.setup import missing_steps
 
@@ -521,7 +521,9 @@ def home(request):
     projects = [membership.project for membership in memberships_of(request)]
     cards = pagecache.parts(projects, "card", (), project_cards)
     cards = [mark_safe(card) for card in cards]  # noqa: S308 - rendered and escaped by templates
-    body = render_to_string("projects/_home.html", {"cards": cards})
+    can_create = can_create_projects(request.user)
+    context = {"cards": cards, "can_create": can_create, "user": request.user}
+    body = render_to_string("projects/_home.html", context)
     return layout.render_page(request, "projects/home.html", {}, body)
 
 

@@ -120,7 +120,7 @@ def _server_config(data_dir: Path, sock: Path) -> str:
         [
             "port 0",
             f'unixsocket "{sock}"',
-            "unixsocketperm 700",
+            "unixsocketperm 600",  # the socket may be in /tmp: only us
             f'dir "{data_dir}"',
             "dbfilename redis.rdb",
             "save 60 1",
@@ -133,6 +133,7 @@ def _server_config(data_dir: Path, sock: Path) -> str:
 
 def keep(data_dir: Path):
     """Run redis-server for `data_dir` until it has had no client for IDLE_SECONDS."""
+    os.umask(0o077)  # the dump, its temporary files and the log: private (see local_secrets)
     sock = socket_path(data_dir)
     config = Path(data_dir) / "redis.conf"
     config.write_text(_server_config(data_dir, sock))

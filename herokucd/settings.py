@@ -11,7 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from herokucd import __version__
-from herokucd.local_secrets import local_secret, new_fernet_key, new_secret_key
+from herokucd.local_secrets import local_secret, make_private, new_fernet_key, new_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,9 @@ env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
 DATA_DIR = Path(env.str("HEROKUCD_DATA_DIR", default="") or BASE_DIR / ".data").resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# The data folder holds the database, Redis, secrets and git mirrors: this process and the ones
+# it starts (gunicorn, workers, redis-server, git, SQLite's WAL) create everything in it private.
+make_private(DATA_DIR)
 VERSION = __version__
 
 
@@ -166,6 +168,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Who may create projects: "admins" (staff and superusers, and users given the "Can add
+# project" permission in the admin) or "everyone" signed in.
+PROJECT_CREATORS = env.str("PROJECT_CREATORS", default="admins")
+if PROJECT_CREATORS not in ("admins", "everyone"):
+    raise ImproperlyConfigured(
+        f'PROJECT_CREATORS must be "admins" or "everyone", not "{PROJECT_CREATORS}".'
+    )
+# Days an invitation link stays valid.
+INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
+# Seconds a password reset link stays valid (Django's setting; 3 days by default).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -254,12 +267,14 @@ if not DEBUG:
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
 
-EMAIL_BACKEND = env.str(
-    "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
-)
+# Mail (password resets): EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587, or the
+# console (mail printed to the log) when it is not set.
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str(
+        "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+    )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="herokucd@localhost")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 

@@ -1,8 +1,16 @@
 """Who may see and change a project: the one ownership helper every project view goes through."""
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from datetime import timedelta
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+
+from projects.access_models import Invitation, SetupToken, new_token, token_hash
 from projects.models import Membership, Project, Role
 
 
@@ -49,3 +57,98 @@ def _membership(project, user) -> Membership:
 
 def projects_for_user(user):
     return Project.objects.filter(memberships__user=user)
+
+
+def is_installation_admin(user) -> bool:
+    """Administrators of the installation: they invite users and decide who creates projects."""
+    return user.is_authenticated and user.is_active and (user.is_staff or user.is_superuser)
+
+
+def can_create_projects(user) -> bool:
+    """PROJECT_CREATORS=everyone, an administrator, or a user given "Can add project"."""
+    if not user.is_authenticated:
+        return False
+    if settings.PROJECT_CREATORS == "everyone" or is_installation_admin(user):
+        return True
+    return user.has_perm("projects.add_project")
+
+
+WHO_CREATES_PROJECTS = (
+    "Only administrators of this herokucd create projects. Ask one to create the project and "
+    "add you to it, or to give you the “Can add project” permission."
+)
+
+
+def issue_setup_token() -> str | None:
+    """A new setup token for the first administrator, replacing any earlier one; None (and no
+    token) once a user exists."""
+    if get_user_model().objects.exists():
+        return None
+    token, digest = new_token()
+    with transaction.atomic():
+        SetupToken.objects.all().delete()
+        SetupToken.objects.create(token_hash=digest)
+    return token
+
+
+def create_first_admin(form):
+    """The superuser of a valid FirstAdminForm, or None when its token was used meanwhile.
+
+    Deleting the token's row is the lock: of concurrent requests with the token exactly one
+    deletes it (PostgreSQL makes the others wait for its commit, then find no row; SQLite's
+    IMMEDIATE transactions run one at a time). A failure later rolls the deletion back.
+    """
+    with transaction.atomic():
+        digest = token_hash(form.cleaned_data["setup_token"])
+        deleted, _ = SetupToken.objects.filter(token_hash=digest).delete()
+        if not deleted or get_user_model().objects.exists():
+            return None
+        user = form.save(commit=False)
+        user.is_staff = user.is_superuser = True
+        user.save()
+    return user
+
+
+def create_invitation(form, invited_by) -> str:
+    """Save the invitation of a valid InvitationForm; returns its token, which is not kept."""
+    token, digest = new_token()
+    invitation = form.save(commit=False)
+    invitation.token_hash, invitation.invited_by = digest, invited_by
+    invitation.expires_at = timezone.now() + timedelta(days=settings.INVITATION_DAYS)
+    invitation.save()
+    return token
+
+
+def find_invitation(token) -> tuple[Invitation | None, str, int]:
+    """The invitation a link's token opens, or None, why it opens nothing and the status."""
+    invitation = Invitation.objects.filter(token_hash=token_hash(token)).first()
+    if invitation is None:
+        return None, "This invitation link is not valid. Check that you copied all of it.", 404
+    if invitation.used_at:
+        problem = "This invitation has been used already. Sign in, or ask for a new one."
+    elif invitation.revoked_at:
+        problem = "This invitation was withdrawn. Ask an administrator for a new one."
+    elif invitation.expires_at <= timezone.now():
+        problem = "This invitation has expired. Ask an administrator for a new one."
+    else:
+        return invitation, "", 200
+    return None, problem, 410  # Gone: it was valid once
+
+
+def accept_invitation(invitation, form):
+    """The user of a valid NewUserForm, or None when the invitation stopped being usable.
+
+    The conditional UPDATE claims it: of concurrent uses exactly one changes the row (the
+    others wait for its commit, then match nothing), so one invitation makes one user.
+    """
+    with transaction.atomic():
+        claimed = Invitation.objects.pending().filter(pk=invitation.pk)
+        if not claimed.update(used_at=timezone.now()):
+            return None
+        user = form.save()
+        if invitation.may_create_projects:
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label="projects", codename="add_project")
+            )
+        Invitation.objects.filter(pk=invitation.pk).update(used_by=user)
+    return user

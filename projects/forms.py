@@ -10,16 +10,41 @@ from projects.models import Membership, Project, Role
 RESERVED_SLUGS = {"new"}
 
 
-class FirstAdminForm(UserCreationForm):
+class NewUserForm(UserCreationForm):
+    """A username, an optional email (for password resets) and a password typed twice."""
+
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ["username", "email"]
         error_messages = {"username": {"required": "Choose a username to sign in with."}}
+        help_texts = {"email": "Optional: where a password reset link is sent."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["password1"].error_messages["required"] = "Choose a password."
         self.fields["password2"].error_messages["required"] = "Type the same password again."
+
+
+class FirstAdminForm(NewUserForm):
+    setup_token = forms.CharField(
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Printed by `manage.py serve` (make run) and by the release phase "
+        "(heroku logs); `python manage.py setup_token` prints a new one.",
+        error_messages={"required": "Paste the setup token printed in the console or log."},
+    )
+    field_order = ["setup_token", "username", "email", "password1", "password2"]
+
+    def clean_setup_token(self):
+        from projects.access_models import SetupToken, token_hash
+
+        token = self.cleaned_data["setup_token"]
+        if not SetupToken.objects.filter(token_hash=token_hash(token)).exists():
+            raise forms.ValidationError(
+                "This is not the current setup token. Copy it again from the console or log, "
+                "or run `python manage.py setup_token` for a new one."
+            )
+        return token
 
 
 class ProjectForm(forms.ModelForm):

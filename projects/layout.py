@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from projects import pagecache
-from projects.access import memberships_of
+from projects.access import can_create_projects, memberships_of
 
 # Unguessable, so no content or name can contain them.
 TOKEN = f"csrf-{secrets.token_hex(16)}"
@@ -41,7 +41,8 @@ def _layout(request, template, context) -> tuple[str, str]:
         (m.project.pk, m.project.slug, m.project.name) for m in memberships_of(request)
     )
     current = (project.pk, project.name) if project else None
-    key = (template, user.pk, user.get_username(), user.is_staff, switcher, current)
+    creates = can_create_projects(user)  # the switcher's "New project" link
+    key = (template, user.pk, user.get_username(), user.is_staff, creates, switcher, current)
     key = f"layout:{pagecache.digest(key)}"
     layout = caches["pages"].get(key)
     if layout is None:

@@ -243,3 +243,7 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.action} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# Installation access (setup token, invitations) lives beside the projects' models.
+from projects.access_models import Invitation, SetupToken  # noqa: E402, F401

@@ -12,9 +12,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from projects import audit
-from projects.access import get_project_for_user
+from projects.access import (
+    WHO_CREATES_PROJECTS,
+    can_create_projects,
+    create_first_admin,
+    get_project_for_user,
+)
 from projects.forms import AddMemberForm, FirstAdminForm, ProjectForm, RoleForm
-from projects.models import Membership, Role
+from projects.models import Membership, Role, SetupToken
 
 
 def _no_users_yet():
@@ -66,18 +71,21 @@ def first_admin(request):
         raise Http404("An administrator already exists.")
     form = FirstAdminForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            user = form.save(commit=False)
-            user.is_staff = user.is_superuser = True
-            user.save()
-        login(request, user, backend="projects.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.username}. Create your first project.")
-        return redirect("project_new")
-    return render(request, "registration/first_admin.html", {"form": form})
+        user = create_first_admin(form)
+        if user is not None:
+            login(request, user, backend="projects.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.username}. Create your first project.")
+            return redirect("project_new")
+        form.add_error("setup_token", "This setup token has just been used: sign in instead.")
+    ctx = {"form": form, "token_issued": SetupToken.objects.exists()}
+    return render(request, "registration/first_admin.html", ctx)
 
 
 @login_required
 def project_new(request):
+    if not can_create_projects(request.user):
+        ctx = {"not_allowed": WHO_CREATES_PROJECTS}
+        return render(request, "projects/project_new.html", ctx, status=403)
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():

@@ -60,6 +60,14 @@ def make_user(django_user_model):
     return make
 
 
+def allow_project_creation(user):
+    """Give `user` the "Can add project" permission an administrator grants in the admin."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(Permission.objects.get(codename="add_project"))
+    return user
+
+
 @pytest.fixture
 def alice(make_user):
     return make_user("alice")

@@ -7,10 +7,12 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
 
-# Public by design: signing in, the first administrator (404 once a user exists), the signed CI
-# webhook, the token-authenticated JSON API, and the admin's own sign-in page.
+# Public by design: signing in, the first administrator (404 once a user exists), an invitation's
+# link and password reset, the signed CI webhook, the token-authenticated JSON API,
+# and the admin's own sign-in page.
 PUBLIC = re.compile(
-    r"^/(login/|logout/|setup/first-admin/|admin/login/|admin/logout/|hooks/|api/|static/)"
+    r"^/(login/|logout/|setup/first-admin/|account/(invitation|password-reset|reset)/|admin/login/"
+    r"|admin/logout/|hooks/|api/|static/)"
 )
 SAMPLES = {"slug": "foo-bar", "int": "1", "str": "x", "path": "x/y", "uuid": "0" * 32}
 

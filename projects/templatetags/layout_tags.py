@@ -13,6 +13,8 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from projects.access import can_create_projects
+
 register = template.Library()
 
 
@@ -25,6 +27,7 @@ def _urls() -> dict:
         "admin": reverse("admin:index"),
         "queues": reverse("django_rq:home"),
         "tokens": reverse("api_tokens"),
+        "invitations": reverse("invitations"),
         "logout": reverse("logout"),
     }
 
@@ -37,19 +40,18 @@ def top_bar(context):
         return mark_safe(brand)  # noqa: S308
     return mark_safe(  # noqa: S308  (every value below is escaped)
         brand
-        + _switcher(urls, context.get("nav_projects", ()), context.get("project"))
+        + _switcher(urls, request.user, context.get("nav_projects", ()), context.get("project"))
         + '<span class="spacer"></span>'
         + _user_menu(urls, request, context.get("csrf_placeholder"))
     )
 
 
-def _switcher(urls, projects, current):
+def _switcher(urls, user, projects, current):
     items = "".join(_project_item(urls, project, current) for project in projects)
+    if can_create_projects(user):
+        items += f'<li><a href="{urls["new"]}">+ New project</a></li>'
     title = escape(current.name) if current else "Projects"
-    return (
-        f'<details class="menu switcher"><summary>{title}</summary><ul>{items}'
-        f'<li><a href="{urls["new"]}">+ New project</a></li></ul></details>'
-    )
+    return f'<details class="menu switcher"><summary>{title}</summary><ul>{items}</ul></details>'
 
 
 def _project_item(urls, project, current):
@@ -62,6 +64,7 @@ def _user_menu(urls, request, token=None):
     user = request.user
     staff = (
         f'<li><a href="{urls["admin"]}">Admin</a></li>'
+        f'<li><a href="{urls["invitations"]}">Invite users</a></li>'
         f'<li><a href="{urls["queues"]}">Queues</a></li>'
         if user.is_staff
         else ""

@@ -3,7 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD
+from projects.access import issue_setup_token
+from tests.conftest import PASSWORD, allow_project_creation
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -168,6 +169,7 @@ def test_deploy_option_errors_sit_under_their_fields_and_the_audit_says_what_cha
 def test_sign_in_new_project_and_members_read_well_on_a_phone(
     browser_page, shoot, project, alice, bob, sim
 ):
+    allow_project_creation(alice)
     page = browser_page
     page.goto("/login/")
     page.get_by_label("Username").fill("alice")
@@ -193,7 +195,15 @@ def test_sign_in_new_project_and_members_read_well_on_a_phone(
 
 def test_the_first_administrator_page_shows_errors_by_the_fields(browser_page, shoot):
     page = browser_page
+    token = issue_setup_token()  # what `make run` prints
     page.goto("/setup/first-admin/")
     page.get_by_role("button", name="Create administrator").click()
     expect(page.locator(".error-summary")).to_be_visible()
+    expect(page.get_by_text("Paste the setup token printed in the console or log.")).to_be_visible()
     look(page, shoot, "first-admin-errors")
+    page.get_by_label("Setup token").fill(token)
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Create administrator").click()
+    expect(page.get_by_text("Welcome, root. Create your first project.")).to_be_visible()

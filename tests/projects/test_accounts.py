@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
+from projects.access import issue_setup_token
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -18,6 +19,7 @@ def test_the_first_administrator_is_created_signed_in_and_the_page_is_gone(clien
     response = client.post(
         "/setup/first-admin/",
         {
+            "setup_token": issue_setup_token(),
             "username": "root",
             "email": "root@example.com",
             "password1": PASSWORD,
@@ -34,7 +36,13 @@ def test_the_first_administrator_is_created_signed_in_and_the_page_is_gone(clien
 def test_the_first_administrator_form_explains_a_weak_password(client):
     response = client.post(
         "/setup/first-admin/",
-        {"username": "root", "email": "", "password1": "123", "password2": "123"},
+        {
+            "setup_token": issue_setup_token(),
+            "username": "root",
+            "email": "",
+            "password1": "123",
+            "password2": "123",
+        },
     )
     assert response.status_code == 200
     assert "This password is too short" in response.content.decode()

@@ -3,8 +3,15 @@
 import pytest
 
 from projects.models import Membership, Project, Role
+from tests.conftest import allow_project_creation
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(make_user):
+    """alice may create projects (tests/security/test_access.py tests who may)."""
+    return allow_project_creation(make_user("alice"))
 
 
 def new_project(client, **data):

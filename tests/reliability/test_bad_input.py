@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from projects.models import DeployKey
+from tests.conftest import allow_project_creation
 from tests.triggers.conftest import SECRET, sign
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -80,8 +81,9 @@ def fuzz_form(client, url, sim, names=None):
 
 @pytest.fixture
 def admin_client(client_for, alice, environment, endpoint, queue, sim):
-    """alice (admin) signed in on a project set up for the simulator, with a webhook."""
-    return client_for(alice)
+    """alice (admin) signed in on a project set up for the simulator, with a webhook; she may
+    create projects."""
+    return client_for(allow_project_creation(alice))
 
 
 FORMS = [

@@ -4,7 +4,8 @@
    hold a connection to it, so it stays up while this command runs.
 2. Start gunicorn (threads, so live log viewers do not starve other requests) and one worker,
    each in its own process group.
-3. Print the URL, then wait. When a child dies, or on Ctrl-C / SIGTERM, stop every process group
+3. Print the URL (and, while no user exists, a setup token for the first administrator), then
+   wait. When a child dies, or on Ctrl-C / SIGTERM, stop every process group
    that was started, then the embedded Redis, and exit.
 """
 
@@ -17,6 +18,8 @@ import time
 
 import redis
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from herokucd.embedded_redis import ensure_running
@@ -36,6 +39,9 @@ class Command(BaseCommand):
         children = [self._start(web_command(host, port)), self._start(worker_command())]
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         self.stdout.write(f"herokucd is running at http://{host}:{port}/  (Ctrl-C stops it)")
+        if not get_user_model().objects.exists():
+            call_command("setup_token", url=f"http://{host}:{port}", stdout=self.stdout)
+        self.stdout.flush()
         try:
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
