@@ -77,6 +77,10 @@ def test_make_run_serves_the_dashboard_and_sigterm_leaves_nothing_behind(make_ru
 
     os.kill(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
+    # It printed the one-time token that the first administrator's page asks for.
+    output = process.stdout.read()
+    assert f"Create one at {url}/setup/first-admin/" in output
+    assert "with this one-time setup token:" in output
     psutil.wait_procs(children, timeout=15)
     assert [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     deadline = time.monotonic() + 15
