@@ -4,6 +4,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.utils.text import slugify
 
 from herokucd.git import GitError, ls_remote_heads
+from projects.access_models import SetupToken, token_hash
 from projects.models import Membership, Project, Role
 
 # Slugs that a project's URL /projects/<slug>/ would share with another page.
@@ -36,8 +37,6 @@ class FirstAdminForm(NewUserForm):
     field_order = ["setup_token", "username", "email", "password1", "password2"]
 
     def clean_setup_token(self):
-        from projects.access_models import SetupToken, token_hash
-
         token = self.cleaned_data["setup_token"]
         if not SetupToken.objects.filter(token_hash=token_hash(token)).exists():
             raise forms.ValidationError(

@@ -347,3 +347,12 @@ def test_an_administrator_grants_project_creation_in_the_admin(client_for, admin
 def test_a_granted_user_creates_projects(client_for, charlie, git_repo):
     allow_project_creation(charlie)
     assert new_project(client_for(charlie), git_repo).status_code == 302
+
+
+def test_a_group_with_the_permission_lets_its_members_create(client_for, charlie, git_repo):
+    from django.contrib.auth.models import Group, Permission
+
+    creators = Group.objects.create(name="Project creators")
+    creators.permissions.add(Permission.objects.get(codename="add_project"))
+    charlie.groups.add(creators)
+    assert new_project(client_for(charlie), git_repo).status_code == 302
