@@ -26,6 +26,7 @@ class InvitationForm(forms.ModelForm):
     class Meta:
         model = Invitation
         fields = ["email", "may_create_projects"]
+        labels = {"email": "Email address"}
 
 
 def _admins_only(request):

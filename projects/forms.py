@@ -30,8 +30,8 @@ class FirstAdminForm(NewUserForm):
     setup_token = forms.CharField(
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Printed by `manage.py serve` (make run) and by the release phase "
-        "(heroku logs); `python manage.py setup_token` prints a new one.",
+        help_text="Printed in the console by make run (manage.py serve) and in the release "
+        "phase's log on Heroku; python manage.py setup_token prints a new one.",
         error_messages={"required": "Paste the setup token printed in the console or log."},
     )
     field_order = ["setup_token", "username", "email", "password1", "password2"]
