@@ -356,3 +356,36 @@ def test_a_group_with_the_permission_lets_its_members_create(client_for, charlie
     creators.permissions.add(Permission.objects.get(codename="add_project"))
     charlie.groups.add(creators)
     assert new_project(client_for(charlie), git_repo).status_code == 302
+
+
+@pytest.mark.slow
+def test_the_release_phase_prints_a_working_setup_token_on_a_fresh_install(tmp_path):
+    """The Procfile's release command, run as Heroku runs it, on an install of its own."""
+    import hashlib
+    import os
+    import sqlite3
+    import subprocess
+
+    from tests.processes import ROOT
+
+    release = next(
+        line.split(":", 1)[1].strip()
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("release:")
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(HEROKUCD_DATA_DIR=str(tmp_path), SITE_URL="https://ci.example.com")
+    env["PATH"] = f"{ROOT / '.venv/bin'}:{env['PATH']}"  # `python` as on a dyno
+    done = subprocess.run(
+        ["bash", "-c", release], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Create one at https://ci.example.com/setup/first-admin/" in done.stdout
+    token = re.search(r"^    (\S+)$", done.stdout, re.M).group(1)
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        stored = db.execute(f"SELECT token_hash FROM {SetupToken._meta.db_table}").fetchall()  # noqa: S608
+    assert stored == [(hashlib.sha256(token.encode()).hexdigest(),)]
