@@ -54,18 +54,19 @@ def _record(environment, credential, app) -> None:
     environment.save(update_fields=fields)
 
 
-def checked_deploys():
-    """Deploys (for a subquery on the app's queue) whose environment's app check matches the
-    project's current key: only these make a deploy of the same app wait behind them."""
-    return Q(
+def same_app_waiting_before():
+    """The older queued deploys of the app (a subquery of the claim) that a deploy waits for:
+    those of its own project, and others' whose app check matches their project's current
+    key. Another project's unchecked deploy (which will fail its check) keeps nobody waiting."""
+    checked = Q(
         environment__app_checked_name=F("app_name"),
         environment__app_checked_key_hash=F("project__heroku_credential__key_hash"),
     )
-
-
-def same_app_waiting_before():
     return Deploy.objects.filter(
-        checked_deploys(), app_name=OuterRef("app_name"), state=State.QUEUED, pk__lt=OuterRef("pk")
+        checked | Q(project_id=OuterRef("project_id")),
+        app_name=OuterRef("app_name"),
+        state=State.QUEUED,
+        pk__lt=OuterRef("pk"),
     )
 
 
