@@ -123,7 +123,8 @@ def config_env(values: dict, env: dict | None = None) -> dict:
 
 def protocol_env(url: str) -> dict:
     """Transports git may use for `url`: https and ssh, plus file for an allowed local path, so
-    a URL changed behind the form (or a redirect, a submodule) cannot reach anything else."""
+    a URL changed behind the form (or a redirect, a submodule) cannot reach anything else.
+    An operator's GIT_SSL_CAINFO (a company's own certificate authority) is kept."""
     allowed = "https:ssh"
     if is_local(url):
         try:
@@ -131,7 +132,10 @@ def protocol_env(url: str) -> dict:
             allowed += ":file"
         except RepositoryRefused:
             pass
-    return {"GIT_ALLOW_PROTOCOL": allowed}
+    env = {"GIT_ALLOW_PROTOCOL": allowed}
+    if os.environ.get("GIT_SSL_CAINFO"):
+        env["GIT_SSL_CAINFO"] = os.environ["GIT_SSL_CAINFO"]
+    return env
 
 
 # -- Questions to a repository ------------------------------------------------------------------
