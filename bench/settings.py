@@ -6,12 +6,15 @@ files from the finders, as `make run` does), then DEBUG is switched off.
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("DEBUG", "True")
 
 from herokucd.settings import *  # noqa: F403
 
 DEBUG = False
+# The benchmarks make their git repositories in the system's temporary folder.
+ALLOWED_LOCAL_REPOSITORY_FOLDERS = [tempfile.gettempdir()]
 ROOT_URLCONF = "bench.urls"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -13,12 +13,12 @@ import django_rq
 import redis
 from django.core.signals import setting_changed
 from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, Exists, F, OuterRef, Value
+from django.db.models import DateTimeField, Exists, F, Value
 from django.db.models.functions import Coalesce
 from django.dispatch import receiver
 from django.utils import timezone
 
-from deploys import pipeline, reaper
+from deploys import app_lock, pipeline, reaper
 from deploys.models import Deploy, State, Trigger
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,10 @@ def run_deploy(deploy_id: int, waited: bool = False) -> str:
     0. The project's mirror is being fetched (the work horse started it, deploys/worker.py, or
        it starts now), so git works while the deploy is claimed and set up; not when the deploy
        asks again after `waited` for its app (it would fetch each time).
-    1. Claim: queued -> running with a conditional UPDATE that must change exactly one row;
-       refused while an older deploy of the app waits, or by the database while one runs.
+    1. Claim, only when the project's key reached the app (deploys/app_lock.py: else the
+       deploy fails at once): queued -> running with a conditional UPDATE that must change
+       exactly one row; refused while an older (checked) deploy of the app waits, or by the
+       database while one runs.
        A duplicate job: nothing to do.
     2. A busy app: fail its stale deploys, so a dead worker cannot hold it forever, and claim
        again; still busy, ask again in WAIT_SECONDS.
@@ -57,6 +59,12 @@ def run_deploy(deploy_id: int, waited: bool = False) -> str:
 
 
 def _claim_and_run(deploy, fetch) -> str:
+    refused = app_lock.refusal(deploy)
+    if refused is not None:
+        # Never ran, held nothing: the app's next deploy goes on.
+        app_lock.fail_queued(deploy, f"Not deployed: {refused}")
+        hand_over(deploy.app_name)
+        return "app not reachable"
     claimed = claim(deploy)
     if claimed is None and reaper.fail_stale_deploys(app_name=deploy.app_name):
         claimed = claim(deploy)
@@ -85,9 +93,7 @@ def _claim_and_run(deploy, fetch) -> str:
 
 def claim(deploy: Deploy) -> bool | None:
     """True: ours now. False: no longer queued. None: the app is busy (or others wait first)."""
-    older_waiting = Deploy.objects.filter(
-        app_name=OuterRef("app_name"), state=State.QUEUED, pk__lt=OuterRef("pk")
-    )
+    older_waiting = app_lock.same_app_waiting_before()
     now = timezone.now()
     try:
         with transaction.atomic():

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from deploys import logformat, runners
+from herokucd import git
+from projects.models import Project
 
 FETCH_TIMEOUT = 900
 
@@ -93,7 +95,11 @@ def start_fetch(project_id: int) -> None:
     the database, when the mirror is cloned and whole (cloning and unshallowing wait for the
     deploy). `take_fetch` hands it to the deploy; `close_fetches` ends one nobody took."""
     if is_cloned(project_id) and not is_shallow(mirror_path(project_id)):
-        _started[project_id] = Fetch(project_id, target=_fetch_cloned)
+        # Only the repository columns: the deploy itself is read meanwhile.
+        source = Project.objects.only("repository_url", "repository_userinfo")
+        source = source.filter(pk=project_id).first()
+        if source is not None:
+            _started[project_id] = Fetch(source, target=_fetch_cloned)
 
 
 def take_fetch(project) -> Fetch | None:
@@ -111,11 +117,12 @@ def close_fetches() -> None:
         _started.popitem()[1].close()
 
 
-def _fetch_cloned(project_id, writer, cancel_event) -> Path:
-    with locked(project_id) as path:
+def _fetch_cloned(project, writer, cancel_event) -> Path:
+    with locked(project) as path:
         limits = {"timeout": FETCH_TIMEOUT, "idle_timeout": None, "cancel_event": cancel_event}
+        source = _source(project)
         writer.system(f"Fetching {shown(origin_url(path) or 'origin')}")
-        _run(["git", "fetch", "--prune", "origin"], path, writer, limits)
+        _run(["git", "fetch", "--prune", "origin"], path, writer, limits, source)
         return path
 
 
@@ -141,21 +148,33 @@ def update(project, writer, cancel_event=None) -> Path:
     """Clone or fetch the project's mirror; unshallow it when it is shallow."""
     with locked(project) as path:
         limits = {"timeout": FETCH_TIMEOUT, "idle_timeout": None, "cancel_event": cancel_event}
+        source = _source(project)
         fresh = not (path / "HEAD").exists()
         if fresh:
             writer.system(f"Cloning {shown(project.repository_url)}")
-            args = ["git", "clone", "--mirror", "--quiet", project.repository_url, str(path)]
-            _run(args, path.parent, writer, limits)
+            args = ["git", "clone", "--mirror", "--quiet", "--", project.repository_url, str(path)]
+            _run(args, path.parent, writer, limits, source)
         elif origin_url(path) != project.repository_url:
             # The project's repository URL changed since the mirror was made.
             runners.git("remote", "set-url", "origin", project.repository_url, cwd=path)
         if is_shallow(path):
             writer.system("The mirror is a shallow clone: fetching its full history (unshallow).")
-            _run(["git", "fetch", "--unshallow", "--prune", "origin"], path, writer, limits)
+            args = ["git", "fetch", "--unshallow", "--prune", "origin"]
+            _run(args, path, writer, limits, source)
         elif not fresh:
             writer.system(f"Fetching {shown(project.repository_url)}")
-            _run(["git", "fetch", "--prune", "origin"], path, writer, limits)
+            _run(["git", "fetch", "--prune", "origin"], path, writer, limits, source)
         return path
+
+
+def _source(project) -> tuple[str, str]:
+    """The project's repository URL and its credential, once the URL is checked again: a row
+    changed behind the form (or an allowed folder no longer allowed) reads nothing."""
+    try:
+        git.check_repository_url(project.repository_url)
+    except git.RepositoryRefused as refused:
+        raise runners.CommandFailed(str(refused)) from None
+    return project.repository_url, project.repository_userinfo
 
 
 def shown(url: str) -> str:
@@ -166,13 +185,39 @@ def shown(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
-def _run(args, cwd, writer, limits):
-    capture = runners.Capture(writer)
+def _run(args, cwd, writer, limits, source):
+    """Run a git command that reads the repository at `source` (URL, credential). What git
+    says reaches the log only when it succeeds: its errors would tell an open port from a
+    closed one, or an existing file from a missing one (one message says it failed)."""
+    url, userinfo = source
+    kept = Kept()
     with runners.private_home() as home:
-        status = runners.run(args, cwd=cwd, env=runners.git_env(home), writer=capture, **limits)
+        env = git.credential_env(url, userinfo, runners.git_env(home) | git.protocol_env(url))
+        status = runners.run(args, cwd=cwd, env=env, writer=kept, **limits)
     if status != 0:
-        said = capture.seen[-1] if capture.seen else f"status {status}"
-        raise runners.CommandFailed(f"`{' '.join(args[:2])}` failed: {said}", status)
+        raise runners.CommandFailed(
+            f"`{' '.join(args[:2])}` failed: {git.UNREADABLE}. Check the project's repository "
+            "URL, and that the workers can reach it (its token, or the workers' ssh key).",
+            status,
+        )
+    kept.pass_to(writer)
+
+
+class Kept:
+    """A log writer's stand-in keeping git's output until it is known to be harmless."""
+
+    def __init__(self):
+        self._lines = []
+
+    def lines(self, lines, stream=logformat.STDOUT):
+        self._lines.append((list(lines), stream))
+
+    def system(self, text):
+        self._lines.append(([text], logformat.STDOUT))
+
+    def pass_to(self, writer):
+        for lines, stream in self._lines:
+            writer.lines(lines, stream)
 
 
 def origin_url(path) -> str | None:

@@ -123,6 +123,10 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Folders on the workers whose git repositories a project may use by path (the demo and the
+# tests); none by default: repositories are https or ssh URLs (herokucd/git.py).
+ALLOWED_LOCAL_REPOSITORY_FOLDERS = env.list("ALLOWED_LOCAL_REPOSITORY_FOLDERS", default=[])
+
 # Redis: a server when REDIS_URL is set, else the embedded one shared through the data folder.
 REDIS_URL = env.str("REDIS_URL", default="")
 EMBEDDED_REDIS = not REDIS_URL

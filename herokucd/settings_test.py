@@ -2,6 +2,7 @@
 this test run's own, so two runs in one checkout (or a run beside `make run`) never collide."""
 
 import os
+import tempfile
 from pathlib import Path
 
 RUN_DIR = Path(__file__).resolve().parent.parent / ".data" / "test" / f"run-{os.getpid()}"
@@ -11,6 +12,8 @@ os.environ.setdefault("HEROKUCD_DATA_DIR", str(RUN_DIR))
 from herokucd.settings import *  # noqa: E402,F403
 from herokucd.settings import DATABASES, STORAGES  # noqa: E402
 
+# Tests make their git repositories in the system's temporary folder.
+ALLOWED_LOCAL_REPOSITORY_FOLDERS = [tempfile.gettempdir()]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -12,4 +12,5 @@ class MembershipInline(admin.TabularInline):
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "repository_url", "default_branch", "created_at"]
     search_fields = ["name", "slug"]
+    exclude = ["repository_userinfo"]  # a secret: never shown, even to administrators
     inlines = [MembershipInline]

@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.utils.text import slugify
 
-from herokucd.git import GitError, ls_remote_heads
+from herokucd import git
 from projects.access_models import SetupToken, token_hash
 from projects.models import Membership, Project, Role
 
@@ -46,6 +46,14 @@ class FirstAdminForm(NewUserForm):
         return token
 
 
+class RepositoryURLInput(forms.TextInput):
+    """Shows a typed-in URL back with its token masked, never in the input's value."""
+
+    def format_value(self, value):
+        url, userinfo = git.split_userinfo(value or "")
+        return git.masked(url, userinfo) or None
+
+
 class ProjectForm(forms.ModelForm):
     slug = forms.SlugField(
         required=False,
@@ -55,12 +63,15 @@ class ProjectForm(forms.ModelForm):
     class Meta:
         model = Project
         fields = ["name", "slug", "repository_url", "default_branch"]
-        help_texts = {"default_branch": "The branch deploys start from when none is given."}
+        widgets = {"repository_url": RepositoryURLInput(attrs={"autocomplete": "off"})}
+        help_texts = {
+            "default_branch": "The branch deploys start from when none is given.",
+            "repository_url": "An https or ssh git URL. A token in an https URL "
+            "(https://ci-bot:TOKEN@github.com/...) is stored encrypted and never shown again.",
+        }
         error_messages = {
             "name": {"required": "Give the project a name, e.g. the app's."},
-            "repository_url": {
-                "required": "Give the repository's git URL, or a path to it on the workers."
-            },
+            "repository_url": {"required": "Give the repository's git URL."},
             "default_branch": {"required": "Name the branch deploys start from, e.g. main."},
         }
 
@@ -76,22 +87,36 @@ class ProjectForm(forms.ModelForm):
             raise forms.ValidationError(f"A project with the slug “{slug}” already exists.")
         return slug
 
+    def clean_repository_url(self):
+        url = self.cleaned_data["repository_url"].strip()
+        try:
+            git.check_repository_url(url)
+        except git.RepositoryRefused as refused:
+            raise forms.ValidationError(str(refused)) from None
+        url, userinfo = git.split_userinfo(url)
+        if git.MASK in userinfo:
+            raise forms.ValidationError(
+                "Type the repository's token again: herokucd does not keep it in the page."
+            )
+        # Kept apart from the URL, encrypted (Project.repository_userinfo).
+        self.instance.repository_userinfo = userinfo
+        return url
+
     def clean(self):
         data = super().clean()
-        url, branch = data.get("repository_url", "").strip(), data.get("default_branch")
+        url, branch = data.get("repository_url"), data.get("default_branch")
         if url and not self.has_error("repository_url"):
-            data["repository_url"] = url
-            self._check_repository(url, branch)
+            self._check_repository(url, self.instance.repository_userinfo, branch)
         return data
 
-    def _check_repository(self, url, branch):
+    def _check_repository(self, url, userinfo, branch):
         try:
-            branches = ls_remote_heads(url)
-        except GitError as error:
+            branches = git.ls_remote_heads(url, userinfo)
+        except git.GitError as error:
             self.add_error(
                 "repository_url",
-                f"git could not read this repository: {error}. Check the URL and that the "
-                "workers can reach it without a password prompt.",
+                f"{error}. Check the URL, and that the workers can reach it without a prompt "
+                "(a token in an https URL, or the workers' ssh key).",
             )
             return
         if branch and branches and branch not in branches:

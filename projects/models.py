@@ -3,7 +3,9 @@ import re
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
+from herokucd import git
 from herokucd.crypto import EncryptedTextField, mask
 
 
@@ -22,11 +24,14 @@ class Role(models.TextChoices):
 class Project(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50, unique=True)
+    # The git URL without its user info (user and token): that is kept apart, encrypted, and
+    # given to git through its environment, so no page, log or git config shows it.
     repository_url = models.CharField(
         "Repository",
         max_length=500,
-        help_text="A git URL or a local path to a git repository the workers can read.",
+        help_text="The repository's https or ssh git URL.",
     )
+    repository_userinfo = EncryptedTextField(blank=True)
     default_branch = models.CharField(max_length=255, default="main")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+"
@@ -44,6 +49,11 @@ class Project(models.Model):
 
     def get_absolute_url(self):
         return reverse("project", args=[self.slug])
+
+    @property
+    def shown_repository_url(self) -> str:
+        """The URL as pages show it: the user name kept, the password or token masked."""
+        return git.masked(self.repository_url, self.repository_userinfo)
 
 
 class Membership(models.Model):
@@ -138,6 +148,11 @@ class Environment(models.Model):
     app_name = models.CharField("App name", max_length=30)
     # As Heroku reports it when the app was checked or deployed (never built from the name).
     web_url = models.URLField("Web URL", blank=True)
+    # Which app, with which project key (its keyed hash), Heroku last confirmed reachable: a
+    # deploy takes the app's lock only while both still match (deploys/jobs.py).
+    app_checked_name = models.CharField(max_length=30, blank=True)
+    app_checked_key_hash = models.CharField(max_length=64, blank=True)
+    app_checked_at = models.DateTimeField(null=True, blank=True)
     # Settings order: when two environments match a branch, the first one wins.
     position = models.PositiveIntegerField(default=0)
 
@@ -221,6 +236,18 @@ class Environment(models.Model):
             elif pattern == branch:
                 return True
         return False
+
+    def app_checked_with(self, key_hash: str) -> bool:
+        """Whether Heroku confirmed this app name reachable with the key of hash `key_hash`."""
+        return bool(key_hash) and (self.app_checked_name, self.app_checked_key_hash) == (
+            self.app_name,
+            key_hash,
+        )
+
+    def record_app_check(self, app_name: str, key_hash: str) -> None:
+        """Note (unsaved) that Heroku just confirmed app `app_name` reachable with that key."""
+        self.app_checked_name, self.app_checked_key_hash = app_name, key_hash
+        self.app_checked_at = timezone.now()
 
     @staticmethod
     def split_names(value: str) -> list[str]:

@@ -9,8 +9,8 @@ from projects.audit import without_password
 from projects.models import Environment, MaintenanceMode
 from projects.setup_forms import (
     app_name_field,
+    check_app_for,
     check_app_name,
-    check_app_on_heroku,
     clean_branch,
 )
 
@@ -132,8 +132,13 @@ class EnvironmentOptionsForm(forms.ModelForm):
     def clean_app_name(self):
         name = self.cleaned_data["app_name"].strip()
         check_app_name(name)
-        if self.client is not None and name != self.instance.app_name:
-            self.instance.web_url = check_app_on_heroku(self.client, name).get("web_url") or ""
+        # Checked on every save, not only when the name changes: the app may have been taken
+        # from the key since, or the row saved without a check.
+        if self.client is None:
+            raise forms.ValidationError(
+                "Save a Heroku API key first (setup step 1): herokucd checks the app with it."
+            )
+        check_app_for(self.instance, self.project, self.client, name)
         return name
 
     def clean_scale_down_types(self):

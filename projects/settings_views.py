@@ -16,7 +16,7 @@ from projects import audit, circle_import, setup
 from projects.access import get_project_for_user
 from projects.models import DeployKey, Environment, HerokuCredential, Role
 from projects.settings_forms import CircleImportForm, EnvironmentOptionsForm
-from projects.setup_forms import check_app_name, clean_branch
+from projects.setup_forms import check_app_for, check_app_name, clean_branch
 
 
 @login_required
@@ -191,6 +191,8 @@ def import_circle_yml(request, slug):
     plans = None
     if request.method == "POST" and form.is_valid():
         plans = _plans(project, form)
+        if plans:
+            _check_apps(project, plans)
         if plans and request.POST.get("confirm") and not _any_problem(plans):
             _import(request, project, plans)
             return redirect("project_settings", slug)
@@ -230,6 +232,37 @@ def _check_plan(plan, existing):
             plan.problems.append(f"{label} {value}: {' '.join(error.messages)}")
 
 
+def _check_apps(project, plans):
+    """Ask Heroku, with the project's key, whether it reaches each plan's app: the preview
+    shows the answer (`plan.app_check`), and an app it cannot reach is a problem."""
+    credential = HerokuCredential.objects.filter(project=project).first()
+    if credential is None:
+        for plan in plans:
+            plan.problems.append(
+                "Save a Heroku API key first (setup step 1): herokucd checks each app with it."
+            )
+        return
+    with setup.client_for(project) as client:
+        for plan in plans:
+            _check_app(plan, project, client)
+
+
+def _check_app(plan, project, client):
+    name = plan.values.get("app_name")
+    if not name or any(problem.startswith("App name") for problem in plan.problems):
+        return
+    checked = Environment(project=project)
+    try:
+        check_app_for(checked, project, client, name)
+    except ValidationError as error:
+        plan.app_check = None
+        plan.problems.append(" ".join(error.messages))
+        return
+    plan.app_check = checked
+    email = project.heroku_credential.account_email
+    plan.app_check_text = f"Heroku app {name}: reachable with {email}'s key."
+
+
 def _any_problem(plans):
     return any(plan.problems for plan in plans)
 
@@ -239,8 +272,16 @@ def _import(request, project, plans):
     start = 0 if last is None else last + 1
     with transaction.atomic():
         for offset, plan in enumerate(plans):
+            checked = plan.app_check  # this request's check (_check_apps): none, no import
             Environment.objects.create(
-                project=project, name=plan.name, position=start + offset, **plan.values
+                project=project,
+                name=plan.name,
+                position=start + offset,
+                web_url=checked.web_url,
+                app_checked_name=checked.app_checked_name,
+                app_checked_key_hash=checked.app_checked_key_hash,
+                app_checked_at=checked.app_checked_at,
+                **plan.values,
             )
         audit.record(
             project,

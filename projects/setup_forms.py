@@ -97,7 +97,7 @@ class EnvironmentForm(forms.ModelForm):
         name = self.cleaned_data["app_name"].strip()
         check_app_name(name)
         if self.client is not None:
-            self.instance.web_url = check_app_on_heroku(self.client, name).get("web_url") or ""
+            check_app_for(self.instance, self.project, self.client, name)
         return name
 
 
@@ -135,17 +135,35 @@ def check_app_name(name: str) -> None:
         raise forms.ValidationError(APP_NAME_RULE)
 
 
-def check_app_on_heroku(client, name: str) -> dict:
-    """Heroku's app `name` as the stored key sees it, or a ValidationError saying why not."""
+def check_app_for(environment, project, client, name: str) -> None:
+    """Ask Heroku with the project's key whether it reaches app `name`; on success record it
+    on `environment` (unsaved) with its web URL, else a ValidationError saying what to do."""
+    credential = project.heroku_credential
+    app = check_app_on_heroku(client, name, credential.account_email)
+    environment.web_url = app.get("web_url") or ""
+    environment.record_app_check(name, credential.key_hash)
+
+
+def check_app_on_heroku(client, name: str, email: str) -> dict:
+    """Heroku's app `name` as the project's key (of account `email`) sees it, or a
+    ValidationError saying why not and what to do.
+
+    GET /apps/{app} answers 200 only to the app's owner and collaborators (who may deploy
+    it); 403 to other accounts and 404 when no app has the name (HEROKU.md §1)."""
     try:
         return client.app(name)
     except heroku.NotFound:
         raise forms.ValidationError(
-            f"No Heroku app named {name} is visible to the deploy user's key."
+            f"herokucd's key for this project cannot reach app {name}: there is no app of "
+            f"that name, or it is not shared with {email}. Check the name, or ask its owner "
+            f"to add {email} as a collaborator."
         ) from None
     except heroku.Forbidden:
-        raise forms.ValidationError(f"The key has no access to {name}.") from None
+        raise forms.ValidationError(
+            f"herokucd's key for this project cannot reach app {name}: ask its owner to add "
+            f"{email} as a collaborator."
+        ) from None
     except heroku.HerokuError as error:
         raise forms.ValidationError(
-            f"Could not check the app with Heroku, nothing was saved: {error}"
+            f"Could not check app {name} with Heroku, nothing was saved: {error}. Try again."
         ) from None

@@ -6,7 +6,8 @@ from projects.models import AuditEvent, Environment
 from tests.projects.test_wizard_fixtures import *  # noqa: F403
 from tests.projects.test_wizard_fixtures import SETTINGS, page
 
-pytestmark = pytest.mark.django_db
+# Each import checks its apps with Heroku: the simulator, with the deploy account's key.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("with_key")]
 IMPORT = SETTINGS + "import/"
 
 APPNAME = """\

@@ -10,7 +10,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staging(project):
+def staging(project, with_key):
+    # Saving an environment checks its app with the project's key: one is always stored here.
     return Environment.objects.create(
         project=project, name="staging", branch="main", app_name="foo-bar-123"
     )
@@ -144,7 +145,11 @@ def test_a_custom_migration_command_is_kept(admin, with_key, staging):
         ({"health_check_retries": 99}, "At most 20 retries."),
         ({"health_check_url": "not a url"}, "Enter a valid URL."),
         ({"app_name": "Foo"}, "The Heroku app name must not include upper-case characters."),
-        ({"app_name": "not-yours-app"}, "The key has no access to not-yours-app"),
+        (
+            {"app_name": "not-yours-app"},
+            "herokucd&#x27;s key for this project cannot reach app not-yours-app: ask its owner "
+            "to add deployer@example.com as a collaborator.",
+        ),
         ({"branch": "/(/"}, "This /regex/ does not compile"),
         ({"heroku_branch": "develop"}, "Select a valid choice."),
     ],

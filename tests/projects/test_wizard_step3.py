@@ -68,19 +68,26 @@ def test_it_rejects_names_heroku_would_refuse_in_herokus_words(admin, with_key, 
 
 def test_an_app_heroku_does_not_know_is_named(admin, with_key):
     body = page(add(admin, app="no-such-app"))
-    assert "No Heroku app named no-such-app is visible to the deploy user&#x27;s key" in body
+    assert (
+        "herokucd&#x27;s key for this project cannot reach app no-such-app: there is no app of "
+        "that name, or it is not shared with deployer@example.com." in body
+    )
     assert not Environment.objects.exists()
 
 
 def test_an_app_of_another_account_is_refused(admin, with_key):
     body = page(add(admin, app="not-yours-app"))
-    assert "The key has no access to not-yours-app" in body
+    assert (
+        "herokucd&#x27;s key for this project cannot reach app not-yours-app: ask its owner to "
+        "add deployer@example.com as a collaborator." in body
+    )
+    assert not Environment.objects.exists()
 
 
 def test_heroku_being_down_saves_nothing(admin, with_key, sim):
     sim.fault("GET /apps/{app}", status=503)
     body = page(add(admin))
-    assert "Could not check the app with Heroku, nothing was saved" in body
+    assert "Could not check app foo-bar-123 with Heroku, nothing was saved" in body
     assert not Environment.objects.exists()
 
 

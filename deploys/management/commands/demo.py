@@ -1,7 +1,8 @@
 """`make demo`: herokucd entirely offline, against the local Heroku simulator.
 
 1. Migrate the database; create (or reset) the demo admin.
-2. Make a sample git repository in the data folder: a small app with a migration script.
+2. Make a sample git repository next to the data folder (projects may not read local paths in
+   it): a small app with a migration script; allow its folder (ALLOWED_LOCAL_REPOSITORY_FOLDERS).
 3. Start the simulator (tests/heroku_sim) with a demo account, its API key and two apps,
    demo-staging and demo-production, and wait for its ready line.
 4. Point the dashboard's processes at the simulator (HEROKU_* environment variables), start them
@@ -67,10 +68,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, port, sim_port, **options):
         call_command("migrate", interactive=False, verbosity=0)
-        demo = start_demo(settings.DATA_DIR / "demo", sim_port)
+        repositories = settings.DATA_DIR.with_name(f"{settings.DATA_DIR.name}-demo-repositories")
+        demo = start_demo(settings.DATA_DIR / "demo", sim_port, repositories)
         children = [demo.simulator]
         try:
             os.environ.update(demo.endpoints)
+            # The dashboard's processes may read the sample repository by its path.
+            os.environ["ALLOWED_LOCAL_REPOSITORY_FOLDERS"] = str(repositories)
             redis_connection = ServeCommand()._hold_redis()
             children += [_start(web_command("127.0.0.1", port)), _start(worker_command())]
             self._welcome(port, demo)
@@ -123,12 +127,13 @@ class Demo:
         stop_group(self.simulator)
 
 
-def start_demo(folder: Path, sim_port: int = 0) -> Demo:
+def start_demo(folder: Path, sim_port: int = 0, repositories: Path | None = None) -> Demo:
     """Steps 1 to 3 on a migrated database; the simulator starts last, so nothing leaks if an
-    earlier step fails. The browser test of the whole flow uses it too."""
+    earlier step fails. The browser test of the whole flow uses it too. The sample repository
+    goes in `repositories` (default: `folder`)."""
     folder.mkdir(parents=True, exist_ok=True)
     api_key = demo_key(folder)
-    repository = make_sample_repository(folder / "sample-app")
+    repository = make_sample_repository((repositories or folder) / "sample-app")
     password = reset_demo_admin()
     simulator, endpoints = start_simulator(folder, api_key, sim_port)
     return Demo(simulator, endpoints, api_key, repository, password)
