@@ -65,8 +65,8 @@ def address_class(ip) -> str | None:
         ("is_loopback", "a loopback address"),
         ("is_link_local", "a link-local address"),
         ("is_multicast", "a multicast address"),
-        ("is_private", "a private address"),
         ("is_reserved", "a reserved address"),
+        ("is_private", "a private address"),
     ]:
         if getattr(ip, attribute):
             return words
@@ -94,7 +94,8 @@ def check_address(ip, host: str, what: str) -> None:
     """Raise Refused when `ip` (an address of `host`) is internal and not allowed."""
     kind = address_class(ip)
     if kind and not is_allowed(ip, host):
-        raise Refused(f"{what} refused: {ip} is {kind}; {ALLOW_HINT}.")
+        shown = getattr(ip, "ipv4_mapped", None) or ip  # ::ffff:7f00:1 reads as 127.0.0.1
+        raise Refused(f"{what} refused: {shown} is {kind}; {ALLOW_HINT}.")
 
 
 def resolve(host: str, port: int, what: str = "The call") -> list:
