@@ -20,7 +20,7 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import urllib3
 from django.conf import settings
@@ -227,7 +227,10 @@ def _one(method, url, body, headers, what, deadline):
     path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     all_headers = {"User-Agent": f"herokucd/{settings.VERSION}", **(headers or {})}
     if parts.username is not None:
-        all_headers.update(urllib3.make_headers(basic_auth=f"{parts.username}:{parts.password}"))
+        auth = urllib3.make_headers(
+            basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        )
+        all_headers["Authorization"] = auth["authorization"]
     pool = _pool(parts, ip, urllib3.Timeout(connect=remaining, read=remaining))
     try:
         return pool.urlopen(
