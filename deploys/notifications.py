@@ -23,7 +23,6 @@ import time
 from datetime import timedelta
 
 import django_rq
-import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import NoReverseMatch
@@ -32,6 +31,7 @@ from rq import Retry
 
 from deploys.models import Deploy, State
 from deploys.trigger_models import NotificationDelivery, NotificationTarget
+from herokucd import http
 
 TIMEOUT_SECONDS = 10
 FAILED, SUCCEEDED, RECOVERED = "failed", "succeeded", "recovered"
@@ -198,27 +198,27 @@ def send_webhook(target, msg) -> int:
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
-        "User-Agent": f"herokucd/{settings.VERSION}",
         "X-Herokucd-Event": msg["event"],
         "X-Herokucd-Signature": f"t={timestamp},v1={sign(target.secret, timestamp, body)}",
     }
     try:
-        response = requests.post(
+        response = http.request(
+            "POST",
             target.address,
-            data=body,
+            body=body,
             headers=headers,
+            what="Notification",
+            redirects=0,
+            max_bytes=4096,
             timeout=TIMEOUT_SECONDS,
-            allow_redirects=False,
         )
-    except requests.Timeout:
-        raise DeliveryFailed(f"No answer within {TIMEOUT_SECONDS} seconds.") from None
-    except requests.RequestException as error:
-        raise DeliveryFailed(f"Could not connect ({type(error).__name__}).") from None
-    if not 200 <= response.status_code < 300:
-        raise DeliveryFailed(
-            f"The receiver answered HTTP {response.status_code}.", response.status_code
-        )
-    return response.status_code
+    except http.Refused as refused:  # no status is recorded: it would answer for an inside host
+        raise DeliveryFailed(str(refused)) from None
+    except http.RequestFailed as error:
+        raise DeliveryFailed(f"Could not deliver it: {error}.") from None
+    if not 200 <= response.status < 300:
+        raise DeliveryFailed(f"The receiver answered HTTP {response.status}.", response.status)
+    return response.status
 
 
 def send_email(target, msg) -> None:

@@ -13,17 +13,16 @@ import socket
 import threading
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
-from urllib.parse import urlsplit
 
-import redis
-import requests
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from deploys import mirror, notifications, ratelimit, runners
+from deploys.cache_flush import FlushFailed, flush_cache
 from deploys.logwriter import LogWriter, private_key_secrets
 from deploys.models import Deploy, DeployStep, State, StepState, Trigger
+from herokucd import http
 from herokucd.heroku import DynoCanceled, DynoError, DynoTimeout, HerokuClient, HerokuError
 from projects.models import CacheFlush, Environment, MaintenanceMode
 
@@ -363,7 +362,10 @@ class Run:
             for name in names:
                 if not values.get(name):
                     raise StepFailed(f"The app has no config var {name} to find its cache.")
-                flush_cache(kind, values[name])
+                try:
+                    flush_cache(kind, values[name])
+                except FlushFailed as error:
+                    raise StepFailed(str(error)) from None
                 self.writer.system(f"Flushed the cache at {name}.")
 
     def health_check(self):
@@ -372,13 +374,17 @@ class Run:
         if not (env.health_check_url or env.health_check_text):
             return
         with self.step("health_check", "Health check"):
-            url = env.health_check_url or self.app_web_url()
+            url = env.health_check_target or self.app_web_url()
             problem = None
             for attempt in range(env.health_check_retries + 1):
                 if attempt:
                     self.sleep(env.health_check_delay)
-                problem = check_health(url, env.health_check_status, env.health_check_text)
-                self.writer.system(f"GET {url}: {problem or 'healthy'}")
+                try:
+                    problem = check_health(url, env.health_check_status, env.health_check_text)
+                except http.Refused as refused:
+                    self.writer.system(str(refused))
+                    raise StepFailed(str(refused)) from None
+                self.writer.system(f"GET {http.masked(url)}: {problem or 'healthy'}")
                 if not problem:
                     return
             raise StepFailed(f"The health check failed: {problem}")
@@ -628,42 +634,17 @@ def reason_for(error) -> str:
 
 
 def check_health(url, status, text) -> str | None:
-    """None when healthy, else what was wrong."""
+    """None when healthy, else what was wrong. Raises http.Refused when the policy refuses the
+    URL (or a redirect): an internal URL is never fetched, so its answer tells nothing."""
     try:
-        response = requests.get(url, timeout=HEALTH_TIMEOUT)
-    except requests.RequestException as error:
-        return f"no answer ({type(error).__name__})"
-    if response.status_code != status:
-        return f"status {response.status_code}, expected {status}"
+        response = http.request("GET", url, what="Health check", timeout=HEALTH_TIMEOUT)
+    except http.RequestFailed as error:
+        return f"no answer ({error})"
+    if response.status != status:
+        return f"status {response.status}, expected {status}"
     if text and text not in response.text:
         return f"the page does not contain {text!r}"
     return None
-
-
-def flush_cache(kind, url):
-    if kind == CacheFlush.REDIS:
-        client = redis.Redis.from_url(url, socket_timeout=10)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
-    else:
-        for server in _memcached_servers(url):
-            _memcached_flush(*server)
-
-
-def _memcached_servers(value):
-    for part in value.split(","):
-        parsed = urlsplit(part if "://" in part else f"memcached://{part.strip()}")
-        yield parsed.hostname, parsed.port or 11211
-
-
-def _memcached_flush(host, port):
-    with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(b"flush_all\r\n")
-        answer = sock.recv(64)
-    if not answer.startswith(b"OK"):
-        raise StepFailed(f"Memcached at {host} did not confirm the flush.")
 
 
 def _quantities(formation) -> str:

@@ -2,6 +2,7 @@ from django import forms
 from django.core.validators import EmailValidator, URLValidator
 
 from deploys.trigger_models import ApiToken, NotificationTarget
+from herokucd import http
 
 
 class NotificationTargetForm(forms.ModelForm):
@@ -29,16 +30,26 @@ class NotificationTargetForm(forms.ModelForm):
             self._check(address, EmailValidator(), "Enter an email address, like ops@example.com.")
         elif kind == NotificationTarget.WEBHOOK:
             message = "Enter an http:// or https:// URL, like https://hooks.example.com/deploys."
-            self._check(address, URLValidator(schemes=["http", "https"]), message)
+            if self._check(address, URLValidator(schemes=["http", "https"]), message):
+                self._check_policy(address)
         if not any(data.get(name) for name in ("on_failed", "on_succeeded", "on_recovered")):
             raise forms.ValidationError("Choose at least one event to be told about.")
         return data
 
-    def _check(self, address, validator, message):
+    def _check(self, address, validator, message) -> bool:
         try:
             validator(address)
         except forms.ValidationError:
             self.add_error("address", message)
+            return False
+        return True
+
+    def _check_policy(self, address):
+        """An internal address is refused now, in the words the delivery would use."""
+        try:
+            http.check_url(address, "Notification")
+        except http.Refused as refused:
+            self.add_error("address", str(refused))
 
 
 class ApiTokenForm(forms.Form):

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from herokucd import http
 from herokucd.crypto import EncryptedTextField, mask
 from projects.models import Environment, Project
 
@@ -168,12 +169,13 @@ class NotificationTarget(models.Model):
 
     @property
     def shown_address(self):
-        """An email address in full; of a URL only the host and the last characters."""
+        """An email address in full; of a URL only the host and the last characters (a user's
+        password shown as ••••)."""
         if self.kind == self.EMAIL:
             return self.address
-        scheme, _, rest = self.address.partition("://")
+        scheme, _, rest = http.masked(self.address).partition("://")
         host, _, path = rest.partition("/")
-        return f"{scheme}://{host}/{mask(path)}" if path else self.address
+        return f"{scheme}://{host}/{mask(path)}" if path else f"{scheme}://{host}"
 
 
 class NotificationDelivery(models.Model):

@@ -237,6 +237,9 @@ DEPLOY_STALE_SECONDS = env.int("DEPLOY_STALE_SECONDS", default=60)
 NOTIFICATION_RETRY_INTERVALS = env.list(
     "NOTIFICATION_RETRY_INTERVALS", cast=int, default=[30, 120, 600]
 )
+# Internal networks (CIDR) or host names that health checks, notification webhooks and cache
+# flushes may reach; every other loopback, private, link-local... address is refused.
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
 
 # Security headers. Every page is served without inline script, so the policy is strict.
 X_FRAME_OPTIONS = "DENY"

@@ -19,3 +19,6 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+# The Heroku simulator and the tests' own servers listen on loopback: let health checks and
+# notifications reach them (tests of the refusal override this).
+OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]

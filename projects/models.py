@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from herokucd import git
+from herokucd import http
 from herokucd.crypto import EncryptedTextField, mask
 
 
@@ -202,6 +203,8 @@ class Environment(models.Model):
         help_text="Empty: the app's web URL as Heroku reports it. The health check runs when "
         "a URL or an expected text is set.",
     )
+    # The URL's user info ("monitor:password") is kept encrypted here, never in the URL column.
+    health_check_userinfo = EncryptedTextField(blank=True)
     health_check_status = models.PositiveIntegerField(default=200)
     health_check_text = models.CharField(
         max_length=200, blank=True, help_text="Setting only this checks the app's web URL for it."
@@ -221,6 +224,25 @@ class Environment(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.app_name})"
+
+    def save(self, *args, **kwargs):
+        # Whoever sets a URL with a password (the options form, an import), it is stored apart.
+        self.health_check_url, userinfo = http.split_userinfo(self.health_check_url)
+        if userinfo:
+            self.health_check_userinfo = userinfo
+        elif not self.health_check_url:
+            self.health_check_userinfo = ""
+        super().save(*args, **kwargs)
+
+    @property
+    def health_check_target(self) -> str:
+        """The health check URL with its user info, for the call only."""
+        return http.with_userinfo(self.health_check_url, self.health_check_userinfo)
+
+    @property
+    def shown_health_check_url(self) -> str:
+        """As pages and logs show it: https://monitor:••••@host/..."""
+        return http.masked(self.health_check_target)
 
     def branch_patterns(self) -> list[str]:
         value = self.branch.strip()

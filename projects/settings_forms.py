@@ -1,11 +1,12 @@
 """Forms of the settings page: an environment's deploy options, and the circle.yml import."""
 
 import re
+from urllib.parse import urlsplit
 
 from django import forms
 from django.db import models
 
-from projects.audit import without_password
+from herokucd import http
 from projects.models import Environment, MaintenanceMode
 from projects.setup_forms import (
     app_name_field,
@@ -103,6 +104,9 @@ class EnvironmentOptionsForm(forms.ModelForm):
             "migration_command": "Used when Migrations is Custom.",
             "health_check_text": "Optional: text the page must contain. Setting only this "
             "checks the app's web URL.",
+            "health_check_url": "Empty: the app's web URL as Heroku reports it. A password in "
+            "it (https://user:password@host/...) is stored encrypted and shown as ••••: leave "
+            "•••• to keep it, type a new one to replace it.",
         }
         widgets = {
             "pre_deploy_commands": forms.Textarea(attrs={"rows": 3}),
@@ -119,6 +123,8 @@ class EnvironmentOptionsForm(forms.ModelForm):
         self.fields["migration_preset"].initial = (
             preset_for(self.instance.migration_command) if self.instance.pk else "none"
         )
+        # The stored password is never put in the input: it shows ••••, kept when sent back.
+        self.initial["health_check_url"] = self.instance.shown_health_check_url
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -155,6 +161,33 @@ class EnvironmentOptionsForm(forms.ModelForm):
 
     def clean_post_deploy_commands(self):
         return _lines(self.cleaned_data["post_deploy_commands"])
+
+    def clean_health_check_url(self):
+        """The URL with its password: •••• sent back keeps the stored one. A URL whose host is
+        internal is refused now, in the words the deploy log would use."""
+        url, userinfo = http.split_userinfo(self.cleaned_data["health_check_url"])
+        if userinfo and http.MASK in userinfo:
+            userinfo = self._kept_userinfo(url, userinfo)
+        self.instance.health_check_userinfo = userinfo
+        if url:
+            try:
+                http.check_url(url, "Health check")
+            except http.Refused as refused:
+                raise forms.ValidationError(str(refused)) from None
+        return http.with_userinfo(url, userinfo)
+
+    def _kept_userinfo(self, url, submitted):
+        """The stored password under the submitted user name. Only for the same host: else
+        whoever edits the URL could send the password to a host of their own."""
+        stored = self.instance.health_check_userinfo
+        if urlsplit(url).netloc != urlsplit(self.instance.health_check_url).netloc or not stored:
+            raise forms.ValidationError(
+                "Type the password again: •••• keeps the stored password only while the host "
+                "stays the same."
+            )
+        if submitted == http.MASK:
+            return stored
+        return f"{submitted.partition(':')[0]}:{stored.partition(':')[2]}"
 
     def clean_health_check_status(self):
         status = self.cleaned_data["health_check_status"]
@@ -221,13 +254,20 @@ class EnvironmentOptionsForm(forms.ModelForm):
         changed = {}
         for name in self._meta.fields:
             old, new = self.initial.get(name), self.cleaned_data.get(name)
+            if name == "health_check_url":
+                old, new = shown_url(old), shown_url(new)  # the initial value is masked
             if old == new:
                 continue
             if name in TEXT_FIELDS:
                 changed[name] = "changed"
             else:
-                changed[name] = {"from": without_password(old), "to": without_password(new)}
+                changed[name] = {"from": shown_url(old), "to": shown_url(new)}
         return changed
+
+
+def shown_url(value):
+    """A URL as the trail shows it (password ••••); other values as they are."""
+    return http.masked(value) if isinstance(value, str) else value
 
 
 def _names(value, pattern, kind):

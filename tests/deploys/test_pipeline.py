@@ -17,6 +17,7 @@ from deploys.logformat import read_lines
 from deploys.models import Deploy, State, StepState
 from deploys.services import cancel_deploy, request_deploy
 from projects.models import MaintenanceMode
+from tests.cache_servers import app_redis  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -500,23 +501,12 @@ def test_secret_config_vars_are_redacted_from_the_migration_output(environment, 
     assert any(line == "[redacted]" for line in text.splitlines())
 
 
-def cache_url(settings, db=9):
-    """A Redis database of its own on the test Redis server, standing in for the app's cache."""
+def test_the_cache_flush_empties_the_redis_named_by_the_config_var(environment, sim, app_redis):  # noqa: F811
     import redis
 
-    kwargs = redis.Redis.from_url(settings.REDIS_URL).connection_pool.connection_kwargs
-    if kwargs.get("path"):
-        return f"unix://{kwargs['path']}?db={db}"
-    return f"redis://{kwargs['host']}:{kwargs['port']}/{db}"
-
-
-def test_the_cache_flush_empties_the_redis_named_by_the_config_var(environment, sim, settings):
-    import redis
-
-    url = cache_url(settings)
-    cache = redis.Redis.from_url(url)
+    cache = redis.Redis.from_url(app_redis)
     cache.set("cached-page", "stale")
-    sim.api("PATCH", f"/apps/{environment.app_name}/config-vars", json={"CACHE_URL": url})
+    sim.api("PATCH", f"/apps/{environment.app_name}/config-vars", json={"CACHE_URL": app_redis})
     configure(environment, cache_flush="redis", cache_config_vars="CACHE_URL")
     deploy = deploy_now(environment)
     assert deploy.state == State.SUCCEEDED, deploy.reason

@@ -253,7 +253,7 @@ def test_an_unreachable_receiver_is_recorded_without_its_url(
     notify(finished(staging, State.FAILED), queue, django_capture_on_commit_callbacks)
     attempt = NotificationDelivery.objects.get(target=hook)
     assert attempt.status == "failed"
-    assert attempt.error == "Could not connect (ConnectionError)."
+    assert attempt.error == "Could not deliver it: could not connect (connection refused)."
 
 
 def test_notifying_never_waits_for_the_receiver(

@@ -186,6 +186,8 @@ def start_simulator(folder: Path, api_key: str, port: int):
         "HEROKU_GIT_URL": fields["git"],
         "HEROKU_DATA_API_URL": fields["api"],
         "HEROKU_RENDEZVOUS_CA": fields["ca"],
+        # The simulated apps answer on loopback: let the health check reach them.
+        "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
     }
 
 
