@@ -3,6 +3,7 @@ the project and home pages (`project_overview_context`, `project_cards`)."""
 
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from deploys import ratelimit
-from deploys.logformat import decode_chunk, read_lines
+from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.trigger_models import GitRequest
 from projects import layout, pagecache
@@ -35,6 +36,7 @@ STATE_CHECK_EVERY = 10  # polls between two looks at the deploy's state while wa
 MAX_WINDOW = 5000
 MAX_MATCHES = 5000
 PAGE_SIZE = 25
+MAX_PAGE = 1_000_000  # a later page is empty anyway; the clamp keeps OFFSET in range
 CHART_SIZE = 50
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 DONE_STEP_STATES = {StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED, StepState.CANCELED}
@@ -49,13 +51,14 @@ def _deploy_for_user(request, slug, number):
     return deploy, membership
 
 
-def _int_param(query, name, default, low=0, high=None):
+def _int_param(query, name, default, low=0, high=MAX_LINE_NUMBER):
+    """The parameter clamped to [low, high]; `default` when it is not a number. The database
+    cannot take a number past its column's range (a 500), so `high` is always set."""
     try:
         value = int(query.get(name, default))
     except ValueError:
         value = default
-    value = max(value, low)
-    return min(value, high) if high is not None else value
+    return min(max(value, low), high)
 
 
 def plain_text(text: str) -> str:
@@ -226,9 +229,11 @@ def _actions_html(request, deploy, membership):
 
 def _timeout(request):
     try:
-        return min(max(float(request.GET.get("timeout", LONG_POLL_SECONDS)), 0.0), 20.0)
+        value = float(request.GET.get("timeout", LONG_POLL_SECONDS))
     except ValueError:
         return LONG_POLL_SECONDS
+    # NaN compares false with everything, so it would slip through min/max unclamped.
+    return min(max(value, 0.0), LONG_POLL_SECONDS) if math.isfinite(value) else LONG_POLL_SECONDS
 
 
 def _wait_for_lines(deploy, after, limit, timeout, version, shared):
@@ -353,7 +358,7 @@ def history_part(project, query) -> pagecache.Part:
     """The deploy history's content for the filters and page in `query` (a QueryDict)."""
     form = HistoryFilter(query or None, list(project.environments.all()))
     deploys = form.apply(project.deploys.select_related("triggered_by").order_by("-number"))
-    page, chart = _page_and_chart(deploys, _int_param(query, "page", 1, low=1))
+    page, chart = _page_and_chart(deploys, _int_param(query, "page", 1, low=1, high=MAX_PAGE))
     ctx = {
         "project": project,
         "form": form,

@@ -169,16 +169,18 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Sign-in throttling: failures are counted per username only, so a forged X-Forwarded-For
-# cannot dodge the count and one user's failures cannot lock anybody else out.
-AXES_LOCKOUT_PARAMETERS = ["username"]
+# Sign-in throttling: failures are counted per username and address together, so failures from
+# one address lock that address out of that username, never the real user signing in elsewhere.
+# The address is REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies (Heroku's router: 1) the
+# one X-Forwarded-For says the outermost proxy saw (herokucd/clientip.py).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "herokucd.clientip.client_ip"
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
-# axes warns when the IP is not part of the lock: here that is the point (see above).
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -262,6 +264,9 @@ EMAIL_BACKEND = env.str(
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="herokucd@localhost")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# Error reports (the DEBUG page, error e-mails) hide connection URLs and URL passwords too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "herokucd.errors.SettingsFilter"
 
 LOGGING = {
     "version": 1,
