@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from deploys import ratelimit
+from deploys import ratelimit, waitslots
 from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.trigger_models import GitRequest
@@ -192,17 +192,30 @@ def deploy_log(request, slug, number):
         deploy = get_object_or_404(Deploy, project=project, number=number)
         deploy.project = project
         body = _log_answer(request, deploy, membership, after, limit, shared)
+        if body is None:
+            return _busy()
     return HttpResponse(body, content_type="application/json")
 
 
-def _log_answer(request, deploy, membership, after, limit, shared) -> bytes:
+def _busy():
+    """The answer to a long poll that may not wait now (deploys/waitslots.py)."""
+    message = "Too many live log requests are waiting; the page asks again in a moment."
+    response = JsonResponse({"error": message}, status=429)
+    response["Retry-After"] = str(waitslots.RETRY_AFTER_SECONDS)
+    return response
+
+
+def _log_answer(request, deploy, membership, after, limit, shared) -> bytes | None:
     lines = read_lines(deploy, after, limit)
     steps = list(deploy.steps.all())
     waiting = shared is not None
     if waiting:
         version = header_version(deploy, steps)
         if not lines and (request.GET.get("version") or version) == version:
-            found = _wait_for_lines(deploy, after, limit, _timeout(request), version, shared)
+            with waitslots.wait_slot(request.user.pk) as allowed:
+                if not allowed:
+                    return None
+                found = _wait_for_lines(deploy, after, limit, _timeout(request), version, shared)
             if isinstance(found, bytes):
                 return found  # the answer another viewer's request left
             lines = found

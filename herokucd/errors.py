@@ -28,4 +28,5 @@ class SettingsFilter(SafeExceptionReporterFilter):
 
     def cleanse_setting(self, key, value):
         value = super().cleanse_setting(key, value)
-        return hide_url_password(value) if isinstance(value, str) else value
+        # Exactly str: lazy objects that pass for strings are left as Django shows them.
+        return hide_url_password(value) if type(value) is str else value

@@ -218,6 +218,13 @@ HEROKU_GIT_RATE_WINDOW = env.int("HEROKU_GIT_RATE_WINDOW", default=3600)
 HEROKU_GIT_BACKOFF = env.int("HEROKU_GIT_BACKOFF", default=300)
 # A running deploy whose worker has not written a heartbeat for this long is failed and cleaned up.
 DEPLOY_STALE_SECONDS = env.int("DEPLOY_STALE_SECONDS", default=60)
+# The most one deploy's log keeps: past either, output lines are counted and dropped.
+LOG_MAX_LINES = env.int("LOG_MAX_LINES", default=1_000_000)
+LOG_MAX_MB = env.int("LOG_MAX_MB", default=100)
+# Live-log long polls waiting at once, per web process and per user in it: kept below the web
+# server's threads (Procfile: 8 per worker) so other pages are always served.
+LOG_WAIT_MAX_PER_PROCESS = env.int("LOG_WAIT_MAX_PER_PROCESS", default=4)
+LOG_WAIT_MAX_PER_USER = env.int("LOG_WAIT_MAX_PER_USER", default=2)
 # Seconds between attempts of a failed notification delivery.
 NOTIFICATION_RETRY_INTERVALS = env.list(
     "NOTIFICATION_RETRY_INTERVALS", cast=int, default=[30, 120, 600]
