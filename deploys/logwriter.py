@@ -234,7 +234,7 @@ class LogWriter:
             self._dropped += len(texts)
             return []
         fit = min(len(texts), max(self._max_line - (self._next - 1 + self._count), 0))
-        size = sum(map(len, texts[:fit]))
+        size = sum(map(len, texts if fit == len(texts) else texts[:fit]))
         if size > self._room:
             fit, size = 0, 0
             while size + len(texts[fit]) <= self._room:
@@ -325,27 +325,23 @@ class LogWriter:
 
     def _store(self, first: int, runs) -> None:
         """The runs as rows of LogChunk, `CHUNK_LINES` lines each (the last may be shorter)."""
-        cleaned = [self._clean(texts) for _, _, _, texts in runs]
-        rewrites = self._redact_across_lines(first, runs, cleaned)
-        chunks, parts, size = [], [], 0
-        for (step, stream, ms, texts), joined in zip(runs, cleaned, strict=True):
-            prefix = logformat.encode(step, stream, ms, "")
-            lines = None
+        pieces, size = [], 0  # [step, stream, ms, lines, cleaned text]: runs cut at chunk ends
+        for step, stream, ms, texts in runs:
             taken = 0
             while taken < len(texts):
-                room = CHUNK_LINES - size
-                if taken == 0 and len(texts) <= room:
-                    part, count = joined, len(texts)  # the whole run: no split and join
-                else:
-                    lines = lines or joined.split("\n")
-                    count = min(room, len(texts) - taken)
-                    part = "\n".join(lines[taken : taken + count])
-                parts.append(prefix + part.replace("\n", "\n" + prefix))
-                taken += count
-                size += count
-                if size == CHUNK_LINES:
-                    chunks.append(self._chunk(first, size, parts))
-                    first, parts, size = first + size, [], 0
+                part = texts[taken : taken + CHUNK_LINES - size]
+                pieces.append([step, stream, ms, len(part), self._clean(part)])
+                taken += len(part)
+                size = (size + len(part)) % CHUNK_LINES
+        rewrites = self._redact_across_lines(first, pieces) if self._pattern is not None else {}
+        chunks, parts, size = [], [], 0
+        for step, stream, ms, count, text in pieces:
+            prefix = logformat.encode(step, stream, ms, "")
+            parts.append(prefix + text.replace("\n", "\n" + prefix))
+            size += count
+            if size == CHUNK_LINES:
+                chunks.append(self._chunk(first, size, parts))
+                first, parts, size = first + size, [], 0
         if parts:
             chunks.append(self._chunk(first, size, parts))
         self._save(chunks, first + size - 1, rewrites)
@@ -374,39 +370,39 @@ class LogWriter:
             )
         return joined
 
-    def _redact_across_lines(self, first: int, runs, cleaned: list[str]) -> dict[int, str]:
-        """Secrets the viewer would show whole across lines or hidden sequences, cut out of
-        `cleaned` (in place), step by step; {line number: text} of stored lines to rewrite."""
+    def _redact_across_lines(self, first: int, pieces: list[list]) -> dict[int, str]:
+        """Secrets the viewer would show whole across lines or hidden sequences, cut out of the
+        pieces' texts (in place), step by step; {line number: text} of stored lines to rewrite."""
         rewrites, start = {}, 0
-        while start < len(runs):
-            step, end, count = runs[start][0], start, 0
-            while end < len(runs) and runs[end][0] == step:
-                count += len(runs[end][3])
+        while start < len(pieces):
+            step, end, count = pieces[start][0], start, 0
+            while end < len(pieces) and pieces[end][0] == step:
+                count += pieces[end][3]
                 end += 1
-            sizes = [len(texts) for _, _, _, texts in runs[start:end]]
-            rewrites |= self._redact_step(step, first + count - 1, cleaned, start, sizes)
+            rewrites |= self._redact_step(step, first + count - 1, pieces[start:end])
             first += count
             start = end
         return rewrites
 
-    def _redact_step(self, step, last, cleaned, start, sizes) -> dict[int, str]:
-        """One step's runs `cleaned[start:]` (`sizes` lines each), whose last line is `last`."""
+    def _redact_step(self, step: int, last: int, pieces: list[list]) -> dict[int, str]:
+        """One step's pieces, whose last line is `last`."""
         tail_step, tail = self._tail
         tail = tail if tail_step == step else []
-        end = start + len(sizes)
         rewrites = {}
-        if self._pattern is not None and self._shows_secret(tail, cleaned[start:end]):
+        if self._shows_secret(tail, [piece[4] for piece in pieces]):
             texts = [text for _, text in tail]
-            for joined in cleaned[start:end]:
-                texts.extend(joined.split("\n"))
+            for piece in pieces:
+                texts.extend(piece[4].split("\n"))
             changed = redact_visible(self._pattern, texts)
             rewrites = {tail[i][0]: text for i, text in changed.items() if i < len(tail)}
             position = len(tail)
-            for index, size in zip(range(start, end), sizes, strict=True):
-                lines = [changed.get(position + n, texts[position + n]) for n in range(size)]
-                cleaned[index] = self._capped("\n".join(lines), MAX_LINE * MIN_SECRET)
-                position += size
-        self._tail = (step, self._last_lines(tail, cleaned[start:end], last, rewrites))
+            for piece in pieces:
+                count = piece[3]
+                lines = [changed.get(position + n, texts[position + n]) for n in range(count)]
+                piece[4] = self._capped("\n".join(lines), MAX_LINE * MIN_SECRET)
+                position += count
+        joined = [piece[4] for piece in pieces]
+        self._tail = (step, self._last_lines(tail, joined, last, rewrites))
         return rewrites
 
     def _shows_secret(self, tail, joined_runs) -> bool:
@@ -425,7 +421,7 @@ class LogWriter:
             parts = joined.rsplit("\n", TAIL_LINES)
             cut = len(parts) > TAIL_LINES  # parts[0] is the rest of the run
             newest[:0] = parts[1:] if cut else parts
-            if cut or sum(map(len, newest)) >= need:
+            if cut or sum(map(_visible_length, newest)) >= need:
                 break
         else:  # the new lines are too few: the old tail's end goes on before them
             newest[:0] = [rewrites.get(number, text) for number, text in tail]
@@ -450,6 +446,10 @@ class LogWriter:
             )
 
 
+def _visible_length(text: str) -> int:
+    return len(HIDDEN.sub("", text)) if CONTROL.search(text) else len(text)
+
+
 def _trimmed(lines: list[tuple[int, str]], need: int) -> list[tuple[int, str]]:
     """The last of `lines` whose visible texts together hold at least `need` characters."""
     kept, have = [], 0
@@ -457,7 +457,7 @@ def _trimmed(lines: list[tuple[int, str]], need: int) -> list[tuple[int, str]]:
         if have >= need:
             break
         kept.append((number, text))
-        have += len(HIDDEN.sub("", text))
+        have += _visible_length(text)
     return kept[::-1]
 
 
