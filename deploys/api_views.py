@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from deploys.actions_views import BRANCH, COMMIT
-from deploys.logformat import read_lines
+from deploys.logformat import MAX_LINE_NUMBER, read_lines
 from deploys.models import Deploy, Trigger
 from deploys.trigger_models import ApiToken
 from projects.access import get_project_for_user, projects_for_user
@@ -204,7 +204,7 @@ def deploy(request, slug, number):
 
 def _after(request) -> int:
     try:
-        return max(int(request.GET.get("after", 0)), 0)
+        return min(max(int(request.GET.get("after", 0)), 0), MAX_LINE_NUMBER)
     except ValueError:
         return -1
 

@@ -12,6 +12,7 @@ from django.db import connection
 from deploys.models import LogChunk
 
 STDOUT, STDERR, SYSTEM = "o", "e", "s"  # SYSTEM: lines herokucd itself writes
+MAX_LINE_NUMBER = 2**31 - 1  # what the line columns hold; a cursor past it is clamped to it
 
 
 @dataclass(frozen=True, slots=True)

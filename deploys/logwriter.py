@@ -14,6 +14,18 @@ Python code per line, which is what lets a burst be stored at the speed the comm
 Redaction happens at flush time, on a run's texts joined, before anything is stored: one regex
 pass over many lines is much faster than one per line. No pattern contains a newline (a private
 key is redacted line by line), so the joined text splits back into the same lines.
+
+A secret is also found when what the viewer shows holds it: with ANSI/control sequences inside
+it (`ab\x1b[31mcd` shows as `abcd`), or split over consecutive lines of a step, whichever stream
+they came from. Each step's text is checked once more with line ends and hidden sequences
+removed (a few C-speed passes over the batch, no Python work per line); only when that finds a
+secret are the lines walked one by one (`redact_visible`) and every part of it cut out. A tail
+of the step's last stored lines joins the check, so a secret straddling two flushes is found
+too; its earlier part is then cut out of the stored chunk (`_rewrite`).
+
+One deploy stores at most `LOG_MAX_LINES` lines of output and `LOG_MAX_MB` of text: past it,
+output lines are counted and dropped (one check per run of lines, not per line), and closing
+the log adds one line saying how many.
 """
 
 import base64
@@ -24,6 +36,7 @@ import threading
 import time
 from urllib.parse import quote, quote_plus
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from deploys import logformat
@@ -36,6 +49,14 @@ MAX_PENDING = 4 * CHUNK_LINES
 MAX_LINE = 10_000
 MIN_SECRET = 8
 REDACTED = "[redacted]"
+TAIL_LINES = 64  # a secret split over more lines than this is not looked for
+# What the viewer does not show: ANSI sequences (CSI, OSC, two-character escapes) and the other
+# control characters ("\r" too: matching without it is only more careful). "\t" is shown.
+HIDDEN = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
+    r"|[\x00-\x08\x0b-\x1f\x7f]"
+)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -70,12 +91,67 @@ def secrets_pattern(secrets) -> re.Pattern | None:
     return re.compile("|".join(re.escape(form) for form in alternatives))
 
 
+def longest_form(secrets) -> int:
+    return max(
+        (len(form) for s in secrets if s and len(s) >= MIN_SECRET for form in secret_forms(s)),
+        default=0,
+    )
+
+
 def private_key_secrets(private_key: str) -> list[str]:
     """The whole key and each line of it, so a key printed line by line is caught too."""
     if not private_key:
         return []
     lines = [line.strip() for line in private_key.splitlines()]
     return [private_key.strip(), *(line for line in lines if len(line) >= MIN_SECRET)]
+
+
+def visible(text: str) -> tuple[str, list[int]]:
+    """The text as the viewer shows it, and for each of its characters the index in `text`."""
+    plain, origin, start = [], [], 0
+    for hidden in HIDDEN.finditer(text):
+        plain.append(text[start : hidden.start()])
+        origin.extend(range(start, hidden.start()))
+        start = hidden.end()
+    plain.append(text[start:])
+    origin.extend(range(start, len(text)))
+    return "".join(plain), origin
+
+
+def redact_visible(pattern: re.Pattern, texts: list[str]) -> dict[int, str]:
+    """{index: redacted text} of the `texts` (consecutive lines) holding part of a secret as
+    shown: the lines' visible texts are searched end to end, and each line's part of a match,
+    with the hidden sequences inside it, becomes one REDACTED."""
+    shown = [visible(text) for text in texts]
+    offsets, total = [], 0
+    for plain, _ in shown:
+        offsets.append(total)
+        total += len(plain)
+    cuts: dict[int, list[tuple[int, int]]] = {}
+    for match in pattern.finditer("".join(plain for plain, _ in shown)):
+        for index, (plain, origin) in enumerate(shown):
+            start = max(match.start() - offsets[index], 0)
+            end = min(match.end() - offsets[index], len(plain))
+            if start < end:
+                cuts.setdefault(index, []).append((origin[start], origin[end - 1] + 1))
+    return {index: _cut(texts[index], ranges) for index, ranges in cuts.items()}
+
+
+def _cut(text: str, ranges: list[tuple[int, int]]) -> str:
+    parts, last = [], 0
+    for start, end in sorted(ranges):
+        if start < last:  # overlaps the previous cut: extend it
+            parts[-1] = (parts[-1][0], max(end, last))
+            last = max(end, last)
+            continue
+        parts.append((start, end))
+        last = end
+    out, position = [], 0
+    for start, end in parts:
+        out += [text[position:start], REDACTED]
+        position = end
+    out.append(text[position:])
+    return "".join(out)
 
 
 class LogWriter:
@@ -86,9 +162,15 @@ class LogWriter:
         self.step = 0
         self._secrets = list(secrets)
         self._pattern = secrets_pattern(self._secrets)
+        self._longest_form = longest_form(self._secrets)
         self._next = (deploy.line_count if start_line is None else start_line) + 1
         self._runs: list[tuple[int, str, int, list[str]]] = []  # (step, stream, ms, texts)
         self._count = 0  # lines in _runs
+        # The cap of output kept: lines (numbered, so it counts a resumed log's too) and text.
+        self._max_line = settings.LOG_MAX_LINES
+        self._room = settings.LOG_MAX_MB * 1_000_000  # characters still allowed
+        self._dropped = 0  # lines past the cap
+        self._tail: tuple[int, list[tuple[int, str]]] = (0, [])  # step, its last stored lines
         self._lock = threading.Lock()  # guards _runs, _count and _next
         self._flush_lock = threading.Lock()  # chunks are stored in line order
         self._wake = threading.Event()  # lines are pending
@@ -102,6 +184,7 @@ class LogWriter:
         with self._flush_lock:
             self._secrets.extend(secrets)
             self._pattern = secrets_pattern(self._secrets)
+            self._longest_form = longest_form(self._secrets)
 
     def redact(self, text: str) -> str:
         """`text` without the secrets this writer knows (for reasons stored outside the log)."""
@@ -124,6 +207,10 @@ class LogWriter:
         now = int(time.time() * 1000)
         step = self.step
         with self._lock:
+            if stream != logformat.SYSTEM:  # herokucd's own few lines always go in
+                texts = self._within_cap(texts)
+                if not texts:
+                    return
             last = self._runs[-1] if self._runs else None
             if last is not None and last[:3] == (step, stream, now):
                 last[3].extend(texts)
@@ -139,6 +226,23 @@ class LogWriter:
             self._now.set()
         if first or count >= CHUNK_LINES:
             self._wake.set()
+
+    def _within_cap(self, texts: list[str]) -> list[str]:
+        """The texts that still fit under the caps; the rest counted as dropped (caller holds
+        `_lock`). One sum per run; the walk line by line only for the run that reaches it."""
+        if self._dropped:
+            self._dropped += len(texts)
+            return []
+        fit = min(len(texts), max(self._max_line - (self._next - 1 + self._count), 0))
+        size = sum(map(len, texts if fit == len(texts) else texts[:fit]))
+        if size > self._room:
+            fit, size = 0, 0
+            while size + len(texts[fit]) <= self._room:
+                size += len(texts[fit])
+                fit += 1
+        self._room -= size
+        self._dropped = len(texts) - fit
+        return texts if fit == len(texts) else texts[:fit]
 
     def flush(self, whole_chunks=False) -> None:
         """Store the pending lines; with `whole_chunks`, only as many as fill whole chunks (a
@@ -184,6 +288,11 @@ class LogWriter:
 
     def close(self) -> None:
         """Store what is left now, not on the flusher's next tick: the deploy's end waits."""
+        if self._dropped:
+            self.system(
+                f"Log limit reached: {self._dropped:,} more lines were not stored "
+                f"(at most {self._max_line:,} lines and {settings.LOG_MAX_MB:,} MB per deploy)."
+            )
         self._closing.set()
         self._now.set()
         self._wake.set()
@@ -216,21 +325,26 @@ class LogWriter:
 
     def _store(self, first: int, runs) -> None:
         """The runs as rows of LogChunk, `CHUNK_LINES` lines each (the last may be shorter)."""
-        chunks, parts, size = [], [], 0
+        pieces, size = [], 0  # [step, stream, ms, lines, cleaned text]: runs cut at chunk ends
         for step, stream, ms, texts in runs:
-            prefix = logformat.encode(step, stream, ms, "")
             taken = 0
             while taken < len(texts):
                 part = texts[taken : taken + CHUNK_LINES - size]
-                parts.append(prefix + self._clean(part).replace("\n", "\n" + prefix))
+                pieces.append([step, stream, ms, len(part), self._clean(part)])
                 taken += len(part)
-                size += len(part)
-                if size == CHUNK_LINES:
-                    chunks.append(self._chunk(first, size, parts))
-                    first, parts, size = first + size, [], 0
+                size = (size + len(part)) % CHUNK_LINES
+        rewrites = self._redact_across_lines(first, pieces) if self._pattern is not None else {}
+        chunks, parts, size = [], [], 0
+        for step, stream, ms, count, text in pieces:
+            prefix = logformat.encode(step, stream, ms, "")
+            parts.append(prefix + text.replace("\n", "\n" + prefix))
+            size += count
+            if size == CHUNK_LINES:
+                chunks.append(self._chunk(first, size, parts))
+                first, parts, size = first + size, [], 0
         if parts:
             chunks.append(self._chunk(first, size, parts))
-        self._save(chunks, first + size - 1)
+        self._save(chunks, first + size - 1, rewrites)
 
     def _chunk(self, first: int, size: int, parts: list[str]) -> tuple:
         return (self.deploy_id, first, size, "\n".join(parts))
@@ -242,16 +356,79 @@ class LogWriter:
             joined = joined.replace("\0", "")
         if self._pattern is not None:
             joined = self._pattern.sub(REDACTED, joined)
-        # Redacting makes a line at most len(REDACTED) / MIN_SECRET times longer; only then can
-        # one be too long. Capped after redacting, so a secret cut in two cannot leave half.
-        if max(map(len, texts)) * len(REDACTED) > MAX_LINE * MIN_SECRET:
+        return self._capped(joined, max(map(len, texts)))
+
+    @staticmethod
+    def _capped(joined: str, longest: int) -> str:
+        # Redacting makes a line at most len(REDACTED) / MIN_SECRET times longer (cutting the
+        # part of a secret a line holds, len(REDACTED) times: callers pass MAX_LINE then); only
+        # then can one be too long. Capped after redacting, so a secret cut in two leaves none.
+        if longest * len(REDACTED) > MAX_LINE * MIN_SECRET:
             joined = "\n".join(
                 text if len(text) <= MAX_LINE else text[:MAX_LINE] + " [cut]"
                 for text in joined.split("\n")
             )
         return joined
 
-    def _save(self, rows: list[tuple], last_line: int) -> None:
+    def _redact_across_lines(self, first: int, pieces: list[list]) -> dict[int, str]:
+        """Secrets the viewer would show whole across lines or hidden sequences, cut out of the
+        pieces' texts (in place), step by step; {line number: text} of stored lines to rewrite."""
+        rewrites, start = {}, 0
+        while start < len(pieces):
+            step, end, count = pieces[start][0], start, 0
+            while end < len(pieces) and pieces[end][0] == step:
+                count += pieces[end][3]
+                end += 1
+            rewrites |= self._redact_step(step, first + count - 1, pieces[start:end])
+            first += count
+            start = end
+        return rewrites
+
+    def _redact_step(self, step: int, last: int, pieces: list[list]) -> dict[int, str]:
+        """One step's pieces, whose last line is `last`."""
+        tail_step, tail = self._tail
+        tail = tail if tail_step == step else []
+        rewrites = {}
+        if self._shows_secret(tail, [piece[4] for piece in pieces]):
+            texts = [text for _, text in tail]
+            for piece in pieces:
+                texts.extend(piece[4].split("\n"))
+            changed = redact_visible(self._pattern, texts)
+            rewrites = {tail[i][0]: text for i, text in changed.items() if i < len(tail)}
+            position = len(tail)
+            for piece in pieces:
+                count = piece[3]
+                lines = [changed.get(position + n, texts[position + n]) for n in range(count)]
+                piece[4] = self._capped("\n".join(lines), MAX_LINE * MIN_SECRET)
+                position += count
+        joined = [piece[4] for piece in pieces]
+        self._tail = (step, self._last_lines(tail, joined, last, rewrites))
+        return rewrites
+
+    def _shows_secret(self, tail, joined_runs) -> bool:
+        """Whether the step's text, read as the viewer shows it end to end, holds a secret."""
+        flat = "".join(text for _, text in tail) + "".join(joined_runs).replace("\n", "")
+        if CONTROL.search(flat):
+            flat = HIDDEN.sub("", flat)
+        return self._pattern.search(flat) is not None
+
+    def _last_lines(self, tail, joined_runs, last, rewrites) -> list[tuple[int, str]]:
+        """(number, text) of the step's last lines holding together at least the visible length
+        of the longest secret form less one: what a secret begun there could straddle."""
+        need = self._longest_form - 1
+        newest: list[str] = []
+        for joined in reversed(joined_runs):  # a few lines from the end, not the whole batch
+            parts = joined.rsplit("\n", TAIL_LINES)
+            cut = len(parts) > TAIL_LINES  # parts[0] is the rest of the run
+            newest[:0] = parts[1:] if cut else parts
+            if cut or sum(map(_visible_length, newest)) >= need:
+                break
+        else:  # the new lines are too few: the old tail's end goes on before them
+            newest[:0] = [rewrites.get(number, text) for number, text in tail]
+        numbers = range(last - len(newest) + 1, last + 1)
+        return _trimmed(list(zip(numbers, newest, strict=True)), need)
+
+    def _save(self, rows: list[tuple], last_line: int, rewrites=None) -> None:
         """One transaction: the chunks, and the deploy's line count moved on to `last_line`.
 
         A plain INSERT of rows: the ORM's bulk_create on PostgreSQL sends them as arrays, whose
@@ -262,11 +439,46 @@ class LogWriter:
                 # last fraction of a second of lines (with their line_count), never corrupt them.
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
             cursor.executemany(INSERT_CHUNK, rows)
+            for number, text in (rewrites or {}).items():
+                _rewrite(cursor, self.deploy_id, number, text)
             Deploy.objects.filter(pk=self.deploy_id, line_count__lt=last_line).update(
                 line_count=last_line
             )
 
 
+def _visible_length(text: str) -> int:
+    return len(HIDDEN.sub("", text)) if CONTROL.search(text) else len(text)
+
+
+def _trimmed(lines: list[tuple[int, str]], need: int) -> list[tuple[int, str]]:
+    """The last of `lines` whose visible texts together hold at least `need` characters."""
+    kept, have = [], 0
+    for number, text in reversed(lines):
+        if have >= need:
+            break
+        kept.append((number, text))
+        have += _visible_length(text)
+    return kept[::-1]
+
+
+def _rewrite(cursor, deploy_id: int, number: int, text: str) -> None:
+    """Line `number`, already stored, gets `text` (the part of a secret it held is cut out)."""
+    cursor.execute(SELECT_CHUNK, [deploy_id, number, number])
+    row = cursor.fetchone()
+    if row is None:
+        return
+    pk, first_line, content = row
+    lines = content.split("\n")
+    head = lines[number - first_line].split("\t", 3)
+    lines[number - first_line] = "\t".join([*head[:3], text])
+    cursor.execute(UPDATE_CHUNK, ["\n".join(lines), pk])
+
+
+SELECT_CHUNK = (
+    f"SELECT id, first_line, content FROM {LogChunk._meta.db_table} "  # noqa: S608 - our table
+    "WHERE deploy_id = %s AND first_line <= %s AND first_line + line_count > %s"
+)
+UPDATE_CHUNK = f"UPDATE {LogChunk._meta.db_table} SET content = %s WHERE id = %s"  # noqa: S608
 INSERT_CHUNK = (
     f"INSERT INTO {LogChunk._meta.db_table} (deploy_id, first_line, line_count, content) "  # noqa: S608 - the model's own table
     "VALUES (%s, %s, %s, %s)"

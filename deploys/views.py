@@ -3,6 +3,7 @@ the project and home pages (`project_overview_context`, `project_cards`)."""
 
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from deploys import ratelimit
-from deploys.logformat import decode_chunk, read_lines
+from deploys import ratelimit, waitslots
+from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.trigger_models import GitRequest
 from projects import layout, pagecache
@@ -35,6 +36,7 @@ STATE_CHECK_EVERY = 10  # polls between two looks at the deploy's state while wa
 MAX_WINDOW = 5000
 MAX_MATCHES = 5000
 PAGE_SIZE = 25
+MAX_PAGE = 1_000_000  # a later page is empty anyway; the clamp keeps OFFSET in range
 CHART_SIZE = 50
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 DONE_STEP_STATES = {StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED, StepState.CANCELED}
@@ -49,13 +51,14 @@ def _deploy_for_user(request, slug, number):
     return deploy, membership
 
 
-def _int_param(query, name, default, low=0, high=None):
+def _int_param(query, name, default, low=0, high=MAX_LINE_NUMBER):
+    """The parameter clamped to [low, high]; `default` when it is not a number. The database
+    cannot take a number past its column's range (a 500), so `high` is always set."""
     try:
         value = int(query.get(name, default))
     except ValueError:
         value = default
-    value = max(value, low)
-    return min(value, high) if high is not None else value
+    return min(max(value, low), high)
 
 
 def plain_text(text: str) -> str:
@@ -189,17 +192,30 @@ def deploy_log(request, slug, number):
         deploy = get_object_or_404(Deploy, project=project, number=number)
         deploy.project = project
         body = _log_answer(request, deploy, membership, after, limit, shared)
+        if body is None:
+            return _busy()
     return HttpResponse(body, content_type="application/json")
 
 
-def _log_answer(request, deploy, membership, after, limit, shared) -> bytes:
+def _busy():
+    """The answer to a long poll that may not wait now (deploys/waitslots.py)."""
+    message = "Too many live log requests are waiting; the page asks again in a moment."
+    response = JsonResponse({"error": message}, status=429)
+    response["Retry-After"] = str(waitslots.RETRY_AFTER_SECONDS)
+    return response
+
+
+def _log_answer(request, deploy, membership, after, limit, shared) -> bytes | None:
     lines = read_lines(deploy, after, limit)
     steps = list(deploy.steps.all())
     waiting = shared is not None
     if waiting:
         version = header_version(deploy, steps)
         if not lines and (request.GET.get("version") or version) == version:
-            found = _wait_for_lines(deploy, after, limit, _timeout(request), version, shared)
+            with waitslots.wait_slot(request.user.pk) as allowed:
+                if not allowed:
+                    return None
+                found = _wait_for_lines(deploy, after, limit, _timeout(request), version, shared)
             if isinstance(found, bytes):
                 return found  # the answer another viewer's request left
             lines = found
@@ -226,9 +242,11 @@ def _actions_html(request, deploy, membership):
 
 def _timeout(request):
     try:
-        return min(max(float(request.GET.get("timeout", LONG_POLL_SECONDS)), 0.0), 20.0)
+        value = float(request.GET.get("timeout", LONG_POLL_SECONDS))
     except ValueError:
         return LONG_POLL_SECONDS
+    # NaN compares false with everything, so it would slip through min/max unclamped.
+    return min(max(value, 0.0), LONG_POLL_SECONDS) if math.isfinite(value) else LONG_POLL_SECONDS
 
 
 def _wait_for_lines(deploy, after, limit, timeout, version, shared):
@@ -353,7 +371,7 @@ def history_part(project, query) -> pagecache.Part:
     """The deploy history's content for the filters and page in `query` (a QueryDict)."""
     form = HistoryFilter(query or None, list(project.environments.all()))
     deploys = form.apply(project.deploys.select_related("triggered_by").order_by("-number"))
-    page, chart = _page_and_chart(deploys, _int_param(query, "page", 1, low=1))
+    page, chart = _page_and_chart(deploys, _int_param(query, "page", 1, low=1, high=MAX_PAGE))
     ctx = {
         "project": project,
         "form": form,

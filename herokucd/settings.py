@@ -186,16 +186,18 @@ PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Sign-in throttling: failures are counted per username only, so a forged X-Forwarded-For
-# cannot dodge the count and one user's failures cannot lock anybody else out.
-AXES_LOCKOUT_PARAMETERS = ["username"]
+# Sign-in throttling: failures are counted per username and address together, so failures from
+# one address lock that address out of that username, never the real user signing in elsewhere.
+# The address is REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies (Heroku's router: 1) the
+# one X-Forwarded-For says the outermost proxy saw (herokucd/clientip.py).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "herokucd.clientip.client_ip"
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
-# axes warns when the IP is not part of the lock: here that is the point (see above).
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -233,6 +235,13 @@ HEROKU_GIT_RATE_WINDOW = env.int("HEROKU_GIT_RATE_WINDOW", default=3600)
 HEROKU_GIT_BACKOFF = env.int("HEROKU_GIT_BACKOFF", default=300)
 # A running deploy whose worker has not written a heartbeat for this long is failed and cleaned up.
 DEPLOY_STALE_SECONDS = env.int("DEPLOY_STALE_SECONDS", default=60)
+# The most one deploy's log keeps: past either, output lines are counted and dropped.
+LOG_MAX_LINES = env.int("LOG_MAX_LINES", default=1_000_000)
+LOG_MAX_MB = env.int("LOG_MAX_MB", default=100)
+# Live-log long polls waiting at once, per web process and per user in it: kept below the web
+# server's threads (Procfile: 8 per worker) so other pages are always served.
+LOG_WAIT_MAX_PER_PROCESS = env.int("LOG_WAIT_MAX_PER_PROCESS", default=4)
+LOG_WAIT_MAX_PER_USER = env.int("LOG_WAIT_MAX_PER_USER", default=2)
 # Seconds between attempts of a failed notification delivery.
 NOTIFICATION_RETRY_INTERVALS = env.list(
     "NOTIFICATION_RETRY_INTERVALS", cast=int, default=[30, 120, 600]
@@ -284,6 +293,9 @@ else:
     )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="herokucd@localhost")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# Error reports (the DEBUG page, error e-mails) hide connection URLs and URL passwords too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "herokucd.errors.SettingsFilter"
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,6 @@
-import re
+import functools
 
+import re2
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -253,7 +254,8 @@ class Environment(models.Model):
     def matches(self, branch: str) -> bool:
         for pattern in self.branch_patterns():
             if pattern.startswith("/") and pattern.endswith("/") and len(pattern) > 1:
-                if re.fullmatch(pattern[1:-1], branch):
+                regex = branch_regex(pattern[1:-1])
+                if regex is not None and regex.fullmatch(branch):
                     return True
             elif pattern == branch:
                 return True
@@ -274,6 +276,33 @@ class Environment(models.Model):
     @staticmethod
     def split_names(value: str) -> list[str]:
         return [name.strip() for name in value.split(",") if name.strip()]
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str):
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is the user's to fix, not a server error
+    return re2.compile(pattern, options)
+
+
+def branch_regex(pattern: str):
+    """`pattern` compiled by RE2, whose matching time is linear in the branch name's length
+    (Python's `re` backtracks: `(a+)+b` on a long name took seconds on every push); None when
+    RE2 cannot compile it (backreferences, lookaround)."""
+    try:
+        return _compiled(pattern)
+    except re2.error:
+        return None
+
+
+def branch_regex_error(pattern: str) -> str | None:
+    """Why RE2 refuses `pattern`, or None when it compiles."""
+    try:
+        _compiled(pattern)
+    except re2.error as error:
+        reason = error.args[0] if error.args else "invalid"
+        return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+    return None
 
 
 class AuditEvent(models.Model):

@@ -6,7 +6,7 @@ from django import forms
 from django.utils.safestring import mark_safe
 
 from herokucd import heroku
-from projects.models import Environment
+from projects.models import Environment, branch_regex_error
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # The three forms Heroku has issued (HEROKU.md §3): bare UUID, HRKU-<uuid>, HRKU-<60 chars>.
@@ -104,12 +104,12 @@ class EnvironmentForm(forms.ModelForm):
 def clean_branch(value: str) -> str:
     value = value.strip()
     if value.startswith("/") and value.endswith("/") and len(value) > 2:
-        try:
-            re.compile(value[1:-1])
-        except re.error as error:
+        error = branch_regex_error(value[1:-1])
+        if error is not None:
             raise forms.ValidationError(
-                f"This /regex/ does not compile ({error}). Fix it or give branch names."
-            ) from None
+                f"This /regex/ cannot be used ({error}). Backreferences and lookaround are not "
+                "supported (patterns are matched in linear time); fix it or give branch names."
+            )
         return value
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from herokucd.clientip import client_ip
 from projects import audit
 from projects.access import (
     WHO_CREATES_PROJECTS,
@@ -29,8 +30,9 @@ def _no_users_yet():
 class SignInView(LoginView):
     """Sign in; on a fresh install with no user yet, go and create the first administrator.
 
-    Failed sign-ins for a username are slowed before django-axes locks it: from the third
-    failure on, the next attempt must wait 2, 4, 8... seconds, and is refused unchecked before.
+    Failed sign-ins for a username from one address are slowed before django-axes locks that
+    address out of it: from the third failure on, the next attempt must wait 2, 4, 8... seconds,
+    and is refused unchecked before. Other addresses are not held back.
     """
 
     def dispatch(self, request, *args, **kwargs):
@@ -39,7 +41,7 @@ class SignInView(LoginView):
         return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
-        wait = seconds_to_wait(request.POST.get("username", ""))
+        wait = seconds_to_wait(request.POST.get("username", ""), client_ip(request))
         if wait:
             form = self.get_form()
             form.errors.clear()
@@ -54,10 +56,10 @@ class SignInView(LoginView):
 SLOW_AFTER = 3
 
 
-def seconds_to_wait(username: str) -> int:
+def seconds_to_wait(username: str, ip_address: str) -> int:
     from axes.models import AccessAttempt
 
-    attempts = AccessAttempt.objects.filter(username=username)
+    attempts = AccessAttempt.objects.filter(username=username, ip_address=ip_address)
     failures = attempts.aggregate(n=Sum("failures_since_start"), last=Max("attempt_time"))
     if not failures["n"] or failures["n"] < SLOW_AFTER:
         return 0

@@ -180,3 +180,33 @@ def test_nul_bytes_are_stripped_and_long_lines_capped_after_redaction(deploy):
     assert lines[0] == "ab"
     assert SECRET[:5] not in lines[1]
     assert len(lines[1]) <= MAX_LINE + len(" [cut]")
+
+
+def test_past_the_line_cap_output_is_counted_and_dropped_with_one_line_saying_so(
+    deploy, settings
+):
+    settings.LOG_MAX_LINES = 1000
+    writer = LogWriter(deploy)
+    for start in range(0, 12_345 + 1000, 500):
+        writer.lines([f"out {n}" for n in range(start, min(start + 500, 13_345))])
+    writer.system("Release v12 is live")  # herokucd's own lines still go in: the deploy goes on
+    writer.close()
+    lines = stored(deploy)
+    assert lines[:1000] == [f"out {n}" for n in range(1000)]
+    assert lines[1000] == "Release v12 is live"
+    assert lines[1001].startswith("Log limit reached: 12,345 more lines were not stored")
+    assert len(lines) == 1002
+    deploy.refresh_from_db()
+    assert deploy.line_count == 1002
+
+
+def test_past_the_size_cap_output_is_dropped_even_under_the_line_cap(deploy, settings):
+    settings.LOG_MAX_MB = 1
+    writer = LogWriter(deploy)
+    writer.lines(["x" * 1000] * 999 + ["y" * 1000, "z" * 1000, "too much"])
+    writer.write("and more")
+    writer.close()
+    lines = stored(deploy)
+    assert lines[:1000] == ["x" * 1000] * 999 + ["y" * 1000]  # 1,000,000 characters
+    assert lines[1000].startswith("Log limit reached: 3 more lines were not stored")
+    assert len(lines) == 1001

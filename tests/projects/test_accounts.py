@@ -77,12 +77,45 @@ def test_repeated_failures_lock_that_username(client, alice, settings):
 
 def test_a_forged_forwarded_for_header_does_not_dodge_the_lock(client, alice, settings):
     for n in range(settings.AXES_FAILURE_LIMIT):
-        fail_sign_in(
-            client, "alice", 1, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}", REMOTE_ADDR=f"10.1.0.{n}"
-        )
+        fail_sign_in(client, "alice", 1, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}", REMOTE_ADDR=IP_A)
     response = client.post(
-        "/login/", {"username": "alice", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="10.9.9.9"
+        "/login/",
+        {"username": "alice", "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="10.9.9.9",
+        REMOTE_ADDR=IP_A,
     )
+    assert response.status_code == 429
+
+
+IP_A, IP_B = "203.0.113.7", "198.51.100.9"
+
+
+def test_failures_from_one_address_do_not_lock_the_user_out_elsewhere(client, alice, settings):
+    fail_sign_in(client, "alice", settings.AXES_FAILURE_LIMIT, REMOTE_ADDR=IP_A)
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR=IP_B)
+    assert response.status_code == 302  # the real alice, from her own address
+    client.post("/logout/")
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR=IP_A)
+    assert response.status_code == 429  # the attacker's address stays locked for alice
+    assert "Too many failed sign-ins" in response.content.decode()
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_counted(client, alice, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = "10.0.0.1"  # every request comes through the same router
+    attacker = {"REMOTE_ADDR": proxy, "HTTP_X_FORWARDED_FOR": f"6.6.6.6, {IP_A}"}
+    fail_sign_in(client, "alice", settings.AXES_FAILURE_LIMIT, **attacker)
+    response = client.post(
+        "/login/",
+        {"username": "alice", "password": PASSWORD},
+        REMOTE_ADDR=proxy,
+        HTTP_X_FORWARDED_FOR=IP_B,
+    )
+    assert response.status_code == 302
+    client.post("/logout/")
+    # A forged leftmost entry does not change the address the router saw.
+    attacker["HTTP_X_FORWARDED_FOR"] = f"1.2.3.4, {IP_A}"
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD}, **attacker)
     assert response.status_code == 429
 
 
