@@ -28,6 +28,10 @@ class UnknownCommit(runners.CommandFailed):
     pass
 
 
+class NotOnBranch(runners.CommandFailed):
+    pass
+
+
 class Relay:
     """A log writer's stand-in for output made before the writer is there (a fetch started
     while the deploy sets up): keeps it until `attach(writer)`, then passes it straight on."""
@@ -247,6 +251,18 @@ def resolve(path, sha="", branch="") -> str:
         what = f"Commit {sha[:12]}" if sha else f"Branch {branch}"
         raise UnknownCommit(f"{what} is not in the repository (was it pushed?).")
     return result.stdout.strip()
+
+
+def check_on_branch(path, sha, branch) -> None:
+    """Refuse `sha` unless it is the tip of `branch` or reachable from it. A webhook names both,
+    and a signed build of any branch must not deploy to the environment of another."""
+    tip = resolve(path, branch=branch)
+    result = runners.git("merge-base", "--is-ancestor", sha, tip, cwd=path, check=False)
+    if result.returncode != 0:
+        raise NotOnBranch(
+            f"Commit {sha[:7]} is not on branch {branch} (tip {tip[:7]}): herokucd deploys only "
+            f"commits of the mapped branch. Merge it into {branch}, or deploy it by hand."
+        )
 
 
 @contextlib.contextmanager

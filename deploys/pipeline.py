@@ -196,6 +196,8 @@ class Run:
     def fetch_commit(self) -> str:
         path = self.fetch.result(self.writer)
         sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
+        if self.deploy.trigger == Trigger.WEBHOOK and self.deploy.sha:
+            mirror.check_on_branch(path, sha, self.deploy.branch)  # before any change to the app
         if sha != self.deploy.sha:
             self.save(sha=sha)
         self.repository = path

@@ -52,6 +52,12 @@ class WebhookEndpoint(models.Model):
     previous_valid_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
+    # GitLab sends its "Secret token" in clear in every request, so it is a token of its own,
+    # never the signing secret; only its SHA-256 is stored, and its last characters to show.
+    gitlab_token_hash = models.CharField(max_length=64, blank=True)
+    gitlab_token_hint = models.CharField(max_length=4, blank=True)
+    previous_gitlab_token_hash = models.CharField(max_length=64, blank=True)
+    previous_gitlab_token_valid_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"Webhook of {self.project}"
@@ -81,6 +87,33 @@ class WebhookEndpoint(models.Model):
         self.secret = new_secret()
         self.save()
         return self.secret
+
+    @property
+    def replay_window_minutes(self):
+        return settings.WEBHOOK_REPLAY_WINDOW // 60
+
+    @property
+    def masked_gitlab_token(self):
+        return "••••••••" + self.gitlab_token_hint if self.gitlab_token_hash else ""
+
+    def valid_gitlab_token_hashes(self, now=None) -> list[str]:
+        now = now or timezone.now()
+        valid = [self.gitlab_token_hash] if self.gitlab_token_hash else []
+        until = self.previous_gitlab_token_valid_until
+        if self.previous_gitlab_token_hash and until and until > now:
+            valid.append(self.previous_gitlab_token_hash)
+        return valid
+
+    def new_gitlab_token(self) -> str:
+        """Create or replace the GitLab token (a replaced one keeps working for 24 hours);
+        the plain value is returned once and never stored."""
+        if self.gitlab_token_hash:
+            self.previous_gitlab_token_hash = self.gitlab_token_hash
+            self.previous_gitlab_token_valid_until = timezone.now() + PREVIOUS_SECRET_GRACE
+        token = new_secret()
+        self.gitlab_token_hash, self.gitlab_token_hint = hash_token(token), token[-4:]
+        self.save()
+        return token
 
 
 class Outcome(models.TextChoices):

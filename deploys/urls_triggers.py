@@ -11,6 +11,11 @@ urlpatterns = [
         views.webhook_rotate,
         name="webhook_rotate",
     ),
+    path(
+        "projects/<slug:slug>/triggers/webhook/gitlab-token/",
+        views.gitlab_token,
+        name="webhook_gitlab_token",
+    ),
     path("projects/<slug:slug>/notifications/", views.notifications, name="notifications"),
     path(
         "projects/<slug:slug>/notifications/<int:target_id>/delete/",

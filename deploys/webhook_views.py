@@ -91,6 +91,22 @@ def webhook_rotate(request, slug):
 
 
 @login_required
+@require_POST
+def gitlab_token(request, slug):
+    """Create the GitLab token, or replace it (the old one keeps working for 24 hours)."""
+    project, _ = get_project_for_user(request, slug, Role.ADMIN)
+    endpoint = get_object_or_404(WebhookEndpoint, project=project)
+    replaced = bool(endpoint.gitlab_token_hash)
+    token = endpoint.new_gitlab_token()
+    _audit(
+        project,
+        request.user,
+        "webhook.gitlab_token_replaced" if replaced else "webhook.gitlab_token_created",
+    )
+    return _show_secret(request, project, token, "new GitLab token" if replaced else "GitLab token")
+
+
+@login_required
 def notifications(request, slug):
     project, membership = get_project_for_user(request, slug)
     form = NotificationTargetForm(project=project)

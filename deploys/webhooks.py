@@ -3,6 +3,11 @@
 `receive(endpoint, headers, body)` is the whole flow: the signature is checked on the raw body
 before anything parses it, then the body becomes a `Build`, then herokucd decides (deploy, or
 record "no deploy" with the reason). Formats and headers: HEROKU.md §7.
+
+A captured delivery sent again deploys nothing new: its delivery id was seen, or its commit was
+deployed to that environment by a webhook within WEBHOOK_REPLAY_WINDOW, or the timestamp its
+sender signed (CircleCI's `happened_at`, a generic sender's `timestamp`) is older than
+WEBHOOK_MAX_AGE. The pipeline then deploys the commit only if it is on the branch it names.
 """
 
 import hashlib
@@ -10,18 +15,27 @@ import hmac
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from deploys import jobs
-from deploys.trigger_models import Outcome, WebhookEvent
+from deploys.trigger_models import Outcome, WebhookEvent, hash_token
+from projects.models import Project
 
 GITHUB, CIRCLECI, GITLAB, GENERIC = "github", "circleci", "gitlab", "generic"
-SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
+SHA = re.compile(r"[0-9a-fA-F]{7,40}")  # always fullmatch: "$" would let a newline through
+REPLAY = "replay"
 
 
 class SignatureError(Exception):
     """Missing or wrong signature: answered 401, nothing else happens."""
+
+
+class StaleEvent(SignatureError):
+    """A signed timestamp too far from now: a delivery captured and sent again later (401)."""
 
 
 class MalformedEvent(Exception):
@@ -110,13 +124,23 @@ def verify_circleci(headers, body: bytes, secrets: list[str]) -> None:
     _check_any(given, secrets, body)
 
 
-def verify_gitlab(headers, body: bytes, secrets: list[str]) -> None:
+def verify_gitlab(headers, body: bytes, token_hashes: list[str]) -> None:
+    """GitLab sends its secret token in clear: compared by hash with the GitLab token, which is
+    never the signing secret (a token sent in clear must not be able to sign other bodies)."""
+    if not token_hashes:
+        raise SignatureError(
+            "This webhook has no GitLab token: create one on the project's Triggers page and "
+            "paste it as the Secret token of the GitLab webhook."
+        )
     token = headers.get("X-Gitlab-Token", "")
     if not token:
         raise SignatureError("Missing X-Gitlab-Token header.")
-    matches = [_same(token, secret) for secret in secrets]
+    given = hash_token(token)
+    matches = [_same(given, expected) for expected in token_hashes]
     if not any(matches):
-        raise SignatureError("X-Gitlab-Token does not match the webhook's secret.")
+        raise SignatureError(
+            "X-Gitlab-Token does not match the webhook's GitLab token (not its signing secret)."
+        )
 
 
 VERIFIERS = {
@@ -128,7 +152,50 @@ VERIFIERS = {
 
 
 def verify(provider, headers, body: bytes, secrets: list[str]) -> None:
+    """`secrets`: the signing secrets, or for GitLab the hashes of the GitLab tokens."""
     VERIFIERS[provider](headers, body, secrets)
+
+
+def credentials(endpoint, provider) -> list[str]:
+    if provider == GITLAB:
+        return endpoint.valid_gitlab_token_hashes()
+    return endpoint.valid_secrets()
+
+
+# Signed timestamps
+
+
+def check_fresh(value, what: str) -> None:
+    """Refuse a signed timestamp further than WEBHOOK_MAX_AGE from now, either way."""
+    age = (timezone.now() - _moment(value, what)).total_seconds()
+    limit = settings.WEBHOOK_MAX_AGE
+    if abs(age) <= limit:
+        return
+    off = f"{age:.0f} seconds old" if age > 0 else f"{-age:.0f} seconds in the future"
+    raise StaleEvent(
+        f"The delivery is stale: its signed {what} ({value}) is {off}, and herokucd accepts "
+        f"only deliveries within {limit} seconds of its clock, so a captured one cannot be sent "
+        "again. Check the sender's clock; deploy a late build from herokucd instead."
+    )
+
+
+def _moment(value, what: str) -> datetime:
+    """An ISO 8601 time with its zone, or Unix seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return moment
+    raise MalformedEvent(
+        f"The {what} must be an ISO 8601 time with its zone (2026-11-27T12:00:00Z) or Unix seconds."
+    )
 
 
 # Parsing
@@ -240,8 +307,13 @@ def _circleci_vcs(pipeline: dict) -> tuple[str, str]:
 
 
 def parse_circleci(headers, body: bytes) -> Build:
-    event = headers.get("circleci-event-type", "")
     data = load_json(body)
+    build = _circleci_event(headers.get("circleci-event-type", ""), data)
+    check_fresh(require(data, "happened_at"), "happened_at")  # signed with the body
+    return build
+
+
+def _circleci_event(event: str, data: dict) -> Build:
     build = Build(CIRCLECI, event, delivery_id=require(data, "id"))
     if event != "workflow-completed":
         build.ignored = True
@@ -272,10 +344,13 @@ def parse_gitlab(headers, body: bytes) -> Build:
 
 def parse_generic(headers, body: bytes) -> Build:
     data = load_json(body)
+    if "timestamp" in data:  # optional, signed with the body
+        check_fresh(data["timestamp"], "timestamp")
     delivery = headers.get("X-Herokucd-Delivery") or dig(data, "id") or ""
     build = Build(GENERIC, "build", delivery_id=delivery)
     build.branches = [require(data, "branch")]
-    build.sha = dig(data, "sha") or ""
+    # Required: a webhook deploys the commit CI built, never whatever the branch holds later.
+    build.sha = require(data, "sha")
     build.detail = "Webhook"
     return _green(build, require(data, "status"), "status")
 
@@ -290,7 +365,7 @@ PARSERS = {
 
 def parse(provider, headers, body: bytes) -> Build:
     build = PARSERS[provider](headers, body)
-    if build.sha and not SHA.match(build.sha):
+    if not build.ignored and not SHA.fullmatch(build.sha):
         raise MalformedEvent("The commit sha must be 7 to 40 hexadecimal characters.")
     build.sha = build.sha.lower()
     check_storable(build)
@@ -353,7 +428,7 @@ def _start_deploy(environment, branch, build: Build):
     )
 
 
-def _store(endpoint, build: Build, outcome, reason, environment, branch) -> WebhookEvent:
+def _store(endpoint, build: Build, outcome, reason, environment, branch, deploy=None):
     return WebhookEvent.objects.create(
         endpoint=endpoint,
         delivery_id=build.delivery_id,
@@ -364,31 +439,65 @@ def _store(endpoint, build: Build, outcome, reason, environment, branch) -> Webh
         outcome=outcome,
         reason=reason[:500],
         environment=environment,
+        deploy=deploy,
+    )
+
+
+def earlier_deploy(environment, sha: str):
+    """The deploy a webhook made of `sha` to `environment` within WEBHOOK_REPLAY_WINDOW.
+
+    Called in the transaction that creates the deploy, with the project's row locked (the lock
+    the deploy's numbering takes anyway): a concurrent delivery of the same commit waits, then
+    finds this one's deploy. On SQLite, IMMEDIATE transactions serialize writers instead."""
+    from deploys.models import Deploy, Trigger
+
+    list(Project.objects.select_for_update().filter(pk=environment.project_id).values("pk"))
+    since = timezone.now() - timedelta(seconds=settings.WEBHOOK_REPLAY_WINDOW)
+    # The pipeline replaces a short sha by the full one: a prefix matches both.
+    deploys = Deploy.objects.filter(
+        environment=environment, trigger=Trigger.WEBHOOK, sha__startswith=sha, created_at__gte=since
+    )
+    return deploys.order_by("-created_at").first()
+
+
+def _already(deploy, environment) -> str:
+    state = deploy.get_state_display().lower()
+    return (
+        f"Commit {deploy.sha[:7]} already has a webhook deploy to {environment.name}: "
+        f"#{deploy.number} ({state}). Another build of the same commit within "
+        f"{settings.WEBHOOK_REPLAY_WINDOW // 60} minutes deploys nothing more (to deploy it "
+        f"again, retry #{deploy.number})."
     )
 
 
 def record(endpoint, build: Build) -> Answer:
-    """Decide and store the event; a delivery id seen before creates nothing (200)."""
+    """Decide and store the event; a delivery id seen before creates nothing (200), a commit
+    deployed by a webhook within the replay window is recorded without a deploy (200)."""
     if build.delivery_id and endpoint.events.filter(delivery_id=build.delivery_id).exists():
-        return Answer(200, "replay", "This delivery was received before; nothing to do.")
+        return Answer(200, REPLAY, "This delivery was received before; nothing to do.")
     outcome, reason, environment, branch = decide(endpoint.project, build)
     if outcome == Outcome.DEPLOYED:
         jobs.check_queue()  # raises before anything is recorded, so a redelivery deploys later
     with transaction.atomic():
+        earlier = None
+        if outcome == Outcome.DEPLOYED and (earlier := earlier_deploy(environment, build.sha)):
+            outcome, reason = Outcome.NO_DEPLOY, _already(earlier, environment)
         try:
             with transaction.atomic():
-                event = _store(endpoint, build, outcome, reason, environment, branch)
+                event = _store(endpoint, build, outcome, reason, environment, branch, earlier)
         except IntegrityError:
             # The same delivery arriving twice at once: the other request handles it.
-            return Answer(200, "replay", "This delivery was received before; nothing to do.")
+            return Answer(200, REPLAY, "This delivery was received before; nothing to do.")
         if outcome == Outcome.DEPLOYED:
             event.deploy = _start_deploy(environment, branch, build)
             event.save(update_fields=["deploy"])
+        elif earlier:
+            return Answer(200, REPLAY, reason, event)
     return Answer(202, outcome, reason, event)
 
 
 def receive(endpoint, headers, body: bytes) -> Answer:
     """Verify, parse, decide, record. Raises SignatureError (401) or MalformedEvent (400)."""
     provider = detect_provider(headers)
-    verify(provider, headers, body, endpoint.valid_secrets())
+    verify(provider, headers, body, credentials(endpoint, provider))
     return record(endpoint, parse(provider, headers, body))

@@ -5,12 +5,13 @@ import json
 import django_rq
 import pytest
 
-from deploys.trigger_models import WebhookEndpoint
+from deploys.trigger_models import WebhookEndpoint, hash_token
 from projects.models import Environment
 from tests.conftest import store_heroku_key
 from tests.heroku_sim.fixtures import APP
 
 SECRET = "s3cret-for-tests"
+GITLAB_TOKEN = "gitlab-token-for-tests"
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -40,7 +41,12 @@ def environments(project):
 
 @pytest.fixture
 def endpoint(project):
-    return WebhookEndpoint.objects.create(project=project, secret=SECRET)
+    return WebhookEndpoint.objects.create(
+        project=project,
+        secret=SECRET,
+        gitlab_token_hash=hash_token(GITLAB_TOKEN),
+        gitlab_token_hint=GITLAB_TOKEN[-4:],
+    )
 
 
 @pytest.fixture
@@ -54,6 +60,7 @@ def deliver(client, endpoint):
         secret=SECRET,
         delivery="d-1",
         headers=None,
+        gitlab_token=GITLAB_TOKEN,
     ):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         sent = {
@@ -70,7 +77,7 @@ def deliver(client, endpoint):
             },
             "gitlab": {
                 "X-Gitlab-Event": event,
-                "X-Gitlab-Token": secret,
+                "X-Gitlab-Token": gitlab_token,
                 "X-Gitlab-Event-UUID": delivery,
             },
             "generic": {

@@ -1,5 +1,7 @@
 """Realistic CI webhook bodies (fields as documented, trimmed of what herokucd never reads)."""
 
+from datetime import UTC, datetime
+
 SHA = "9b2d5f0c3e8a4d1b7f6e5c4d3b2a1908f7e6d5c4"
 
 
@@ -64,11 +66,21 @@ def github_status(branches=("main",), state="success", sha=SHA):
     }
 
 
-def _circleci_common(delivery_id, status):
+def now_iso() -> str:
+    """Now as CircleCI writes `happened_at`: 2026-11-27T12:00:00.000Z."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fresh(payload: dict) -> dict:
+    """`payload` as sent now: CircleCI's signed `happened_at` must be recent."""
+    return {**payload, "happened_at": now_iso()} if "happened_at" in payload else payload
+
+
+def _circleci_common(delivery_id, status, happened_at):
     return {
         "id": delivery_id,
         "type": "workflow-completed",
-        "happened_at": "2026-11-27T12:00:00.000Z",
+        "happened_at": happened_at or now_iso(),
         "webhook": {"id": "cf8c4fdd-0587-4da1-b4ca-4846e9640af9", "name": "herokucd"},
         "project": {
             "id": "84996744-a854-4f5e-aea3-04e2851dc1d2",
@@ -88,9 +100,13 @@ def _circleci_common(delivery_id, status):
 
 
 def circleci_workflow(
-    branch="main", status="success", sha=SHA, delivery_id="3888f21b-eaa7-38e3-8f3d-75a63bba8895"
+    branch="main",
+    status="success",
+    sha=SHA,
+    delivery_id="3888f21b-eaa7-38e3-8f3d-75a63bba8895",
+    happened_at=None,
 ):
-    body = _circleci_common(delivery_id, status)
+    body = _circleci_common(delivery_id, status, happened_at)
     body["pipeline"] = {
         "id": "1285fe1d-d3a6-44fc-8886-8979558254c4",
         "number": 130,
@@ -113,10 +129,14 @@ def circleci_workflow(
 
 
 def circleci_workflow_trigger_parameters(
-    branch="main", status="success", sha=SHA, delivery_id="6f2bd0c5-a0d9-4b0b-9c1a-1c2e0a3d4b5f"
+    branch="main",
+    status="success",
+    sha=SHA,
+    delivery_id="6f2bd0c5-a0d9-4b0b-9c1a-1c2e0a3d4b5f",
+    happened_at=None,
 ):
     """A GitLab or GitHub App project: `trigger_parameters` instead of `vcs`."""
-    body = _circleci_common(delivery_id, status)
+    body = _circleci_common(delivery_id, status, happened_at)
     body["pipeline"] = {
         "id": "7d1e5a3b-2c4f-4e6a-8b9c-0d1e2f3a4b5c",
         "number": 31,

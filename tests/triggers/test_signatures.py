@@ -5,9 +5,9 @@ import json
 import pytest
 
 from deploys import webhooks
-from deploys.trigger_models import WebhookEvent
+from deploys.trigger_models import WebhookEvent, hash_token
 from tests.triggers import payloads
-from tests.triggers.conftest import SECRET, sign
+from tests.triggers.conftest import GITLAB_TOKEN, SECRET, sign
 
 GITHUB_SECRET = "It's a Secret to Everybody"
 GITHUB_BODY = b"Hello, World!"
@@ -60,10 +60,16 @@ def test_it_rejects_a_bad_circleci_signature(header):
         webhooks.verify("circleci", {"circleci-signature": header}, b"hello world", ["secret"])
 
 
-@pytest.mark.parametrize("token", ["", "s3cret", "s3cret-for-tests ", "S3CRET-FOR-TESTS"])
+def test_it_accepts_the_gitlab_token():
+    webhooks.verify("gitlab", {"X-Gitlab-Token": GITLAB_TOKEN}, b"{}", [hash_token(GITLAB_TOKEN)])
+
+
+@pytest.mark.parametrize(
+    "token", ["", "gitlab-token", "gitlab-token-for-tests ", "GITLAB-TOKEN-FOR-TESTS", SECRET]
+)
 def test_it_rejects_a_wrong_gitlab_token(token):
     with pytest.raises(webhooks.SignatureError):
-        webhooks.verify("gitlab", {"X-Gitlab-Token": token}, b"{}", [SECRET])
+        webhooks.verify("gitlab", {"X-Gitlab-Token": token}, b"{}", [hash_token(GITLAB_TOKEN)])
 
 
 @pytest.mark.django_db
@@ -76,7 +82,11 @@ def test_a_bad_signature_gets_401_and_records_nothing(deliver, environments, pro
         "generic": "",
     }[provider]
     response = deliver(
-        payloads.github_workflow_run(), provider=provider, event=event, secret="not-the-secret"
+        payloads.github_workflow_run(),
+        provider=provider,
+        event=event,
+        secret="not-the-secret",
+        gitlab_token="not-the-token",
     )
     assert response.status_code == 401
     assert "secret" in response.json()["error"] or "signature" in response.json()["error"]

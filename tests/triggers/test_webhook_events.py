@@ -45,7 +45,7 @@ def test_a_green_build_deploys_the_matching_environment(
     deliver, environments, provider, event, payload
 ):
     started = time.monotonic()
-    response = deliver(payload, provider=provider, event=event)
+    response = deliver(payloads.fresh(payload), provider=provider, event=event)
     assert time.monotonic() - started < 1
     assert response.status_code == 202, response.json()
     deploy = Deploy.objects.get()
@@ -73,7 +73,7 @@ def test_a_green_build_deploys_the_matching_environment(
 def test_a_build_that_is_not_green_is_recorded_without_a_deploy(
     deliver, environments, provider, event, payload, status
 ):
-    response = deliver(payload, provider=provider, event=event)
+    response = deliver(payloads.fresh(payload), provider=provider, event=event)
     assert response.status_code == 202
     assert response.json()["outcome"] == Outcome.NO_DEPLOY
     assert status in response.json()["reason"]
