@@ -37,7 +37,8 @@ def check_repository_url(url: str) -> None:
     if url.startswith("-"):
         raise RepositoryRefused("A repository URL cannot start with “-”.")
     if url.lower().startswith(REMOTE_SCHEMES):
-        if not urlsplit(url).hostname:
+        host = urlsplit(url).hostname
+        if not host or host.startswith("-"):  # "-oProxyCommand=..." would be an ssh option
             raise RepositoryRefused("This URL names no host: give e.g. https://github.com/o/r.git")
         return
     if url.lower().startswith("file://"):

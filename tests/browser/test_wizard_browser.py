@@ -4,7 +4,8 @@ import pytest
 from playwright.sync_api import expect
 
 from projects.access import issue_setup_token
-from tests.conftest import PASSWORD, allow_project_creation
+from tests.conftest import PASSWORD, allow_project_creation, store_heroku_key
+
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -101,6 +102,7 @@ def test_an_admin_sets_up_heroku_in_three_steps(browser_page, shoot, project, al
 def test_an_admin_changes_deploy_options_and_sees_the_audit_trail(
     browser_page, shoot, project, alice, sim
 ):
+    store_heroku_key(project, sim.api_key, alice)  # saving options checks the app with it
     project.environments.create(name="staging", branch="main", app_name="foo-bar-123")
     page = browser_page
     sign_in(page, "alice")
@@ -131,6 +133,7 @@ def test_an_admin_changes_deploy_options_and_sees_the_audit_trail(
 def test_deploy_option_errors_sit_under_their_fields_and_the_audit_says_what_changed(
     browser_page, shoot, project, alice, sim
 ):
+    store_heroku_key(project, sim.api_key, alice)  # saving options checks the app with it
     environment = project.environments.create(name="staging", branch="main", app_name="foo-bar-123")
     page = browser_page
     sign_in(page, "alice")

@@ -21,6 +21,7 @@ from tests.projects.test_wizard_fixtures import *  # noqa: F403
 from tests.projects.test_wizard_fixtures import SETTINGS, SETUP
 
 pytestmark = pytest.mark.django_db
+REPOSITORY_TOKEN = "ghp_CanaryOfTheSetupSweep0123456789abcd"
 CIRCLE = (
     "deployment:\n  production:\n    branch: production\n    heroku:\n      appname: foo-bar-123\n"
 )
@@ -129,11 +130,16 @@ def test_secrets_appear_only_as_ciphertext(client_for, alice, bob_as, project, s
     admin = Recorder(client_for(alice))
     viewer = Client()  # client_for would sign the same client in again
     viewer.force_login(bob_as(Role.VIEWER), backend="projects.backends.ModelBackend")
+    # A repository token, as the project form stores it (tests/security/test_repositories.py
+    # follows it through git too).
+    project.repository_url = "https://github.com/acme/web.git"
+    project.repository_userinfo = f"ci-bot:{REPOSITORY_TOKEN}"
+    project.save()
     private_keys = run_everything(admin, Recorder(viewer), sim, project)
     assert HerokuCredential.objects.get().api_key == sim.api_key  # the wizard really ran
     assert len(set(private_keys)) == 2
 
-    secrets = {"API key": encodings(sim.api_key)}
+    secrets = {"API key": encodings(sim.api_key), "repository token": encodings(REPOSITORY_TOKEN)}
     for n, pem in enumerate(private_keys):
         secrets[f"private key {n}"] = private_key_forms(pem)
 
@@ -154,7 +160,7 @@ def test_secrets_appear_only_as_ciphertext(client_for, alice, bob_as, project, s
     for table, cell in all_cells():
         assert_absent(secrets, cell, f"table {table}")
         ciphertexts += cell.startswith(crypto.key_id(crypto.settings.FIELD_ENCRYPTION_KEYS[0]))
-    assert ciphertexts >= 1  # the API key is there, as ciphertext
+    assert ciphertexts >= 2  # the API key and the repository token are there, as ciphertext
 
 
 def assert_absent(secrets, text, where):

@@ -91,14 +91,14 @@ def test_a_local_path_outside_the_allowed_folders_is_refused(client_for, charlie
         "http://127.0.0.1:6379/x.git",
         "git://127.0.0.1/x.git",
         "-uhelp",
+        "ssh://-oProxyCommand=touch%20/tmp/herokucd-pwned/x",
     ],
 )
 def test_other_transports_are_refused(client_for, charlie, url):
     response = new_project(client_for(charlie), url)
     assert response.status_code == 200
-    assert ("Only https and ssh git URLs are allowed" in page(response)) or (
-        "cannot start with" in page(response)
-    )
+    refusals = ("Only https and ssh git URLs are allowed", "cannot start with", "names no host")
+    assert any(refusal in page(response) for refusal in refusals)
     assert not Project.objects.filter(slug="evil").exists()
     assert not Path("/tmp/herokucd-pwned").exists()
 
@@ -309,3 +309,20 @@ def test_existing_tokens_move_out_of_the_url_column(project):
     assert project.repository_userinfo == f"ci-bot:{TOKEN}"
     assert project.shown_repository_url == "https://ci-bot:••••@github.com/o/r.git"
     assert Deploy.objects.count() == 0 and settings.ALLOWED_LOCAL_REPOSITORY_FOLDERS
+
+
+def test_a_failed_fetch_says_one_thing_in_the_deploy_log(project, tmp_path):
+    """git's words (refused connection, missing file) stay out of the log a deployer reads."""
+    reasons, logs = set(), []
+    for url in (f"https://127.0.0.1:{closed_port()}/x.git", str(tmp_path / "missing")):
+        Project.objects.filter(pk=project.pk).update(repository_url=url)
+        project.refresh_from_db()
+        shutil.rmtree(mirror.mirror_path(project), ignore_errors=True)
+        log = Lines()
+        with pytest.raises(runners.CommandFailed) as failed:
+            mirror.update(project, log)
+        reasons.add(str(failed.value))
+        logs.append("\n".join(log.text))
+    assert len(reasons) == 1 and git.UNREADABLE in reasons.pop()
+    for text in logs:
+        assert "onnect" not in text and "does not appear" not in text and "fatal" not in text
