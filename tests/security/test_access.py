@@ -141,8 +141,9 @@ def test_concurrent_first_admin_posts_with_the_token_make_exactly_one(live_serve
     token = issue_setup_token()
     url = f"{live_server.url}/setup/first-admin/"
     posts = [prepared_post(url, first_admin_data(token, f"root{n}")) for n in range(CONCURRENT)]
-    responses = post_at_once(posts)
-    assert sorted(r.status_code for r in responses) == [200] * (CONCURRENT - 1) + [302]
+    codes = [r.status_code for r in post_at_once(posts)]
+    # The others are refused: the token used (a form error), or the page already gone.
+    assert codes.count(302) == 1 and set(codes) <= {200, 302, 404}, codes
     assert User.objects.count() == 1 and User.objects.get().is_superuser
     assert not SetupToken.objects.exists()
 
@@ -252,8 +253,8 @@ def test_concurrent_uses_of_one_invitation_make_one_user(live_server, admin):
         {"username": f"user{n}", "email": "", "password1": PASSWORD, "password2": PASSWORD}
         for n in range(CONCURRENT)
     ]
-    responses = post_at_once([prepared_post(url, data) for data in users])
-    assert sorted(r.status_code for r in responses) == [302] + [410] * (CONCURRENT - 1)
+    codes = [r.status_code for r in post_at_once([prepared_post(url, d) for d in users])]
+    assert sorted(codes) == [302] + [410] * (CONCURRENT - 1), codes
     assert User.objects.exclude(pk=admin.pk).count() == 1
 
 
