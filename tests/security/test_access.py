@@ -390,3 +390,30 @@ def test_the_release_phase_prints_a_working_setup_token_on_a_fresh_install(tmp_p
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:
         stored = db.execute(f"SELECT token_hash FROM {SetupToken._meta.db_table}").fetchall()  # noqa: S608
     assert stored == [(hashlib.sha256(token.encode()).hexdigest(),)]
+
+
+def test_an_unknown_project_creators_value_is_refused_at_startup(tmp_path):
+    from tests.test_settings import run_python
+
+    done = run_python("import django; django.setup()", tmp_path, PROJECT_CREATORS="anyone")
+    assert done.returncode != 0
+    assert 'PROJECT_CREATORS must be "admins" or "everyone", not "anyone".' in done.stderr
+
+
+def test_email_url_configures_smtp(tmp_path):
+    from tests.test_settings import run_python
+
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.EMAIL_HOST_USER)"
+    )
+    done = run_python(code, tmp_path, EMAIL_URL="smtp+tls://mailer:pw@smtp.example.com:587")
+    assert done.stdout.split() == [
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.com",
+        "587",
+        "True",
+        "mailer",
+    ]
+    done = run_python(code.replace("EMAIL_HOST_USER", "DEFAULT_FROM_EMAIL"), tmp_path)
+    assert done.stdout.split()[0] == "django.core.mail.backends.console.EmailBackend"
