@@ -6,8 +6,15 @@ more than the database spends answering it, and more than a simple page's other 
 
 from django.contrib.auth import backends, get_user_model
 
+from projects.access import may_add_project_sql
+
 UserModel = get_user_model()
-_USER_SQL = f"SELECT * FROM {UserModel._meta.db_table} WHERE {UserModel._meta.pk.column} = %s"  # noqa: S608
+# With whether the user may create projects, which every page's top bar shows (projects/access.py).
+_TABLE, _PK = UserModel._meta.db_table, UserModel._meta.pk.column
+_USER_SQL = f"""
+    SELECT u.*, {may_add_project_sql(f"u.{_PK}")} AS may_add_project
+    FROM {_TABLE} u WHERE u.{_PK} = %s
+"""  # noqa: S608
 
 
 class ModelBackend(backends.ModelBackend):
