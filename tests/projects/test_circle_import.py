@@ -166,8 +166,8 @@ def test_a_regex_branch_is_kept(admin):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("deployment: [unclosed", "This is not valid YAML near line 1"),
-        ("deployment:\n  staging:\n    branch: main\n  - x", "This is not valid YAML"),
+        ("deployment: [unclosed", "This is not valid YAML near line"),
+        ("deployment:\n  staging:\n    branch: main\n  - x", "This is not valid YAML near line 4"),
         ("machine:\n  ruby:\n    version: 2.7\n", "has no deployment: section"),
         ("just some words", "has no deployment: section: its top level is a text"),
         ("deployment:\n  - staging\n", "deployment: is a list of 1 item here"),
@@ -484,3 +484,23 @@ def test_the_page_never_answers_500_to_any_text(admin):
         assert response.status_code in (200, 302)
 
     post()
+
+
+@pytest.mark.parametrize("name", ["billion_laughs.yml", "anchors.yml", "multiple_documents.yml"])
+def test_the_limits_hold_with_the_pure_python_loader_too(monkeypatch, name):
+    """PyYAML built without libyaml reads the same way."""
+    with_libyaml = outcome(circle_file(name))
+    monkeypatch.setattr(circle_import, "LOADER", yaml.SafeLoader)
+    assert outcome(circle_file(name)) == with_libyaml
+
+
+def outcome(text):
+    try:
+        return [(plan.name, plan.values) for plan in parse(text, "main").plans]
+    except CircleImportError as error:
+        return str(error)
+
+
+def test_text_that_is_not_unicode_is_refused():
+    with pytest.raises(CircleImportError, match="it holds characters that are not text"):
+        parse("deployment:\n  x: \udcff\n", "main")
