@@ -311,6 +311,7 @@ class _Custom:
     line: Line
     notes: list
     add_app: bool = False
+    backup: bool = False  # a database backup: the backup option if a migration follows
 
 
 class _Commands:
@@ -413,10 +414,7 @@ class _Commands:
         self.note(source, "herokucd scales process types back to their previous counts.")
 
     def backup(self, source, sub, words, timeout, notes):
-        if self.migrated:
-            return self.custom(source, source, timeout, notes)
-        self.plan.values["backup_before_migrate"] = True
-        self.note(source, "back up Postgres before migrating (herokucd waits for the backup).")
+        self.custom(source, source, timeout, notes, backup=not self.migrated)
 
     def run(self, source, words, timeout, notes):
         command = [w for w in words if w not in RUN_SWITCHES]
@@ -424,23 +422,34 @@ class _Commands:
         text = shlex.join(command)
         plain = not RUN_OPTIONS & {w.split("=")[0] for w in command}
         if self.pushed and not self.migrated and plain and MIGRATION_WORDS.search(text):
-            return self.migration(source, text, timeout)
+            return self.migration(source, text, timeout, notes)
         # The CLI needs --app (herokucd's checkout has no heroku git remote to guess it from).
         self.custom(source, source, timeout, notes, add_app=not _names_app(source))
 
-    def migration(self, source, text, timeout):
+    def migration(self, source, text, timeout, notes):
         self.migrated = True
         self.plan.values["migration_command"] = text
         if timeout:
             self.plan.values["migration_timeout"] = timeout
         shown = timeout or _default("migration_timeout")
-        self.note(source, f"migration in a one-off dyno: {text} (timeout {shown} s).")
+        how = [f"migration in a one-off dyno: {text} (timeout {shown} s).", *notes]
+        self.note(source, " ".join(how))
 
-    def custom(self, source, command, timeout, notes, add_app=False):
+    def custom(self, source, command, timeout, notes, add_app=False, backup=False):
         side = "post_deploy" if self.pushed else "pre_deploy"
         line = Line(_short(source), "")
         self.plan.lines.append(line)
-        self.custom_commands[side].append(_Custom(command, timeout, line, notes, add_app))
+        custom = _Custom(command, timeout, line, notes, add_app, backup)
+        self.custom_commands[side].append(custom)
+
+    def _take_backups(self):
+        """A backup before a migration is herokucd's backup option (which runs only when there
+        is a migration); any other backup stays a command."""
+        for commands in self.custom_commands.values():
+            for custom in [c for c in commands if c.backup and self.migrated]:
+                commands.remove(custom)
+                self.plan.values["backup_before_migrate"] = True
+                custom.line.how = "back up Postgres before migrating (herokucd waits for it)."
 
     def _set_app(self, app):
         if not app:
@@ -451,6 +460,7 @@ class _Commands:
         self.plan.values["app_name"] = app
 
     def _store_custom(self):
+        self._take_backups()
         for side, commands in self.custom_commands.items():
             if not commands:
                 continue
@@ -595,8 +605,12 @@ def _shape(value):
     """A short description of a YAML value for a message: never the whole of a big value."""
     if isinstance(value, str):
         return _short(value)
-    if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
-        return {True: "true", False: "false", None: "empty"}.get(value, str(value))
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
     if isinstance(value, list):
         return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
     if isinstance(value, dict):

@@ -504,3 +504,40 @@ def outcome(text):
 def test_text_that_is_not_unicode_is_refused():
     with pytest.raises(CircleImportError, match="it holds characters that are not text"):
         parse("deployment:\n  x: \udcff\n", "main")
+
+
+def test_a_backup_before_the_migration_becomes_the_backup_option(admin):
+    preview, _ = import_(admin, circle_file("backups.yml"))
+    production = Environment.objects.get(name="production")
+    assert production.backup_before_migrate is True
+    assert production.pre_deploy_commands == ""
+    assert production.migration_timeout == 400
+    # Without a migration herokucd's backup option would never run: the command stays.
+    staging = Environment.objects.get(name="staging")
+    assert staging.backup_before_migrate is False
+    assert staging.pre_deploy_commands == "heroku pg:backups capture --app foo-bar-124"
+    lines = lines_of(preview)
+    assert "Its timeout: 0 is ignored" in lines["heroku run rake db:migrate --app foo-bar-123"]
+
+
+def test_only_a_push_to_heroku_is_the_deploys_push():
+    text = """\
+deployment:
+  production:
+    branch: main
+    heroku:
+      appname: foo-bar-123
+    commands:
+      - git push origin --tags
+      - git push heroku main && ./notify.sh
+      - ./bin/release-notes > notes.txt
+"""
+    plan = parse(text, "main").plans[0]
+    assert (
+        plan.values["pre_deploy_commands"]
+        == "git push origin --tags\n./bin/release-notes > notes.txt"
+    )
+    how = {line.source: line.how for line in plan.lines}
+    assert how["git push heroku main && ./notify.sh"].startswith(
+        "skipped: it pushes to Heroku among other commands"
+    )
