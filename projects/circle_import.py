@@ -228,7 +228,7 @@ def _check_is_environment(name, entry):
         raise _Skip(
             f"Not an environment: CircleCI 1.0's deployment: section has no {name}: (only the "
             "other sections do), so these commands never ran as a deploy. Move the ones you "
-            "need into an environment's commands:."
+            "need into an environment's commands: list."
         )
     if not isinstance(entry, dict):
         raise _Skip(
@@ -507,7 +507,7 @@ def _command_and_modifiers(item):
     else:
         raise _Skip(
             f"not a command (YAML reads it as {_kind(item)}): write a command as text, quoted "
-            "if need be, or `- <command>:` with its modifiers (timeout:) indented under it."
+            "if need be, or “- <command>:” with its modifiers (timeout:) indented under it."
         )
     if not isinstance(command, str):
         raise _Skip(f"not a command (YAML reads it as {_kind(command)}): quote it.")
