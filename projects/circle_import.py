@@ -118,6 +118,12 @@ def load(text: str):
         return yaml.load(text, Loader=LOADER)  # noqa: S506 (LOADER is a safe loader)
     except yaml.YAMLError as error:
         raise CircleImportError(_yaml_error(error)) from None
+    except ValueError:
+        # Raised while building values: a date such as 2020-02-30, a number of 5,000 digits.
+        raise CircleImportError(
+            "This YAML holds a value that cannot be read as what it looks like (a date that "
+            "does not exist, or a number thousands of digits long). Quote it to make it text."
+        ) from None
 
 
 def _check_size(text):
@@ -610,7 +616,7 @@ def _shape(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return str(value)
+        return _short(str(value), 20)
     if isinstance(value, list):
         return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
     if isinstance(value, dict):

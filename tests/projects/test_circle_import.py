@@ -448,9 +448,41 @@ CIRCLE_FILES = st.dictionaries(
     st.dictionaries(st.text(max_size=12), ENTRIES, max_size=4) | YAML_VALUES,
     max_size=3,
 ).map(lambda document: yaml.safe_dump(document, allow_unicode=True))
+# Pieces of circle.yml and of YAML that is hard to read, put together at random.
+FRAGMENTS = st.sampled_from(
+    [
+        "deployment:\n",
+        "  staging:\n",
+        "    branch: ",
+        "    heroku:\n      appname: foo-bar-123\n",
+        "    commands:\n",
+        "      - ",
+        "git push heroku main\n",
+        "heroku run sh slow.sh --app foo-bar-123:\n",
+        "        timeout: ",
+        "2020-02-30",
+        "9" * 5000,
+        "&a ",
+        "*a",
+        "<<: *a\n",
+        "!!binary ",
+        "!!python/object:os.system ",
+        "? [a]\n",
+        "---\n",
+        "'",
+        '"',
+        "{",
+        "[",
+        "\t",
+        ": ",
+        "\n",
+    ]
+)
+PIECED = st.lists(FRAGMENTS | st.text(max_size=8), max_size=40).map("".join)
 ANY_TEXT = (
     st.text(max_size=400)
     | CIRCLE_FILES
+    | PIECED
     | st.sampled_from(
         [circle_file(p.name) for p in FILES.glob("*.yml") if p.stat().st_size < 10_000]
     )
@@ -541,3 +573,25 @@ deployment:
     assert how["git push heroku main && ./notify.sh"].startswith(
         "skipped: it pushes to Heroku among other commands"
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1" * 5000, "2020-02-30", "[2020-13-01]"],
+    ids=["huge-number", "no-such-date", "month-13"],
+)
+def test_values_yaml_cannot_build_are_refused_not_a_crash(admin, value):
+    text = APPNAME.replace("branch: master", f"branch: {value}")
+    response = admin.post(IMPORT, {"circle_yml": text})
+    assert response.status_code == 200
+    assert "This YAML holds a value that cannot be read as what it looks like" in text_of(response)
+
+
+def test_a_huge_timeout_is_ignored_and_shown_short():
+    text = MIGRATE.replace("timeout: 400", "timeout: " + "9" * 400)
+    plan = parse(text, "main").plans[0]
+    assert "migration_timeout" not in plan.values
+    how = {line.source: line.how for line in plan.lines}[
+        "heroku run rake db:migrate --app foo-bar-123"
+    ]
+    assert "Its timeout: 9999999999999999999… is ignored" in how
