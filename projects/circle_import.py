@@ -520,7 +520,7 @@ def _command_and_modifiers(item):
     command = command.strip()
     if not command:
         raise _Skip("an empty command.")
-    if "\n" in command:
+    if len(command.splitlines()) > 1:  # the line breaks herokucd splits commands on
         raise _Skip(
             "a command of several lines: herokucd keeps one command per line, so put it in "
             "a script in your repository and call that."
@@ -550,12 +550,16 @@ def _with_modifiers(command, modifiers):
     environment = modifiers.get("environment")
     if isinstance(environment, dict):
         for name, value in environment.items():
-            if re.fullmatch(r"[A-Za-z_]\w*", str(name)) and isinstance(value, (str, int, float)):
+            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)) and _one_line(value):
                 prefix += f"export {name}={shlex.quote(str(value))} && "
     pwd = modifiers.get("pwd")
-    if isinstance(pwd, str) and pwd.strip():
-        prefix += f"cd {shlex.quote(pwd.strip())} && "
+    if _one_line(pwd) and str(pwd).strip():
+        prefix += f"cd {shlex.quote(str(pwd).strip())} && "
     return prefix + command
+
+
+def _one_line(value):
+    return isinstance(value, (str, int, float)) and len(str(value).splitlines()) <= 1
 
 
 def _no_app_note(app):

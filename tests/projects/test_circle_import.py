@@ -595,3 +595,24 @@ def test_a_huge_timeout_is_ignored_and_shown_short():
         "heroku run rake db:migrate --app foo-bar-123"
     ]
     assert "Its timeout: 9999999999999999999… is ignored" in how
+
+
+def test_line_breaks_never_split_one_command_into_two():
+    text = """\
+deployment:
+  production:
+    branch: main
+    heroku:
+      appname: foo-bar-123
+    commands:
+      - "./one.sh\\u2028./two.sh"
+      - ./notify.sh:
+          pwd: 7
+          environment:
+            GOOD: "yes"
+            BAD: "first\\nsecond"
+"""
+    plan = parse(text, "main").plans[0]
+    assert plan.values["pre_deploy_commands"] == "export GOOD=yes && cd 7 && ./notify.sh"
+    how = [line.how for line in plan.lines]
+    assert any(h.startswith("skipped: a command of several lines") for h in how)
