@@ -213,19 +213,29 @@ def _parse(project, form):
     except circle_import.CircleImportError as error:
         form.add_error("circle_yml", str(error))
         return None
-    taken = {name.lower() for name in project.environments.values_list("name", flat=True)}
+    existing = {name.lower() for name in project.environments.values_list("name", flat=True)}
+    seen = set()
     for plan in parsed.plans:
-        _check_plan(project, plan, taken)
-        taken.add(plan.name.lower())
+        _check_name(plan, existing, seen)
+        _check_plan(project, plan)
     return parsed
 
 
-def _check_plan(project, plan, taken):
-    if plan.name.lower() in taken:
+def _check_name(plan, existing, seen):
+    """Names are unique in a project; compared without case, as people read them."""
+    name = plan.name.lower()
+    if name in existing:
         plan.problems.append(
-            f"This project already has an environment “{plan.name}” (or the text names it "
-            "twice): delete or rename it first."
+            f"This project already has an environment “{plan.name}”: delete or rename it first."
         )
+    elif name in seen:
+        plan.problems.append(
+            f"The text names the environment “{plan.name}” twice: rename one of them."
+        )
+    seen.add(name)
+
+
+def _check_plan(project, plan):
     checks = [("Branch", clean_branch, "branch"), ("App name", check_app_name, "app_name")]
     for label, check, name in checks:
         value = plan.values.get(name)

@@ -188,7 +188,10 @@ def test_malformed_input_gets_a_clear_error_and_saves_nothing(admin, text, messa
         (APPNAME.replace("foo-bar-123", "Foo-Bar"), "must not include upper-case characters"),
         (APPNAME.replace("appname: foo-bar-123", "app: foo-bar-123"), "heroku: must hold appname"),
         (APPNAME.replace("staging", "s" * 60), "at most 50 characters"),
-        (APPNAME + APPNAME.replace("deployment:\n  staging", "  Staging"), "names it twice"),
+        (
+            APPNAME + APPNAME.replace("deployment:\n  staging", "  Staging"),
+            "names the environment “Staging” twice",
+        ),
         (APPNAME.replace("master", "/(/"), "does not compile"),
     ],
 )
