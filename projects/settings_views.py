@@ -7,7 +7,7 @@ Members of any role may read it (secrets masked); only admins change anything.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -188,40 +188,56 @@ def import_circle_yml(request, slug):
     """Paste → "Preview import" shows the plans; "Import environments" saves them all or none."""
     project, _ = get_project_for_user(request, slug, Role.ADMIN)
     form = CircleImportForm(request.POST or None)
-    plans = None
+    parsed = None
     if request.method == "POST" and form.is_valid():
-        plans = _plans(project, form)
-        if plans:
-            _check_apps(project, plans)
-        if plans and request.POST.get("confirm") and not _any_problem(plans):
-            _import(request, project, plans)
+        parsed = _parse(project, form)
+        if _can_import(request, parsed) and _import(request, project, form, parsed.plans):
             return redirect("project_settings", slug)
     context = {
         "project": project,
         "form": form,
-        "plans": plans,
-        "has_problems": plans is not None and _any_problem(plans),
+        "plans": parsed.plans if parsed else None,
+        "skipped": parsed.skipped if parsed else None,
+        "has_problems": parsed is not None and _any_problem(parsed),
+        "limits": {
+            "kilobytes": circle_import.MAX_BYTES // 1024,
+            "aliases": circle_import.MAX_ALIASES,
+        },
     }
     return render(request, "projects/settings/import.html", context)
 
 
-def _plans(project, form):
+def _parse(project, form):
     try:
-        plans = circle_import.parse(form.cleaned_data["circle_yml"], project.default_branch)
+        parsed = circle_import.parse(form.cleaned_data["circle_yml"], project.default_branch)
     except circle_import.CircleImportError as error:
         form.add_error("circle_yml", str(error))
         return None
     existing = {name.lower() for name in project.environments.values_list("name", flat=True)}
-    for plan in plans:
-        _check_plan(plan, existing)
-    return plans
+    seen = set()
+    for plan in parsed.plans:
+        _check_name(plan, existing, seen)
+        _check_plan(project, plan)
+    if parsed.plans:
+        _check_apps(project, parsed.plans)
+    return parsed
 
 
-def _check_plan(plan, existing):
-    if plan.name.lower() in existing:
+def _check_name(plan, existing, seen):
+    """Names are unique in a project; compared without case, as people read them."""
+    name = plan.name.lower()
+    if name in existing:
         plan.problems.append(
             f"This project already has an environment “{plan.name}”: delete or rename it first."
         )
+    elif name in seen:
+        plan.problems.append(
+            f"The text names the environment “{plan.name}” twice: rename one of them."
+        )
+    seen.add(name)
+
+
+def _check_plan(project, plan):
     checks = [("Branch", clean_branch, "branch"), ("App name", check_app_name, "app_name")]
     for label, check, name in checks:
         value = plan.values.get(name)
@@ -230,6 +246,19 @@ def _check_plan(plan, existing):
                 check(value)
         except ValidationError as error:
             plan.problems.append(f"{label} {value}: {' '.join(error.messages)}")
+    _check_fields(project, plan)
+
+
+def _check_fields(project, plan):
+    """The model's own limits (lengths, ranges), so that no save fails half-way."""
+    environment = Environment(project=project, name=plan.name, **plan.values)
+    try:
+        environment.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        for name, errors in error.message_dict.items():
+            label = Environment._meta.get_field(name).verbose_name.capitalize()
+            if not any(problem.startswith(label) for problem in plan.problems):
+                plan.problems.append(f"{label}: {' '.join(errors)}")
 
 
 def _check_apps(project, plans):
@@ -263,33 +292,50 @@ def _check_app(plan, project, client):
     plan.app_check_text = f"Heroku app {name}: reachable with {email}'s key."
 
 
-def _any_problem(plans):
-    return any(plan.problems for plan in plans)
+def _can_import(request, parsed):
+    """Confirmed, with at least one environment and no problem left."""
+    confirmed = request.POST.get("confirm")
+    return bool(confirmed and parsed and parsed.plans and not _any_problem(parsed))
 
 
-def _import(request, project, plans):
+def _any_problem(parsed):
+    return any(plan.problems for plan in parsed.plans)
+
+
+def _import(request, project, form, plans):
+    """Create every planned environment in one transaction; False (and a form error) if the
+    database refused one, in which case none is kept."""
     last = project.environments.aggregate(last=Max("position"))["last"]
     start = 0 if last is None else last + 1
-    with transaction.atomic():
-        for offset, plan in enumerate(plans):
-            checked = plan.app_check  # this request's check (_check_apps): none, no import
-            Environment.objects.create(
-                project=project,
-                name=plan.name,
-                position=start + offset,
-                web_url=checked.web_url,
-                app_checked_name=checked.app_checked_name,
-                app_checked_key_hash=checked.app_checked_key_hash,
-                app_checked_at=checked.app_checked_at,
-                **plan.values,
+    try:
+        with transaction.atomic():
+            for offset, plan in enumerate(plans):
+                checked = plan.app_check  # this request's check (_check_apps): none, no import
+                Environment.objects.create(
+                    project=project,
+                    name=plan.name,
+                    position=start + offset,
+                    web_url=checked.web_url,
+                    app_checked_name=checked.app_checked_name,
+                    app_checked_key_hash=checked.app_checked_key_hash,
+                    app_checked_at=checked.app_checked_at,
+                    **plan.values,
+                )
+            audit.record(
+                project,
+                request.user,
+                "environments.imported",
+                environments=[plan.name for plan in plans],
             )
-        audit.record(
-            project,
-            request.user,
-            "environments.imported",
-            environments=[plan.name for plan in plans],
+    except IntegrityError:
+        form.add_error(
+            "circle_yml",
+            "Nothing was imported: an environment of the same name was created meanwhile. "
+            "Press Preview import again to see what changed.",
         )
+        return False
     names = ", ".join(plan.name for plan in plans)
     messages.success(request, f"Imported {names} from circle.yml. Check their deploy options.")
     for overlap in setup.branch_overlaps(project):
         messages.warning(request, overlap)
+    return True
