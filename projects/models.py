@@ -6,8 +6,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from herokucd import git
-from herokucd import http
+from herokucd import git, http
 from herokucd.crypto import EncryptedTextField, mask
 
 

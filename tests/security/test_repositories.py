@@ -299,7 +299,7 @@ def test_existing_tokens_move_out_of_the_url_column(project):
 
     from django.apps import apps
 
-    moved = import_module("projects.migrations.0005_apps_repository_credential_app_checks")
+    moved = import_module("projects.migrations.0006_repository_credential_app_checks")
     Project.objects.filter(pk=project.pk).update(
         repository_url=f"https://ci-bot:{TOKEN}@github.com/o/r.git"
     )

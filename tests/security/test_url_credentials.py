@@ -168,7 +168,7 @@ def test_the_migration_moves_a_stored_password_out_of_the_url(environment):
             "UPDATE projects_environment SET health_check_url = %s WHERE id = %s",
             [f"https://monitor:{PASSWORD}@status.example.com/health", environment.pk],
         )
-    migration = importlib.import_module("projects.migrations.0005_http_health_check_userinfo")
+    migration = importlib.import_module("projects.migrations.0007_health_check_userinfo")
     migration.move_userinfo_out(apps, None)
     environment = Environment.objects.get(pk=environment.pk)
     assert environment.health_check_url == "https://status.example.com/health"

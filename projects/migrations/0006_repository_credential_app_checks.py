@@ -28,7 +28,7 @@ def put_userinfo_back(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("projects", "0004_health_check_help"),
+        ("projects", "0005_invitations_setup_token"),
     ]
 
     operations = [

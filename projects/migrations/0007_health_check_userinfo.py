@@ -27,7 +27,7 @@ def put_userinfo_back(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("projects", "0004_health_check_help"),
+        ("projects", "0006_repository_credential_app_checks"),
     ]
 
     operations = [
