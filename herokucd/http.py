@@ -169,29 +169,33 @@ def with_userinfo(url: str, userinfo: str) -> str:
 
 
 class PinnedHTTPConnection(HTTPConnection):
-    """Connects to the checked address (`pinned`), while Host and SNI still name the host."""
+    """Connects to the checked addresses (`pinned`, in order), while Host and SNI still name
+    the host."""
 
-    pinned = None
+    pinned = ()
 
     def _new_conn(self):
-        try:
-            return socket.create_connection((str(self.pinned), self.port), self.timeout)
-        except TimeoutError:
-            raise RequestFailed("no answer in time") from None
-        except OSError as error:  # passes through urllib3, which would name only its class
-            raise RequestFailed(f"could not connect ({_reason(error)})") from None
+        error = None
+        for ip in self.pinned:
+            try:
+                return socket.create_connection((str(ip), self.port), self.timeout)
+            except TimeoutError:
+                error = RequestFailed("no answer in time")
+            except OSError as failure:  # passes through urllib3, which would name only its class
+                error = RequestFailed(f"could not connect ({_reason(failure)})")
+        raise error
 
 
 class PinnedHTTPSConnection(PinnedHTTPConnection, HTTPSConnection):
     pass
 
 
-def _pool(parts, ip, timeout):
+def _pool(parts, addresses, timeout):
     secure = parts.scheme == "https"
     pool_class = HTTPSConnectionPool if secure else HTTPConnectionPool
     connection = PinnedHTTPSConnection if secure else PinnedHTTPConnection
     pool = pool_class(parts.hostname, port_of(parts), timeout=timeout, retries=False, maxsize=1)
-    pool.ConnectionCls = type("Pinned", (connection,), {"pinned": ip})
+    pool.ConnectionCls = type("Pinned", (connection,), {"pinned": tuple(addresses)})
     return pool
 
 
@@ -222,7 +226,7 @@ def request(
 
 def _one(method, url, body, headers, what, deadline):
     parts = split(url, what)
-    ip = resolve(parts.hostname, port_of(parts), what)[0]
+    addresses = resolve(parts.hostname, port_of(parts), what)
     remaining = _remaining(deadline)
     path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     all_headers = {"User-Agent": f"herokucd/{settings.VERSION}", **(headers or {})}
@@ -231,7 +235,7 @@ def _one(method, url, body, headers, what, deadline):
             basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         )
         all_headers["Authorization"] = auth["authorization"]
-    pool = _pool(parts, ip, urllib3.Timeout(connect=remaining, read=remaining))
+    pool = _pool(parts, addresses, urllib3.Timeout(connect=remaining, read=remaining))
     try:
         return pool.urlopen(
             method, path, body=body, headers=all_headers, redirect=False, preload_content=False

@@ -225,14 +225,21 @@ class Environment(models.Model):
     def __str__(self):
         return f"{self.name} ({self.app_name})"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args, update_fields=None, **kwargs):
         # Whoever sets a URL with a password (the options form, an import), it is stored apart.
+        writes_url = update_fields is None or "health_check_url" in update_fields
+        if writes_url and "health_check_url" not in self.get_deferred_fields():
+            self._keep_userinfo_apart()
+            if update_fields is not None:
+                update_fields = {*update_fields, "health_check_userinfo"}
+        super().save(*args, update_fields=update_fields, **kwargs)
+
+    def _keep_userinfo_apart(self):
         self.health_check_url, userinfo = http.split_userinfo(self.health_check_url)
         if userinfo:
             self.health_check_userinfo = userinfo
         elif not self.health_check_url:
             self.health_check_userinfo = ""
-        super().save(*args, **kwargs)
 
     @property
     def health_check_target(self) -> str:

@@ -80,6 +80,14 @@ def test_localhost_is_refused_after_resolution(serve, nothing_allowed):
     assert server.requests == []
 
 
+def test_an_allowed_host_name_lets_that_host_through_and_no_other(serve, settings):
+    server = serve()
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["localhost"]
+    assert outbound.request("GET", server.url.replace("127.0.0.1", "localhost")).status == 200
+    with pytest.raises(outbound.Refused, match=r"127\.0\.0\.1 is a loopback address"):
+        outbound.request("GET", server.url)
+
+
 def test_a_redirect_to_an_internal_address_is_refused(serve, settings):
     inside = serve()
     # 127.0.0.2 plays an allowed outside server that redirects to the refused 127.0.0.1.
