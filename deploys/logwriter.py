@@ -56,7 +56,6 @@ HIDDEN = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
     r"|[\x00-\x08\x0b-\x1f\x7f]"
 )
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -325,19 +324,19 @@ class LogWriter:
 
     def _store(self, first: int, runs) -> None:
         """The runs as rows of LogChunk, `CHUNK_LINES` lines each (the last may be shorter)."""
-        pieces, size = [], 0  # [step, stream, ms, lines, cleaned text]: runs cut at chunk ends
+        pieces, size = [], 0  # [step, stream, ms, lines, text, longest]: runs cut at chunk ends
         for step, stream, ms, texts in runs:
             taken = 0
             while taken < len(texts):
                 part = texts[taken : taken + CHUNK_LINES - size]
-                pieces.append([step, stream, ms, len(part), self._clean(part)])
+                pieces.append([step, stream, ms, len(part), *self._clean(part)])
                 taken += len(part)
                 size = (size + len(part)) % CHUNK_LINES
-        rewrites = self._redact_across_lines(first, pieces) if self._pattern is not None else {}
+        rewrites = self._redact(first, pieces) if self._pattern is not None else {}
         chunks, parts, size = [], [], 0
-        for step, stream, ms, count, text in pieces:
+        for step, stream, ms, count, text, longest in pieces:
             prefix = logformat.encode(step, stream, ms, "")
-            parts.append(prefix + text.replace("\n", "\n" + prefix))
+            parts.append(prefix + _capped(text, longest).replace("\n", "\n" + prefix))
             size += count
             if size == CHUNK_LINES:
                 chunks.append(self._chunk(first, size, parts))
@@ -349,28 +348,15 @@ class LogWriter:
     def _chunk(self, first: int, size: int, parts: list[str]) -> tuple:
         return (self.deploy_id, first, size, "\n".join(parts))
 
-    def _clean(self, texts: list[str]) -> str:
-        """The texts redacted, NUL-free and capped, joined by "\\n" (as many lines as given)."""
+    @staticmethod
+    def _clean(texts: list[str]) -> tuple[str, int]:
+        """The texts NUL-free, joined by "\\n" (as many lines as given); the longest length."""
         joined = "\n".join(texts)
         if "\0" in joined:
             joined = joined.replace("\0", "")
-        if self._pattern is not None:
-            joined = self._pattern.sub(REDACTED, joined)
-        return self._capped(joined, max(map(len, texts)))
+        return joined, max(map(len, texts))
 
-    @staticmethod
-    def _capped(joined: str, longest: int) -> str:
-        # Redacting makes a line at most len(REDACTED) / MIN_SECRET times longer (cutting the
-        # part of a secret a line holds, len(REDACTED) times: callers pass MAX_LINE then); only
-        # then can one be too long. Capped after redacting, so a secret cut in two leaves none.
-        if longest * len(REDACTED) > MAX_LINE * MIN_SECRET:
-            joined = "\n".join(
-                text if len(text) <= MAX_LINE else text[:MAX_LINE] + " [cut]"
-                for text in joined.split("\n")
-            )
-        return joined
-
-    def _redact_across_lines(self, first: int, pieces: list[list]) -> dict[int, str]:
+    def _redact(self, first: int, pieces: list[list]) -> dict[int, str]:
         """Secrets the viewer would show whole across lines or hidden sequences, cut out of the
         pieces' texts (in place), step by step; {line number: text} of stored lines to rewrite."""
         rewrites, start = {}, 0
@@ -385,30 +371,42 @@ class LogWriter:
         return rewrites
 
     def _redact_step(self, step: int, last: int, pieces: list[list]) -> dict[int, str]:
-        """One step's pieces, whose last line is `last`."""
+        """One step's pieces, whose last line is `last`.
+
+        A secret within a line is also one in the step's text with line ends removed: one
+        search there decides whether anything needs redacting (most batches hold no secret)."""
         tail_step, tail = self._tail
         tail = tail if tail_step == step else []
         rewrites = {}
-        if self._shows_secret(tail, [piece[4] for piece in pieces]):
-            texts = [text for _, text in tail]
+        if self._shows_secret(tail, pieces):
             for piece in pieces:
-                texts.extend(piece[4].split("\n"))
-            changed = redact_visible(self._pattern, texts)
-            rewrites = {tail[i][0]: text for i, text in changed.items() if i < len(tail)}
-            position = len(tail)
-            for piece in pieces:
-                count = piece[3]
-                lines = [changed.get(position + n, texts[position + n]) for n in range(count)]
-                piece[4] = self._capped("\n".join(lines), MAX_LINE * MIN_SECRET)
-                position += count
-        joined = [piece[4] for piece in pieces]
+                piece[4] = self._pattern.sub(REDACTED, piece[4])
+            if self._shows_secret(tail, pieces):  # through hidden sequences or across lines
+                rewrites = self._redact_visible(tail, pieces)
+        joined = [_capped(piece[4], piece[5]) for piece in pieces]
         self._tail = (step, self._last_lines(tail, joined, last, rewrites))
         return rewrites
 
-    def _shows_secret(self, tail, joined_runs) -> bool:
+    def _redact_visible(self, tail, pieces: list[list]) -> dict[int, str]:
+        """The slow path, line by line: each part of a secret shown across lines cut out."""
+        texts = [text for _, text in tail]
+        for piece in pieces:
+            texts.extend(piece[4].split("\n"))
+        changed = redact_visible(self._pattern, texts)
+        position = len(tail)
+        for piece in pieces:
+            count = piece[3]
+            lines = [changed.get(position + n, texts[position + n]) for n in range(count)]
+            piece[4] = "\n".join(lines)
+            piece[5] = MAX_LINE * MIN_SECRET  # a cut part may have grown: check every line
+            position += count
+        return {tail[i][0]: text for i, text in changed.items() if i < len(tail)}
+
+    def _shows_secret(self, tail, pieces) -> bool:
         """Whether the step's text, read as the viewer shows it end to end, holds a secret."""
-        flat = "".join(text for _, text in tail) + "".join(joined_runs).replace("\n", "")
-        if CONTROL.search(flat):
+        flat = "".join(text for _, text in tail)
+        flat += "".join(piece[4] for piece in pieces).replace("\n", "")
+        if not flat.isprintable():  # a C-speed scan; false for "\t" too, which HIDDEN keeps
             flat = HIDDEN.sub("", flat)
         return self._pattern.search(flat) is not None
 
@@ -446,8 +444,21 @@ class LogWriter:
             )
 
 
+def _capped(joined: str, longest: int) -> str:
+    """Lines of `joined` longer than MAX_LINE cut there (after redacting, so a secret cut in
+    two leaves none). Redacting makes a line at most len(REDACTED) / MIN_SECRET times longer
+    (the slow path, which may replace one character, passes a `longest` that checks every
+    line): only then can one be too long."""
+    if longest * len(REDACTED) > MAX_LINE * MIN_SECRET:
+        joined = "\n".join(
+            text if len(text) <= MAX_LINE else text[:MAX_LINE] + " [cut]"
+            for text in joined.split("\n")
+        )
+    return joined
+
+
 def _visible_length(text: str) -> int:
-    return len(HIDDEN.sub("", text)) if CONTROL.search(text) else len(text)
+    return len(text) if text.isprintable() else len(HIDDEN.sub("", text))
 
 
 def _trimmed(lines: list[tuple[int, str]], need: int) -> list[tuple[int, str]]:

@@ -107,8 +107,9 @@ def clean_branch(value: str) -> str:
         error = branch_regex_error(value[1:-1])
         if error is not None:
             raise forms.ValidationError(
-                f"This /regex/ cannot be used ({error}). Backreferences and lookaround are not "
-                "supported (patterns are matched in linear time); fix it or give branch names."
+                f"This /regex/ does not compile ({error}): fix it or give branch names. "
+                "Backreferences and lookaround are not supported (patterns are matched in "
+                "linear time)."
             )
         return value
     names = [name.strip() for name in value.split(",") if name.strip()]

@@ -41,6 +41,13 @@ class SignInView(LoginView):
         return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
+        if len(request.POST.get("username", "")) > MAX_USERNAME:
+            # No account has such a name; refused before django-axes records it (its column
+            # holds 255 characters: a longer one was a database error, a 500).
+            form = self.get_form_class()(request, data={"username": ""})  # never authenticated
+            form.errors.clear()
+            form.add_error(None, f"A username has at most {MAX_USERNAME} characters.")
+            return self.render_to_response(self.get_context_data(form=form))
         wait = seconds_to_wait(request.POST.get("username", ""), client_ip(request))
         if wait:
             form = self.get_form()
@@ -54,6 +61,7 @@ class SignInView(LoginView):
 
 
 SLOW_AFTER = 3
+MAX_USERNAME = 150  # django.contrib.auth's User.username
 
 
 def seconds_to_wait(username: str, ip_address: str) -> int:

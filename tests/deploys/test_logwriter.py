@@ -182,9 +182,7 @@ def test_nul_bytes_are_stripped_and_long_lines_capped_after_redaction(deploy):
     assert len(lines[1]) <= MAX_LINE + len(" [cut]")
 
 
-def test_past_the_line_cap_output_is_counted_and_dropped_with_one_line_saying_so(
-    deploy, settings
-):
+def test_past_the_line_cap_output_is_counted_and_dropped_with_one_line_saying_so(deploy, settings):
     settings.LOG_MAX_LINES = 1000
     writer = LogWriter(deploy)
     for start in range(0, 12_345 + 1000, 500):

@@ -154,3 +154,9 @@ def test_failures_slow_down_sign_in_before_the_lock(client, alice):
     )
     response = client.post("/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 302
+
+
+def test_an_overlong_username_is_refused_saying_why(client, alice):
+    response = client.post("/login/", {"username": "a" * 300, "password": "wrong"})
+    assert response.status_code == 200
+    assert "A username has at most 150 characters." in response.content.decode()
