@@ -137,7 +137,7 @@ def cli_root() -> Path | None:
 def wrap(args, *, checkout, home, env) -> list[str]:
     """`args` run by bwrap in a sandbox where `checkout` (same path) and `home` (as HOME) are
     writable. Files that `env` names (a CA bundle) are bound read-only."""
-    wrapped = _base(settings.BWRAP)
+    wrapped = _base(shutil.which(settings.BWRAP) or settings.BWRAP)  # probed by require()
     root = cli_root()
     if root is not None:
         wrapped += ["--ro-bind", str(root), CLI_ROOT]
