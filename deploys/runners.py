@@ -284,7 +284,7 @@ def heroku_env(home, api_key, sandboxed=False) -> dict:
     nothing of the worker's own environment. `sandboxed`: the paths as the sandbox shows them."""
     env = git_env(sandbox.HOME if sandboxed else home)
     if sandboxed:
-        env["PATH"] = sandbox.PATH
+        env["PATH"] = sandbox.path()
     else:
         env["PATH"] = f"{Path(settings.HEROKU_CLI).parent}{os.pathsep}{env['PATH']}"
     env.update(

@@ -22,7 +22,6 @@ from django.conf import settings
 HOME = "/home/deploy"
 CLI_ROOT = "/opt/heroku-cli"
 UID = 1000
-PATH = f"{CLI_ROOT}/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"
 # Merged /usr (Debian, Ubuntu, Fedora): these are symlinks into /usr.
 USR_LINKS = ("bin", "lib", "lib64", "sbin")
 # What programs read in /etc: names, certificates, DNS, the dynamic loader, Debian's
@@ -124,23 +123,42 @@ def _base(bwrap) -> list[str]:
     return args
 
 
-def cli_root() -> Path | None:
-    """The folder of the Heroku CLI's npm install (`.../node_modules/.bin/heroku` in it)."""
+def cli_mount() -> tuple[Path, Path] | None:
+    """The Heroku CLI's install folder, and the folder of its program relative to it: npm's
+    `<root>/node_modules/.bin/heroku` or the standalone tarball's `<root>/bin/heroku`."""
     cli = Path(settings.HEROKU_CLI)
-    parts = cli.parts
-    if "node_modules" not in parts:
+    if "node_modules" in cli.parts:
+        index = cli.parts.index("node_modules")
+        root, program_dir = Path(*cli.parts[:index]), Path(*cli.parts[index:]).parent
+    else:
+        real = cli.resolve()
+        root, program_dir = real.parent.parent, Path(real.parent.name)
+    root = root.resolve()
+    if not root.is_dir() or _holds_secrets(root):
         return None
-    root = Path(*parts[: parts.index("node_modules")]).resolve()
-    return root if root.is_dir() else None
+    return root, program_dir
+
+
+def _holds_secrets(folder: Path) -> bool:
+    """A folder that has the data folder or herokucd's source in it is never bound."""
+    places = (settings.DATA_DIR, settings.BASE_DIR)
+    return any(Path(place).resolve().is_relative_to(folder) for place in places)
+
+
+def path() -> str:
+    """PATH inside the sandbox: the Heroku CLI first, then the system's programs."""
+    mount = cli_mount()
+    cli = f"{CLI_ROOT}/{mount[1]}:" if mount else ""
+    return f"{cli}/usr/local/bin:/usr/bin:/bin"
 
 
 def wrap(args, *, checkout, home, env) -> list[str]:
     """`args` run by bwrap in a sandbox where `checkout` (same path) and `home` (as HOME) are
     writable. Files that `env` names (a CA bundle) are bound read-only."""
     wrapped = _base(shutil.which(settings.BWRAP) or settings.BWRAP)  # probed by require()
-    root = cli_root()
-    if root is not None:
-        wrapped += ["--ro-bind", str(root), CLI_ROOT]
+    mount = cli_mount()
+    if mount is not None:
+        wrapped += ["--ro-bind", str(mount[0]), CLI_ROOT]
     if env.get("NODE_EXTRA_CA_CERTS"):
         wrapped += ["--ro-bind-try", env["NODE_EXTRA_CA_CERTS"], env["NODE_EXTRA_CA_CERTS"]]
     checkout = str(checkout)

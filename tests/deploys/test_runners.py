@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploys import runners
+from deploys import logformat, runners
 from deploys.logformat import read_lines
 from deploys.logwriter import LogWriter
 from tests.deploys.factories import make_deploy
@@ -227,3 +227,30 @@ def test_without_a_sandbox_no_command_runs(writer, git_repo, settings):
         )
     assert f"bwrap was not found at {settings.BWRAP}" in str(failure.value)
     assert not (git_repo.path / "ran").exists()
+
+
+def test_the_standalone_heroku_cli_is_on_the_commands_path_too(
+    writer, git_repo, settings, tmp_path
+):
+    program = tmp_path / "heroku" / "bin" / "heroku"  # the layout of Heroku's tarball
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\necho standalone heroku CLI\n")
+    program.chmod(0o755)
+    settings.HEROKU_CLI = str(program)
+    runners.run_commands(
+        ["heroku"], git_repo.path, api_key="key", writer=writer, **command_options()
+    )
+    assert (logformat.STDOUT, "standalone heroku CLI") in texts(writer)
+
+
+def test_a_cli_folder_holding_herokucds_data_is_not_bound(writer, git_repo, settings):
+    settings.HEROKU_CLI = str(Path(settings.DATA_DIR).parent / "bin" / "heroku")
+    with pytest.raises(runners.CommandFailed):
+        runners.run_commands(
+            ["ls -R /opt/heroku-cli"],
+            git_repo.path,
+            api_key="k",
+            writer=writer,
+            **command_options(),
+        )
+    assert not any("field_encryption_keys" in text for _, text in texts(writer))
