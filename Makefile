@@ -29,6 +29,15 @@ $(CHROMIUM):
 		echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
 	fi
 
+# Custom deploy commands run in a bubblewrap sandbox (README: Custom commands run in a sandbox).
+BWRAP := /usr/bin/bwrap
+$(BWRAP):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	else \
+		echo "Custom commands and their tests need bubblewrap: sudo apt-get install bubblewrap"; exit 1; \
+	fi
+
 tools: $(STAMP) $(HEROKU_CLI)
 
 run: tools
@@ -39,7 +48,7 @@ run: tools
 demo: tools
 	$(PY) manage.py demo
 
-test: tools $(CHROMIUM)
+test: tools $(CHROMIUM) $(BWRAP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

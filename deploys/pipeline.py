@@ -144,6 +144,8 @@ class Run:
         if self.deploy.trigger == Trigger.ROLLBACK:
             self.rollback_release()
             return
+        if self.needs_working_copy():
+            runners.require_sandbox()  # before anything changes: no sandbox, no commands
         self.checkout_commit()
         self.commands(
             "pre_deploy",
@@ -234,7 +236,17 @@ class Run:
                 timeout=timeout,
                 idle_timeout=COMMAND_IDLE_TIMEOUT,
                 cancel_event=self.cancel_event,
+                variables=self.command_variables(),
             )
+
+    def command_variables(self) -> dict:
+        """The deploy variables custom commands get, as CircleCI named them (README)."""
+        deploy = self.deploy
+        return {
+            "HEROKU_APP_NAME": self.app,
+            "CIRCLE_SHA1": deploy.sha,
+            "CIRCLE_BRANCH": deploy.branch or "",
+        }
 
     def backup(self):
         if not (self.environment.backup_before_migrate and self.environment.migration_command):

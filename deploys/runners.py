@@ -4,7 +4,7 @@ Every subprocess runs in its own process group, so a timeout or a cancel kills i
 it started. The Heroku API key reaches a subprocess only through its environment: git as an
 Authorization header for the Heroku git host alone (configuration by environment variables),
 custom commands through HEROKU_API_KEY and a ~/.netrc in a private temporary HOME that is deleted
-afterwards.
+afterwards. Custom commands run in a bubblewrap sandbox (deploys/sandbox.py).
 """
 
 import base64
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from deploys import logformat
+from deploys import logformat, sandbox
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 TICK = 0.2  # how often a running command checks its deadlines and the cancel flag
@@ -279,12 +279,15 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or ""
 
 
-def heroku_env(home, api_key) -> dict:
-    """The environment of a custom command: the key, the official CLI, our Heroku endpoints."""
-    cli_dir = str(Path(settings.HEROKU_CLI).parent)
-    env = git_env(home)
+def heroku_env(home, api_key, sandboxed=False) -> dict:
+    """The environment of a custom command: the key, the official CLI, our Heroku endpoints;
+    nothing of the worker's own environment. `sandboxed`: the paths as the sandbox shows them."""
+    env = git_env(sandbox.HOME if sandboxed else home)
+    if sandboxed:
+        env["PATH"] = sandbox.path()
+    else:
+        env["PATH"] = f"{Path(settings.HEROKU_CLI).parent}{os.pathsep}{env['PATH']}"
     env.update(
-        PATH=f"{cli_dir}{os.pathsep}{env['PATH']}",
         HEROKU_API_KEY=api_key,
         HEROKU_SKIP_NEW_VERSION_CHECK="true",
         HEROKU_DISABLE_AUTOUPDATE="1",
@@ -303,21 +306,38 @@ def netrc_entries(api_key, login="heroku") -> dict:
     return {host: (login, api_key) for host in sorted(hosts) if host}
 
 
-def run_commands(commands, checkout, *, api_key, writer, timeout, idle_timeout, cancel_event):
-    """Run each command with bash in the checkout; stop at the first that fails."""
+def require_sandbox():
+    """Raise CommandFailed, saying what to install, when commands cannot run sandboxed."""
+    try:
+        sandbox.require()
+    except sandbox.Unavailable as error:
+        raise CommandFailed(str(error)) from None
+
+
+def run_commands(
+    commands, checkout, *, api_key, writer, timeout, idle_timeout, cancel_event, variables=None
+):
+    """Run each command with bash in the checkout, in the sandbox unless the operator opted
+    out; stop at the first that fails. `variables`: the deploy's documented variables."""
+    sandboxed = sandbox.enabled()
+    if sandboxed:
+        require_sandbox()
     with private_home(netrc_entries(api_key)) as home:
-        env = heroku_env(home, api_key)
+        env = heroku_env(home, api_key, sandboxed) | (variables or {})
         for command in commands:
             writer.system(f"$ {command}")
-            limits = {"timeout": timeout, "idle_timeout": idle_timeout}
+            args = ["bash", "-c", command]
+            if sandboxed:
+                args = sandbox.wrap(args, checkout=checkout, home=home, env=env)
             status = run(
-                ["bash", "-c", command],
+                args,
                 cwd=checkout,
                 env=env,
                 writer=writer,
                 cancel_event=cancel_event,
                 name=f"`{command}`",
-                **limits,
+                timeout=timeout,
+                idle_timeout=idle_timeout,
             )
             if status != 0:
                 raise CommandFailed(f"`{command}` exited with status {status}.", status)
@@ -347,6 +367,7 @@ __all__ = [
     "git_push",
     "kill_group",
     "private_home",
+    "require_sandbox",
     "run",
     "run_commands",
 ]

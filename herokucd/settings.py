@@ -228,6 +228,10 @@ HEROKU_RENDEZVOUS_CA = env.str("HEROKU_RENDEZVOUS_CA", default="") or None
 HEROKU_CLI = env.str("HEROKU_CLI", default="") or str(
     BASE_DIR / ".tools/heroku-cli/node_modules/.bin/heroku"
 )
+# Custom commands run in a bubblewrap sandbox (deploys/sandbox.py); where none can be made, a
+# deploy with commands fails, unless UNSANDBOXED_COMMANDS runs them on the worker host itself.
+BWRAP = env.str("BWRAP", default="bwrap")
+UNSANDBOXED_COMMANDS = env.bool("UNSANDBOXED_COMMANDS", default=False)
 
 # Heroku allows 75 git requests per rolling hour per user and app; pushes wait for budget.
 HEROKU_GIT_RATE_LIMIT = env.int("HEROKU_GIT_RATE_LIMIT", default=75)

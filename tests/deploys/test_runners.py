@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploys import runners
+from deploys import logformat, runners
 from deploys.logformat import read_lines
 from deploys.logwriter import LogWriter
 from tests.deploys.factories import make_deploy
@@ -173,3 +173,84 @@ def test_custom_commands_can_use_the_official_cli_against_the_configured_api(
     )
     assert sim.app_state()["config_vars"]["FROM_CLI"] == "yes"
     assert "HEROKU_API_KEY" not in os.environ  # given to the command only
+
+
+# -- the sandbox of custom commands (its attacks: tests/security/test_sandbox.py) ------------
+
+
+def command_options(**extra):
+    return {"timeout": 60, "idle_timeout": 30, "cancel_event": None, **extra}
+
+
+def test_a_command_gets_only_the_variables_it_needs(writer, sim, git_repo):
+    runners.run_commands(
+        ["env"],
+        git_repo.path,
+        api_key=sim.api_key,
+        writer=writer,
+        variables={"CIRCLE_SHA1": git_repo.head()},
+        **command_options(),
+    )
+    printed = [text for _, text in texts(writer) if "=" in text and not text.startswith("$")]
+    names = {text.split("=", 1)[0] for text in printed}
+    herokucd_sets = {"PATH", "HOME", "LANG", "GIT_TERMINAL_PROMPT", "GIT_CONFIG_NOSYSTEM"}
+    herokucd_sets |= {"GIT_ASKPASS", "HEROKU_API_KEY", "HEROKU_SKIP_NEW_VERSION_CHECK"}
+    herokucd_sets |= {"HEROKU_DISABLE_AUTOUPDATE", "HEROKU_HOST", "HEROKU_DATA_HOST"}
+    herokucd_sets |= {"NODE_EXTRA_CA_CERTS", "CIRCLE_SHA1"}
+    assert names == herokucd_sets | {"PWD", "SHLVL", "_"}  # the last three: bash's own
+    assert "HOME=/home/deploy" in printed
+
+
+def test_a_canceled_command_leaves_no_process_of_its_sandbox(writer, git_repo):
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    stubborn = "trap '' TERM HUP; sleep 41.7"
+    with pytest.raises(runners.CommandCanceled):
+        runners.run_commands(
+            [f'(setsid bash -c "{stubborn}" &) ; {stubborn}'],
+            git_repo.path,
+            api_key="key",
+            writer=writer,
+            **command_options(cancel_event=cancel),
+        )
+    deadline = time.monotonic() + 3  # the kernel ends a PID namespace with its first process
+    while b"sleep\x0041.7\x00" in cmdlines() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert b"sleep\x0041.7\x00" not in cmdlines()
+
+
+def test_without_a_sandbox_no_command_runs(writer, git_repo, settings):
+    settings.BWRAP = str(git_repo.path / "no-bwrap-here")
+    with pytest.raises(runners.CommandFailed) as failure:
+        runners.run_commands(
+            ["touch ran"], git_repo.path, api_key="key", writer=writer, **command_options()
+        )
+    assert f"bwrap was not found at {settings.BWRAP}" in str(failure.value)
+    assert not (git_repo.path / "ran").exists()
+
+
+def test_the_standalone_heroku_cli_is_on_the_commands_path_too(
+    writer, git_repo, settings, tmp_path
+):
+    program = tmp_path / "heroku" / "bin" / "heroku"  # the layout of Heroku's tarball
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\necho standalone heroku CLI\n")
+    program.chmod(0o755)
+    settings.HEROKU_CLI = str(program)
+    runners.run_commands(
+        ["heroku"], git_repo.path, api_key="key", writer=writer, **command_options()
+    )
+    assert (logformat.STDOUT, "standalone heroku CLI") in texts(writer)
+
+
+def test_a_cli_folder_holding_herokucds_data_is_not_bound(writer, git_repo, settings):
+    settings.HEROKU_CLI = str(Path(settings.DATA_DIR).parent / "bin" / "heroku")
+    with pytest.raises(runners.CommandFailed):
+        runners.run_commands(
+            ["ls -R /opt/heroku-cli"],
+            git_repo.path,
+            api_key="k",
+            writer=writer,
+            **command_options(),
+        )
+    assert not any("field_encryption_keys" in text for _, text in texts(writer))
