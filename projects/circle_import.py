@@ -13,9 +13,9 @@ import yaml
 
 from projects.models import MaintenanceMode
 
-PUSH = re.compile(r"^git\s+push\b(?P<args>.*)$")
-HEROKU = re.compile(r"^heroku\s+(?P<sub>[\w:-]+)(?P<rest>.*)$")
-REMOTE_APP = re.compile(r"heroku\.com[:/](?P<app>[a-z][a-z0-9-]*)\.git$")
+PUSH = re.compile(r"\Agit\s+push\b(?P<args>.*)\Z")
+HEROKU = re.compile(r"\Aheroku\s+(?P<sub>[\w:-]+)(?P<rest>.*)\Z")
+REMOTE_APP = re.compile(r"heroku\.com[:/](?P<app>[a-z][a-z0-9-]*)\.git\Z")
 NETRC = re.compile(r"\.netrc|HEROKU_TOKEN|HEROKU_EMAIL|HEROKU_API_KEY")
 MIGRATION_WORDS = re.compile(r"\bmigrat")
 
