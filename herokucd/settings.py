@@ -217,7 +217,7 @@ HEROKU_GIT_BACKOFF = env.int("HEROKU_GIT_BACKOFF", default=300)
 # A running deploy whose worker has not written a heartbeat for this long is failed and cleaned up.
 DEPLOY_STALE_SECONDS = env.int("DEPLOY_STALE_SECONDS", default=60)
 # Webhooks: a commit deployed by a webhook is not deployed again by one for this many seconds
-# (a replayed delivery); signed timestamps further than WEBHOOK_MAX_AGE seconds from now are refused.
+# (a replayed delivery); signed timestamps more than WEBHOOK_MAX_AGE seconds off are refused.
 WEBHOOK_REPLAY_WINDOW = env.int("WEBHOOK_REPLAY_WINDOW", default=3600)
 WEBHOOK_MAX_AGE = env.int("WEBHOOK_MAX_AGE", default=300)
 # Seconds between attempts of a failed notification delivery.
