@@ -247,7 +247,7 @@ LOG_MAX_MB = env.int("LOG_MAX_MB", default=100)
 LOG_WAIT_MAX_PER_PROCESS = env.int("LOG_WAIT_MAX_PER_PROCESS", default=4)
 LOG_WAIT_MAX_PER_USER = env.int("LOG_WAIT_MAX_PER_USER", default=2)
 # Webhooks: a commit deployed by a webhook is not deployed again by one for this many seconds
-# (a replayed delivery); signed timestamps further than WEBHOOK_MAX_AGE seconds from now are refused.
+# (a replayed delivery); signed timestamps more than WEBHOOK_MAX_AGE seconds off are refused.
 WEBHOOK_REPLAY_WINDOW = env.int("WEBHOOK_REPLAY_WINDOW", default=3600)
 WEBHOOK_MAX_AGE = env.int("WEBHOOK_MAX_AGE", default=300)
 # Seconds between attempts of a failed notification delivery.

@@ -23,9 +23,9 @@ MAX_ALIASES = 20
 MAX_DEPTH = 20
 MAX_TIMEOUT = 86_400  # a day: Heroku's longest one-off dyno, far past any deploy command
 
-PUSH = re.compile(r"^git\s+push\b(?P<args>.*)$")
-HEROKU = re.compile(r"^heroku\s+(?P<sub>[\w:-]+)(?P<rest>.*)$")
-REMOTE_APP = re.compile(r"heroku\.com[:/](?P<app>[\w-]+)\.git$")
+PUSH = re.compile(r"\Agit\s+push\b(?P<args>.*)\Z")
+HEROKU = re.compile(r"\Aheroku\s+(?P<sub>[\w:-]+)(?P<rest>.*)\Z")
+REMOTE_APP = re.compile(r"heroku\.com[:/](?P<app>[\w-]+)\.git\Z")
 NETRC = re.compile(r"\.netrc|HEROKU_TOKEN|HEROKU_EMAIL|HEROKU_API_KEY")
 MIGRATION_WORDS = re.compile(r"\bmigrat")
 CIRCLE_VARIABLE = re.compile(r"\$\{?(CIRCLE_\w+)")

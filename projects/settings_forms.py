@@ -17,8 +17,8 @@ from projects.setup_forms import (
 
 # Heroku caps a one-off dyno's time_to_live at one day (HEROKU.md §2).
 MAX_TIMEOUT = 86400
-PROCESS_TYPE = re.compile(r"^[-\w]{1,128}$")  # formation type pattern (HEROKU.md §2)
-CONFIG_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PROCESS_TYPE = re.compile(r"\A[-\w]{1,128}\Z")  # formation type pattern (HEROKU.md §2)
+CONFIG_VAR = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 MIGRATION_PRESETS = {
     "none": ("No migrations", ""),
     "rails": ("Rails: rake db:migrate", "rake db:migrate"),

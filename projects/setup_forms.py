@@ -10,12 +10,12 @@ from projects.models import Environment, branch_regex_error
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # The three forms Heroku has issued (HEROKU.md §3): bare UUID, HRKU-<uuid>, HRKU-<60 chars>.
-API_KEY = re.compile(rf"^(?:{UUID}|HRKU-{UUID}|HRKU-[0-9A-Za-z_-]{{60}})$")
+API_KEY = re.compile(rf"\A(?:{UUID}|HRKU-{UUID}|HRKU-[0-9A-Za-z_-]{{60}})\Z")
 KEY_FORMS = (
     "a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), HRKU- followed by a UUID, "
     "or HRKU- followed by 60 letters, digits, - or _"
 )
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+APP_NAME = re.compile(r"\A[a-z][a-z0-9-]{1,28}[a-z0-9]\Z")
 UPPERCASE_APP_NAME = "The Heroku app name must not include upper-case characters."
 # Heroku's own wording for its app name rule (HEROKU.md §3).
 APP_NAME_RULE = (

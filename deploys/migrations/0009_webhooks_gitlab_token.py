@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deploys', '0008_deploy_notify_pending'),
+        ("deploys", "0008_deploy_notify_pending"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='webhookendpoint',
-            name='gitlab_token_hash',
+            model_name="webhookendpoint",
+            name="gitlab_token_hash",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='webhookendpoint',
-            name='gitlab_token_hint',
+            model_name="webhookendpoint",
+            name="gitlab_token_hint",
             field=models.CharField(blank=True, max_length=4),
         ),
         migrations.AddField(
-            model_name='webhookendpoint',
-            name='previous_gitlab_token_hash',
+            model_name="webhookendpoint",
+            name="previous_gitlab_token_hash",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='webhookendpoint',
-            name='previous_gitlab_token_valid_until',
+            model_name="webhookendpoint",
+            name="previous_gitlab_token_valid_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]
