@@ -6,7 +6,6 @@ from playwright.sync_api import expect
 from projects.access import issue_setup_token
 from tests.conftest import PASSWORD, allow_project_creation, store_heroku_key
 
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
