@@ -34,6 +34,17 @@ class RepositoryRefused(ValueError):
 def check_repository_url(url: str) -> None:
     """Raise RepositoryRefused unless `url` is an https, ssh or scp-like git URL, or a local
     path inside a folder the operator allowed (ALLOWED_LOCAL_REPOSITORY_FOLDERS)."""
+    try:
+        _check_repository_url(url)
+    except RepositoryRefused:
+        raise
+    except ValueError:  # urlsplit's bad [IPv6] host, a NUL byte in a path: not a server error
+        raise RepositoryRefused(
+            "This is not a valid repository URL: give e.g. https://github.com/owner/repo.git"
+        ) from None
+
+
+def _check_repository_url(url: str) -> None:
     if url.startswith("-"):
         raise RepositoryRefused("A repository URL cannot start with “-”.")
     if url.lower().startswith(REMOTE_SCHEMES):
