@@ -48,8 +48,10 @@ def _check_repository_url(url: str) -> None:
     if url.startswith("-"):
         raise RepositoryRefused("A repository URL cannot start with “-”.")
     if url.lower().startswith(REMOTE_SCHEMES):
-        host = urlsplit(url).hostname
-        if not host or host.startswith("-"):  # "-oProxyCommand=..." would be an ssh option
+        parts = urlsplit(url)
+        # git decodes %XX in the host and user (%2DoProxyCommand=...) before calling ssh.
+        host, user = unquote(parts.hostname or ""), unquote(parts.username or "")
+        if not host or host.startswith("-") or user.startswith("-"):  # would be an ssh option
             raise RepositoryRefused("This URL names no host: give e.g. https://github.com/o/r.git")
         return
     if url.lower().startswith("file://"):
