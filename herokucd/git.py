@@ -74,12 +74,27 @@ def local_folder(path: str) -> Path:
     data_dir = Path(settings.DATA_DIR).resolve()
     allowed = [Path(folder).resolve() for folder in settings.ALLOWED_LOCAL_REPOSITORY_FOLDERS]
     inside = any(resolved.is_relative_to(folder) for folder in allowed)
-    if not inside or resolved.is_relative_to(data_dir):
+    reached = [resolved, *_git_dirs(resolved)]
+    if not inside or any(place.is_relative_to(data_dir) for place in reached):
         raise RepositoryRefused(
             "Local paths are not allowed: use the repository's git URL, or ask the "
             f"administrator to allow {resolved.parent}"
         )
     return resolved
+
+
+def _git_dirs(path: Path):
+    """What git opens for the local repository `path`: it also tries path/.git, path.git/.git
+    and path.git, and follows a "gitdir: <folder>" file, which may point anywhere (another
+    project's mirror in the data folder)."""
+    for candidate in (path / ".git", path, Path(f"{path}.git") / ".git", Path(f"{path}.git")):
+        place = candidate.resolve()
+        yield place
+        if place.is_file():
+            with place.open(errors="replace") as gitfile:
+                line = gitfile.readline(4096).strip()
+            if line.startswith("gitdir:"):
+                yield (place.parent / line.removeprefix("gitdir:").strip()).resolve()
 
 
 def is_local(url: str) -> bool:

@@ -1,8 +1,12 @@
 """Attacks found on review of the access and repository changes."""
 
+import shutil
+
 import pytest
 
+from deploys import mirror
 from projects.models import Project
+from tests.gitrepo import GitRepo
 
 pytestmark = pytest.mark.django_db
 
@@ -43,4 +47,32 @@ def test_a_malformed_repository_url_is_a_form_error_not_a_server_error(client_fo
 def test_an_encoded_ssh_option_as_host_or_user_is_refused_by_herokucd(client_for, charlie, url):
     response = new_project(client_for(charlie), url)
     assert "This URL names no host" in response.content.decode()
+    assert not Project.objects.filter(slug="evil").exists()
+
+
+@pytest.fixture
+def other_mirror(project):
+    """Another project's mirror in the data folder, as a deploy leaves it."""
+    path = mirror.mirror_path(project)
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    GitRepo.create(path)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_gitfile_or_dot_git_sibling_in_an_allowed_folder_cannot_reach_the_data_folder(
+    client_for, charlie, other_mirror, tmp_path
+):
+    # The tests allow the temporary folder; anyone able to write in an allowed folder could
+    # leave these. git follows "gitdir:" files, and tries <path>.git when <path> is missing.
+    gitfile_folder = tmp_path / "innocent"
+    gitfile_folder.mkdir()
+    (gitfile_folder / ".git").write_text(f"gitdir: {other_mirror / '.git'}\n")
+    plain_gitfile = tmp_path / "plain"
+    plain_gitfile.write_text(f"gitdir: {other_mirror / '.git'}\n")
+    (tmp_path / "sibling.git").symlink_to(other_mirror)
+    for path in (gitfile_folder, plain_gitfile, tmp_path / "sibling"):
+        response = new_project(client_for(charlie), str(path))
+        assert "Local paths are not allowed" in response.content.decode(), path
     assert not Project.objects.filter(slug="evil").exists()
