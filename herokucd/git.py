@@ -34,11 +34,24 @@ class RepositoryRefused(ValueError):
 def check_repository_url(url: str) -> None:
     """Raise RepositoryRefused unless `url` is an https, ssh or scp-like git URL, or a local
     path inside a folder the operator allowed (ALLOWED_LOCAL_REPOSITORY_FOLDERS)."""
+    try:
+        _check_repository_url(url)
+    except RepositoryRefused:
+        raise
+    except ValueError:  # urlsplit's bad [IPv6] host, a NUL byte in a path: not a server error
+        raise RepositoryRefused(
+            "This is not a valid repository URL: give e.g. https://github.com/owner/repo.git"
+        ) from None
+
+
+def _check_repository_url(url: str) -> None:
     if url.startswith("-"):
         raise RepositoryRefused("A repository URL cannot start with “-”.")
     if url.lower().startswith(REMOTE_SCHEMES):
-        host = urlsplit(url).hostname
-        if not host or host.startswith("-"):  # "-oProxyCommand=..." would be an ssh option
+        parts = urlsplit(url)
+        # git decodes %XX in the host and user (%2DoProxyCommand=...) before calling ssh.
+        host, user = unquote(parts.hostname or ""), unquote(parts.username or "")
+        if not host or host.startswith("-") or user.startswith("-"):  # would be an ssh option
             raise RepositoryRefused("This URL names no host: give e.g. https://github.com/o/r.git")
         return
     if url.lower().startswith("file://"):
@@ -61,12 +74,27 @@ def local_folder(path: str) -> Path:
     data_dir = Path(settings.DATA_DIR).resolve()
     allowed = [Path(folder).resolve() for folder in settings.ALLOWED_LOCAL_REPOSITORY_FOLDERS]
     inside = any(resolved.is_relative_to(folder) for folder in allowed)
-    if not inside or resolved.is_relative_to(data_dir):
+    reached = [resolved, *_git_dirs(resolved)]
+    if not inside or any(place.is_relative_to(data_dir) for place in reached):
         raise RepositoryRefused(
             "Local paths are not allowed: use the repository's git URL, or ask the "
             f"administrator to allow {resolved.parent}"
         )
     return resolved
+
+
+def _git_dirs(path: Path):
+    """What git opens for the local repository `path`: it also tries path/.git, path.git/.git
+    and path.git, and follows a "gitdir: <folder>" file, which may point anywhere (another
+    project's mirror in the data folder)."""
+    for candidate in (path / ".git", path, Path(f"{path}.git") / ".git", Path(f"{path}.git")):
+        place = candidate.resolve()
+        yield place
+        if place.is_file():
+            with place.open(errors="replace") as gitfile:
+                line = gitfile.readline(4096).strip()
+            if line.startswith("gitdir:"):
+                yield (place.parent / line.removeprefix("gitdir:").strip()).resolve()
 
 
 def is_local(url: str) -> bool:

@@ -50,7 +50,10 @@ class RepositoryURLInput(forms.TextInput):
     """Shows a typed-in URL back with its token masked, never in the input's value."""
 
     def format_value(self, value):
-        url, userinfo = git.split_userinfo(value or "")
+        try:
+            url, userinfo = git.split_userinfo(value or "")
+        except ValueError:  # unreadable (a bad [host]): not shown back, it may hold a token
+            return None
         return git.masked(url, userinfo) or None
 
 

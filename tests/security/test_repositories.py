@@ -29,6 +29,12 @@ TOKEN = "ghp_CanaryRepositoryToken0123456789abcdef"
 NOT_LOCAL = "Local paths are not allowed: use the repository&#x27;s git URL"
 
 
+@pytest.fixture(autouse=True)
+def anyone_creates_projects(settings):
+    """The attacker here is any user allowed to create projects (charlie, an outsider)."""
+    settings.PROJECT_CREATORS = "everyone"
+
+
 class Lines:
     """A log writer that keeps what it is given."""
 
