@@ -1,4 +1,4 @@
-"""Attacks found on review of the access and repository changes."""
+"""Local repository paths and ssh URLs that would lead git where a project must not read."""
 
 import shutil
 
