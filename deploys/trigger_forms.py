@@ -3,6 +3,7 @@ from django.core.validators import EmailValidator, URLValidator
 
 from deploys.trigger_models import ApiToken, NotificationTarget
 from herokucd import http
+from projects.settings_forms import MaskedURLInput
 
 
 class NotificationTargetForm(forms.ModelForm):
@@ -17,6 +18,7 @@ class NotificationTargetForm(forms.ModelForm):
             "on_succeeded",
             "on_recovered",
         ]
+        widgets = {"address": MaskedURLInput()}
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)

@@ -43,6 +43,17 @@ def _formfield(field, **kwargs):
     return field.formfield(**kwargs)
 
 
+class MaskedURLInput(forms.TextInput):
+    """A URL shown back in its input (a form sent again after an error) has its password
+    masked: a password is never in a page."""
+
+    def format_value(self, value):
+        try:
+            return super().format_value(http.masked(value) if value else value)
+        except ValueError:  # a URL Python cannot split: show nothing of it
+            return None
+
+
 class EnvironmentOptionsForm(forms.ModelForm):
     app_name = app_name_field()
     migration_preset = forms.ChoiceField(
@@ -109,6 +120,7 @@ class EnvironmentOptionsForm(forms.ModelForm):
             "•••• to keep it, type a new one to replace it.",
         }
         widgets = {
+            "health_check_url": MaskedURLInput(),
             "pre_deploy_commands": forms.Textarea(attrs={"rows": 3}),
             "post_deploy_commands": forms.Textarea(attrs={"rows": 3}),
         }

@@ -125,6 +125,14 @@ def test_sending_the_masked_url_back_keeps_the_password_and_another_host_needs_i
     assert environment.health_check_url == server.url + "?again=1"
 
 
+def test_a_form_sent_back_with_an_error_shows_the_typed_password_masked(admin, environment):
+    data = options(environment, f"https://monitor:{PASSWORD}@status.example.com/health")
+    data["health_check_retries"] = -1
+    body = admin.post(options_url(environment), data).content.decode()
+    assert "https://monitor:••••@status.example.com/health" in input_values(body)
+    assert PASSWORD not in body
+
+
 def test_the_deploy_log_shows_the_url_masked_and_the_server_gets_the_password(
     environment, sim, serve, client, alice
 ):
@@ -198,6 +206,15 @@ def test_a_notification_url_password_is_shown_masked(admin, viewer, environment)
         body = client.get(notifications_url(environment)).content.decode()
         assert "https://bot:••••@hooks.example.com/" in body
         assert HOOK_PASSWORD not in body
+
+
+def test_a_refused_notification_url_is_shown_back_with_its_password_masked(
+    admin, environment, settings
+):
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+    body = add_hook(admin, environment, f"http://bot:{HOOK_PASSWORD}@127.0.0.1:9/x").content
+    assert "http://bot:••••@127.0.0.1:9/x" in input_values(body.decode())
+    assert HOOK_PASSWORD not in body.decode()
 
 
 def test_an_internal_notification_url_is_refused_on_save(admin, environment, settings):
