@@ -290,6 +290,9 @@ def _kwargs(pattern, project, deploy, environment, alice):
         "token_id": 1,
         "action": "create",
         "public_id": "nope",
+        "pk": 1,
+        "token": "not-a-token",
+        "uidb64": "MQ",
     }
     return {name: values[name] for name in pattern.pattern.converters}
 
