@@ -20,7 +20,7 @@ from projects import circle_import
 from projects.circle_import import CircleImportError, parse
 from projects.models import AuditEvent, Environment
 from tests.deploys.factories import make_deploy
-from tests.heroku_sim.fixtures import APP
+from tests.heroku_sim.fixtures import APP, default_state, start_heroku_sim
 from tests.projects.test_wizard_fixtures import *  # noqa: F403
 from tests.projects.test_wizard_fixtures import SETTINGS, page
 
@@ -29,6 +29,27 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("with_key")]
 IMPORT = SETTINGS + "import/"
 FILES = Path(__file__).parent / "circle_files"
 LINE = re.compile(r"<li><code>(.*?)</code> → (.*?)</li>", re.S)
+# The apps the sample files deploy to, owned by the simulator's deploy account.
+SAMPLE_APPS = ["shop-staging", "shop-production", "acme-staging", "acme-production", "foo-bar-124"]
+
+
+@pytest.fixture(scope="module")
+def sample_apps_sim():
+    state = default_state()
+    owner = state["accounts"][0]["email"]
+    state["apps"] += [
+        {"name": name, "owner": owner, "formation": {"web": 1}} for name in SAMPLE_APPS
+    ]
+    with start_heroku_sim(state) as sim:
+        yield sim
+
+
+@pytest.fixture
+def heroku_sim(sample_apps_sim):
+    """The simulator, knowing the sample files' apps too."""
+    sample_apps_sim.reset()
+    return sample_apps_sim
+
 
 APPNAME = """\
 deployment:
