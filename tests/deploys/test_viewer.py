@@ -249,7 +249,8 @@ def test_viewers_waiting_on_one_deploy_all_get_the_new_line(
     client_for, alice, bob_as, project, settings
 ):
     # One of them reads the database, the others take the answer it leaves; each still gets it.
-    settings.LOG_WAIT_MAX_PER_USER = 5  # four of them are alice's (the bound has its own tests)
+    # Five wait at once, four of them alice's (the bounds have their own tests).
+    settings.LOG_WAIT_MAX_PER_PROCESS = settings.LOG_WAIT_MAX_PER_USER = 5
     deploy = make_deploy(project, state=State.RUNNING)
     viewers = [client_for(alice), client_for(bob_as(Role.VIEWER))] + [
         client_for(alice) for _ in range(3)
