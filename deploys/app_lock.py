@@ -8,8 +8,6 @@ key cannot reach fails the deploy before it holds anything, so another project's
 app is never kept waiting by it.
 """
 
-import logging
-
 from django.core.exceptions import ValidationError
 from django.db.models import F, OuterRef, Q
 from django.utils import timezone
@@ -19,8 +17,6 @@ from deploys.models import Deploy, State
 from projects import setup
 from projects.models import HerokuCredential
 from projects.setup_forms import check_app_on_heroku
-
-log = logging.getLogger(__name__)
 
 
 def refusal(deploy: Deploy) -> str | None:
@@ -77,8 +73,5 @@ def fail_queued(deploy: Deploy, reason: str) -> bool:
     )
     if ended:
         deploy.refresh_from_db()
-        try:
-            notifications.deploy_finished(deploy)
-        except Exception:
-            log.exception("Could not send the notifications of deploy %s", deploy.pk)
+        notifications.deploy_ended(deploy)
     return bool(ended)

@@ -19,6 +19,7 @@ with the target's secret; receivers should refuse old timestamps to stop replays
 import hashlib
 import hmac
 import json
+import logging
 import time
 from datetime import timedelta
 
@@ -32,6 +33,8 @@ from rq import Retry
 from deploys.models import Deploy, State
 from deploys.trigger_models import NotificationDelivery, NotificationTarget
 from herokucd import http
+
+log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10
 FAILED, SUCCEEDED, RECOVERED = "failed", "succeeded", "recovered"
@@ -84,6 +87,15 @@ def deploy_finished(deploy):
     except BaseException:
         Deploy.objects.filter(pk=deploy.pk).update(notify_pending=True)
         raise
+
+
+def deploy_ended(deploy):
+    """`deploy_finished` for code ending a deploy, which must go on whatever happens: never
+    raises (a notification that cannot be queued now stays pending, for `send_pending`)."""
+    try:
+        deploy_finished(deploy)
+    except Exception:
+        log.exception("Could not send the notifications of deploy %s", deploy.pk)
 
 
 PENDING_AGE_SECONDS = 30  # younger ones are still being queued by whoever ended the deploy

@@ -632,10 +632,7 @@ def finish_deploy(deploy, state, reason):
     )
     if ended:
         deploy.refresh_from_db()
-        try:
-            notifications.deploy_finished(deploy)
-        except Exception:
-            log.exception("Could not send the notifications of deploy %s", deploy.pk)
+        notifications.deploy_ended(deploy)
 
 
 def reason_for(error) -> str:

@@ -104,7 +104,7 @@ def _reap(dead, deploy_id: int, cause: str, again: bool = False) -> Deploy | Non
         state=StepState.FAILED, finished_at=timezone.now()
     )
     deploy.refresh_from_db()
-    notify(deploy)
+    notifications.deploy_ended(deploy)  # never raises: nothing stops the reaping
     return deploy
 
 
@@ -119,15 +119,6 @@ def _clean_up_held(deploy: Deploy, me: str, again: bool) -> list[str]:
         return [reason_for(error)]
     finally:
         heartbeat.stop()
-
-
-def notify(deploy: Deploy) -> None:
-    """Never raises: a notification that cannot be queued (Redis away) must not stop the
-    reaping."""
-    try:
-        notifications.deploy_finished(deploy)
-    except Exception:
-        log.exception("Could not send the notifications of deploy %s", deploy.pk)
 
 
 def clean_up(deploy: Deploy, again: bool = False) -> list[str]:
