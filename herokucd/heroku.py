@@ -305,6 +305,15 @@ class HerokuClient:
     def release(self, app: str, id_or_version: str | int) -> JSON:
         return self._call("GET", f"/apps/{_segment(app)}/releases/{_segment(id_or_version)}")
 
+    def slug(self, app: str, slug_id: str) -> JSON:
+        return self._call("GET", f"/apps/{_segment(app)}/slugs/{_segment(slug_id)}")
+
+    def release_commit(self, app: str, release: JSON) -> str | None:
+        """The commit `release` runs, from its slug; None for a release without code (an app's
+        first releases) or a slug Heroku built without one."""
+        slug = release.get("slug") or {}
+        return self.slug(app, slug["id"]).get("commit") if slug.get("id") else None
+
     def rollback(self, app: str, release_id: str) -> JSON:
         """Create a new release that copies `release_id` (HEROKU.md §2, Releases)."""
         path = f"/apps/{_segment(app)}/releases"

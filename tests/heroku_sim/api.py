@@ -318,10 +318,24 @@ def create_release(call, app):
     return _created(_release_json(call, found, new))
 
 
+@router.add("GET", "/apps/{app}/slugs/{slug}")
+def get_slug(call, app, slug):
+    """The slugs the app's releases run; each knows the commit it was built from."""
+    found = call.app(app)
+    release = next((r for r in found.releases if r.slug_id and r.slug_id == slug), None)
+    if release is None:
+        raise ApiError(404, "not_found", "Couldn't find that slug.")
+    return rep.slug_json(release)
+
+
 def _rollback(call, app, target):
     app.config_vars = dict(target.config_vars)
     new = app.add_release(
-        f"Rollback to v{target.version}", call.account.email, target.slug_id, target.commit
+        f"Rollback to v{target.version}",
+        call.account.email,
+        target.slug_id,
+        target.commit,
+        keep_slug=False,
     )
     call.summary = f"rollback to v{target.version} as v{new.version}"
     call.sim.dynos.restart_formation(app)

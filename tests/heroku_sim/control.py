@@ -9,7 +9,7 @@ POST /__sim__/internal/push   used by the repositories' pre-receive hook
 
 import json
 
-from .state import now_iso
+from .state import now_iso, slug_id_for
 
 
 def _dyno_run(dyno):
@@ -99,16 +99,12 @@ def _record_push(sim, push):
         release = app.add_release(
             f"Deploy {push['sha'][:7]}",
             push["account"],
-            slug_id=_slug_id(push["sha"]),
+            slug_id=slug_id_for(push["sha"]),
             commit=push["sha"],
         )
         record["release"] = release.version
         sim.dynos.restart_formation(app)
         return {"version": release.version, "web_url": app.web_url}
-
-
-def _slug_id(sha):
-    return f"{sha[:8]}-{sha[8:12]}-4{sha[13:16]}-8{sha[17:20]}-{sha[20:32]}"
 
 
 def _body(handler):

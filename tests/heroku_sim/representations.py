@@ -186,3 +186,20 @@ def error_body(error_id, message, url=None):
     if url:
         body["url"] = url
     return body
+
+
+def slug_json(release):
+    """The slug `release` runs, first released by it (a later release may share it)."""
+    return {
+        "blob": {"method": "GET", "url": f"https://slugs.example.invalid/{release.slug_id}.tgz"},
+        "buildpack_provided_description": "Python",
+        "checksum": None,
+        "commit": release.commit,
+        "commit_description": None,
+        "created_at": release.created_at,
+        "id": release.slug_id,
+        "process_types": {"web": "gunicorn app:app"},
+        "size": None,
+        "stack": STACK,
+        "updated_at": release.created_at,
+    }

@@ -115,7 +115,12 @@ class App:
     def can_access(self, account):
         return account.email == self.owner or account.email in self.collaborators
 
-    def add_release(self, description, user_email, slug_id=None, commit=None):
+    def add_release(self, description, user_email, slug_id=None, commit=None, keep_slug=True):
+        """A new release; without a slug it keeps the current one's, as a config var change or
+        an add-on attachment does on Heroku (only the first releases of an app have none). A
+        rollback (`keep_slug=False`) runs exactly the slug of the release it copies."""
+        if slug_id is None and keep_slug and self.current_release is not None:
+            slug_id, commit = self.current_release.slug_id, self.current_release.commit
         release = Release(
             version=len(self.releases) + 1,
             description=description,
@@ -206,6 +211,8 @@ class SimState:
             app.id = data["id"]
         app.add_release("Initial release", app.owner)
         app.add_release("Enable Logplex", app.owner)
+        for sha in data.get("deployed_commits", []):  # code released before the simulation
+            app.add_release(f"Deploy {sha[:7]}", app.owner, slug_id_for(sha), sha)
         for service in data.get("addons", []):
             self._attach_addon(app, service)
         if data.get("config_vars"):
@@ -256,3 +263,8 @@ class SimState:
                 "summary": summary,
             }
         )
+
+
+def slug_id_for(sha):
+    """The id of the slug built from commit `sha`: a uuid made of the commit's digits."""
+    return f"{sha[:8]}-{sha[8:12]}-4{sha[13:16]}-8{sha[17:20]}-{sha[20:32]}"

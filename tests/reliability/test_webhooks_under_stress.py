@@ -6,16 +6,15 @@ back. Nothing is lost, and nothing sits queued without a job.
 """
 
 import json
-import threading
 
 import django_rq
 import pytest
-import requests
 
 from deploys import jobs
 from deploys.models import Deploy, State
 from deploys.services import request_deploy
 from deploys.trigger_models import WebhookEvent
+from tests.concurrency import post_all_at_once
 from tests.triggers.conftest import SECRET, sign
 from tests.triggers.payloads import github_workflow_run
 
@@ -97,25 +96,6 @@ def github_headers(body, delivery):
         "X-Hub-Signature-256": f"sha256={sign(SECRET, body)}",
         "Content-Type": "application/json",
     }
-
-
-def post_all_at_once(url, deliveries):
-    """POST every (body, headers) from its own thread, released together; the responses."""
-    barrier = threading.Barrier(len(deliveries))
-    responses = [None] * len(deliveries)
-
-    def post(index, body, headers):
-        barrier.wait()
-        responses[index] = requests.post(url, data=body, headers=headers, timeout=60)
-
-    threads = [
-        threading.Thread(target=post, args=(i, *delivery)) for i, delivery in enumerate(deliveries)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(90)
-    return responses
 
 
 def test_20_deliveries_for_one_app_at_once_make_numbered_deploys_and_never_two_running(

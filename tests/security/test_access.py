@@ -2,7 +2,6 @@
 token, invitations, password reset by email, and who may create projects."""
 
 import re
-import threading
 from datetime import timedelta
 from io import StringIO
 
@@ -17,6 +16,7 @@ from django.utils import timezone
 from projects.access import issue_setup_token
 from projects.access_models import Invitation, SetupToken
 from projects.models import Project
+from tests.concurrency import at_once
 from tests.conftest import PASSWORD, allow_project_creation
 
 pytestmark = pytest.mark.django_db
@@ -110,22 +110,6 @@ def test_once_a_user_exists_no_setup_token_is_made(alice):
     assert not SetupToken.objects.exists()
 
 
-def post_at_once(posts):
-    """Run each prepared POST in its own thread, all released together; their responses."""
-    barrier, responses = threading.Barrier(len(posts)), [None] * len(posts)
-
-    def run(n, post):
-        barrier.wait()
-        responses[n] = post()
-
-    threads = [threading.Thread(target=run, args=(n, p)) for n, p in enumerate(posts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return responses
-
-
 def prepared_post(url, data):
     """A session that has loaded the form (CSRF cookie and token), and its POST."""
     session = requests.Session()
@@ -141,7 +125,7 @@ def test_concurrent_first_admin_posts_with_the_token_make_exactly_one(live_serve
     token = issue_setup_token()
     url = f"{live_server.url}/setup/first-admin/"
     posts = [prepared_post(url, first_admin_data(token, f"root{n}")) for n in range(CONCURRENT)]
-    codes = [r.status_code for r in post_at_once(posts)]
+    codes = [r.status_code for r in at_once(posts, timeout=60)]
     # The others are refused: the token used (a form error), or the page already gone.
     assert codes.count(302) == 1 and set(codes) <= {200, 302, 404}, codes
     assert User.objects.count() == 1 and User.objects.get().is_superuser
@@ -253,7 +237,7 @@ def test_concurrent_uses_of_one_invitation_make_one_user(live_server, admin):
         {"username": f"user{n}", "email": "", "password1": PASSWORD, "password2": PASSWORD}
         for n in range(CONCURRENT)
     ]
-    codes = [r.status_code for r in post_at_once([prepared_post(url, d) for d in users])]
+    codes = [r.status_code for r in at_once([prepared_post(url, d) for d in users], timeout=60)]
     assert sorted(codes) == [302] + [410] * (CONCURRENT - 1), codes
     assert User.objects.exclude(pk=admin.pk).count() == 1
 

@@ -4,11 +4,9 @@ Heroku simulator over HTTP, and shows what it gets now."""
 
 import json
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import requests
 from django.db import connection
 
 from deploys import jobs, webhooks
@@ -17,6 +15,7 @@ from deploys.services import request_deploy
 from deploys.trigger_models import Outcome, WebhookEndpoint, WebhookEvent
 from projects import circle_import, settings_forms, setup_forms
 from projects.models import AuditEvent, MaintenanceMode
+from tests.concurrency import post_all_at_once
 from tests.triggers import payloads
 from tests.triggers.conftest import (  # noqa: F401 (fixtures)
     GITLAB_TOKEN,
@@ -253,23 +252,6 @@ def test_the_replay_window_is_per_environment(
     ]
 
 
-def all_at_once(url, deliveries):
-    """POST every (body, headers) from its own thread, released together."""
-    barrier = threading.Barrier(len(deliveries))
-    responses = [None] * len(deliveries)
-
-    def send(index, body, headers):
-        barrier.wait()
-        responses[index] = requests.post(url, data=body, headers=headers, timeout=60)
-
-    threads = [threading.Thread(target=send, args=(i, *d)) for i, d in enumerate(deliveries)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(90)
-    return responses
-
-
 def test_ten_replays_with_new_delivery_ids_at_once_make_one_deploy(
     endpoint,  # noqa: F811
     environment,  # noqa: F811
@@ -278,7 +260,7 @@ def test_ten_replays_with_new_delivery_ids_at_once_make_one_deploy(
 ):
     sha = "e" * 40
     deliveries = [signed_github(sha, f"d-{n}" if n % 3 else None) for n in range(10)]
-    responses = all_at_once(live_server.url + endpoint.get_absolute_url(), deliveries)
+    responses = post_all_at_once(live_server.url + endpoint.get_absolute_url(), deliveries)
     codes = sorted(r.status_code for r in responses)
     assert codes == [200] * 9 + [202], [r.text for r in responses]
     assert Deploy.objects.count() == 1

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import jsonschema
 import pytest
 
-from tests.heroku_sim.fixtures import APP
+from tests.heroku_sim.fixtures import APP, default_state, start_heroku_sim
 
 pytestmark = pytest.mark.slow
 SCHEMA = json.loads(Path("/work/shared/reference/heroku-platform-api-schema.json").read_text())
@@ -34,6 +34,7 @@ CALLS = [
     ("GET", f"/apps/{APP}/releases", None),
     ("GET", f"/apps/{APP}/releases/2", None),
     ("POST", f"/apps/{APP}/releases", {"release": "{release}"}),
+    ("GET", f"/apps/{APP}/slugs/{{slug}}", None),
     ("POST", f"/apps/{APP}/dynos", {"command": "echo hi", "attach": True}),
     ("GET", f"/apps/{APP}/dynos", None),
     ("GET", f"/apps/{APP}/dynos/web.1", None),
@@ -88,13 +89,29 @@ def _validate(body, schema):
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
 
 
+@pytest.fixture(scope="module")
+def seeded_sim():
+    """The simulator with code released on APP, so that its releases have a slug."""
+    state = default_state()
+    state["apps"][0]["deployed_commits"] = ["c0ffee" * 6 + "c0ff"]
+    with start_heroku_sim(state) as sim:
+        yield sim
+
+
+@pytest.fixture
+def heroku_sim(seeded_sim):
+    seeded_sim.reset()
+    return seeded_sim
+
+
 @pytest.fixture
 def values(heroku_sim):
     key = heroku_sim.api("POST", "/account/keys", json={"public_key": PUBLIC_KEY})
     _validate(key.json(), _target_schema("key", {}))
     release = heroku_sim.api("GET", f"/apps/{APP}/releases/2").json()
     dyno = heroku_sim.api("POST", f"/apps/{APP}/dynos", json={"command": "sleep 5"}).json()
-    return {"key": key.json()["id"], "release": release["id"], "dyno": dyno["name"]}
+    slug = heroku_sim.api("GET", f"/apps/{APP}/releases").json()[-1]["slug"]["id"]
+    return {"key": key.json()["id"], "release": release["id"], "dyno": dyno["name"], "slug": slug}
 
 
 def _fill(template, values):
