@@ -7,7 +7,9 @@
 - queue_pickup_p95_ms: request_deploy -> the first step started (DeployStep.started_at), one
   deploy at a time on an idle worker; baseline: a job that only returns the time it ran.
 - scale_wall_ratio: 4 workers, 40 deploys over 10 apps queued at once; no two deploys of one app
-  overlap; wall time against the per-app serial bound (max over apps of the sum of durations).
+  overlap; wall time against the best wall time possible: the larger of the per-app serial bound
+  (max over apps of the sum of durations) and all the work shared by the workers that can run at
+  once (sum of durations / min(workers, cores)).
 
 `python -m bench.deploys overhead|pickup|scale`.
 """
@@ -15,6 +17,7 @@
 import http.client
 import itertools
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -197,17 +200,30 @@ def check_no_overlap(per_app):
 
 
 def scale_figure(runs):
-    ratios = [run["wall"] / run["bound"] for run in runs]
-    middle = sorted(runs, key=lambda run: run["wall"] / run["bound"])[len(runs) // 2]
+    ratios = [run["wall"] / best_wall(run) for run in runs]
+    middle = sorted(runs, key=lambda run: run["wall"] / best_wall(run))[len(runs) // 2]
+    parallel = min(WORKERS, os.cpu_count() or 1)
     detail = (
-        f"{APPS * PER_APP} deploys over {APPS} apps, {WORKERS} workers: no overlap per app; "
-        f"wall {middle['wall']:.1f} s vs per-app serial bound {middle['bound']:.1f} s; "
-        f"all work {middle['work']:.1f} s, so {WORKERS} workers need at least "
-        f"{middle['work'] / WORKERS:.1f} s; median of {SCALE_RUNS}"
+        f"{APPS * PER_APP} deploys over {APPS} apps, {WORKERS} workers on {os.cpu_count()} cores: "
+        f"no overlap per app; wall {middle['wall']:.1f} s; per-app serial bound "
+        f"{middle['bound']:.1f} s; all work {middle['work']:.1f} s over {parallel} at once = "
+        f"{middle['work'] / parallel:.1f} s; median of {SCALE_RUNS}"
     )
     return Figure(
-        "scale_wall_ratio", common.median(ratios), "ratio", "", "Scale wall/serial", detail, ratios
+        "scale_wall_ratio",
+        common.median(ratios),
+        "ratio",
+        "<=1.5",
+        "Scale wall/best",
+        detail,
+        ratios,
     )
+
+
+def best_wall(run) -> float:
+    """The shortest wall time the deploys allow: no app's deploys overlap, and no more run at
+    once than there are workers, or cores to run them."""
+    return max(run["bound"], run["work"] / min(WORKERS, os.cpu_count() or 1))
 
 
 if __name__ == "__main__":

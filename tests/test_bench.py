@@ -1,6 +1,7 @@
 """`make bench` runs on a fresh machine and prints what it promises: a table and one machine line
 per figure, `bench: <name> value=<number> unit=<unit> target=<op><number>`."""
 
+import os
 import re
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import sys
 import pytest
 
 from bench.common import ROOT, Figure
+from bench.deploys import WORKERS, best_wall
 from bench.run import machine_line
 
 pytestmark = pytest.mark.slow
@@ -45,3 +47,11 @@ def test_a_figure_is_met_by_its_target_and_printed_in_one_line():
         "bench: log_ingest_lines_per_s_sqlite value=612346 unit=lines/s target=>=800000"
     )
     assert machine_line(untargeted).endswith("target=none")
+
+
+def test_the_scale_figure_divides_by_the_shortest_wall_the_workers_and_cores_allow():
+    at_once = min(WORKERS, os.cpu_count())
+    spread = {"wall": 3.0, "bound": 0.6, "work": 5.5}  # many apps: the cores are the limit
+    assert best_wall(spread) == pytest.approx(5.5 / at_once)
+    one_app = {"wall": 3.0, "bound": 2.5, "work": 2.6}  # one app's deploys run one at a time
+    assert best_wall(one_app) == 2.5
