@@ -56,6 +56,10 @@ class Confirmation:
     ref_is_commit: bool = False
 
     @property
+    def unchanged(self) -> list[str]:
+        return unchanged(self.environment)
+
+    @property
     def short_sha(self) -> str:
         return self.sha[:7]
 
@@ -121,6 +125,21 @@ def steps(environment) -> list[str]:
         rollback = ", rolled back automatically if it fails" if env.auto_rollback else ""
         found.append(f"Check the app's health{rollback}")
     return found
+
+
+def unchanged(environment) -> list[str]:
+    """What the deploy leaves alone, said plainly beside the steps."""
+    env = environment
+    notes = []
+    if env.maintenance_mode == MaintenanceMode.OFF or (
+        env.maintenance_mode == MaintenanceMode.MIGRATIONS and not env.migration_command
+    ):
+        notes.append("Maintenance mode stays off: the app keeps serving during the deploy.")
+    if not (env.scale_down_types.strip() and env.migration_command):
+        notes.append("No process type is scaled down.")
+    if not env.migration_command:
+        notes.append("No migration runs.")
+    return notes
 
 
 def _commands(kind, text) -> list[str]:

@@ -33,6 +33,10 @@
       if (typed) typed.checked = true;
     }
     showCommitsOf(id);
+    document.querySelectorAll(".env-links a").forEach(function (link) {
+      if (link.getAttribute("href") === "?environment=" + id) link.setAttribute("aria-current", "true");
+      else link.removeAttribute("aria-current");
+    });
   });
 
   form.addEventListener("change", function (event) {

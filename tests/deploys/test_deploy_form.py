@@ -204,9 +204,23 @@ def test_without_a_mirror_the_confirmation_names_the_branch(
     assert "Deploy release-1 to acme-prod" in page
     assert "no deploy to production has succeeded in herokucd yet" in page
     assert 'name="confirmed" value="branch"' in page
+    assert "Maintenance mode stays off" not in page  # on around the migration
+    assert "No migration runs." not in page
     data = {"environment": production.pk, "ref": "release-1", "confirmed": "branch"}
     client.post(url(project), data)
     assert (Deploy.objects.get().branch, Deploy.objects.get().sha) == ("release-1", "")
+
+
+def test_the_confirmation_says_what_the_deploy_leaves_alone(
+    client_for, alice, project, staging, no_mirror
+):
+    staging.confirm_manual_deploys = True
+    staging.save()
+    page = client_for(alice).post(url(project), {"environment": staging.pk, "ref": "develop"})
+    page = page.content.decode()
+    assert "Maintenance mode stays off: the app keeps serving during the deploy." in page
+    assert "No process type is scaled down." in page and "No migration runs." in page
+    assert "Deploy develop to foo-bar-staging" in page
 
 
 def test_an_environment_that_does_not_ask_deploys_at_once(
