@@ -72,6 +72,12 @@ class Confirmation:
     def is_live(self) -> bool:
         return bool(self.sha and self.live and self.live.sha == self.sha)
 
+    @property
+    def is_older_than_live(self) -> bool:
+        """The commit comes before the live one in the repository's history."""
+        live = self.live.sha if self.live else ""
+        return bool(self.sha and live) and mirror.is_older(self.environment.project, self.sha, live)
+
 
 def confirmation(environment, target: dict) -> Confirmation:
     project = environment.project

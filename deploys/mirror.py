@@ -363,6 +363,21 @@ def has_commit(project, sha: str) -> str | None:
     )
 
 
+def is_older(project, sha: str, than: str) -> bool:
+    """Whether commit `sha` is an ancestor of commit `than` (and not `than` itself) in the
+    mirror; False when either is unknown there."""
+    if sha == than or not (has_commit(project, sha) and has_commit(project, than)):
+        return False
+    path = mirror_path(project)
+    try:
+        result = runners.git(
+            "merge-base", "--is-ancestor", sha, than, cwd=path, check=False, timeout=READ_TIMEOUT
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+    return result.returncode == 0
+
+
 def _plain_branch(branch: str) -> bool:
     return (
         bool(branch) and not branch.startswith("-") and ".." not in branch and "\x00" not in branch

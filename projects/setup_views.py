@@ -295,6 +295,12 @@ def _add_environment(request, project, form):
         f"Added {environment.name}: branch {environment.branch} deploys to "
         f"{environment.app_name}. Add another or adjust its deploy options in Settings.",
     )
+    if environment.confirm_manual_deploys:
+        messages.info(
+            request,
+            f"Manual deploys to {environment.name} ask for confirmation first; change it in its "
+            "deploy options.",
+        )
     for overlap in setup.branch_overlaps(project):
         messages.warning(request, overlap)
     for warning in branch_check.check(project, environment.branch):

@@ -247,3 +247,42 @@ def test_an_outsider_gets_404(project, production, charlie, client_for, method):
     response = getattr(client, method)(url(project), data if method == "post" else None)
     assert response.status_code == 404
     assert not Deploy.objects.exists()
+
+
+def test_the_confirmation_says_when_the_commit_is_older_than_the_live_one(
+    client_for, alice, project, git_repo, production, cloned, queue
+):
+    old = git_repo.head()
+    live = git_repo.commit("x", "x", "Live now")
+    cloned()
+    make_deploy(project, production, sha=live)
+    page = client_for(alice).post(url(project), {"environment": production.pk, "ref": old[:7]})
+    page = page.content.decode()
+    assert f"{old[:7]} is older than the live commit {live[:7]}" in page
+    assert "Force push" in page
+    assert f'name="confirmed" value="{old}"' in page  # the full sha the mirror knows
+
+
+def test_the_confirmation_says_when_the_commit_is_already_live(
+    client_for, alice, project, git_repo, production, cloned, queue
+):
+    cloned()
+    make_deploy(project, production, sha=git_repo.head())
+    data = {"environment": production.pk, "ref": git_repo.head()}
+    page = client_for(alice).post(url(project), data).content.decode()
+    assert "This commit is already live" in page
+    assert "is older than" not in page
+
+
+def test_recent_commits_are_bounded_and_never_read_an_option(project, git_repo, cloned):
+    for n in range(3):
+        git_repo.commit(f"f{n}", str(n), f"Change {n}")
+    cloned()
+    assert [c.subject for c in mirror.recent_commits(project, "main", count=2)] == [
+        "Change 2",
+        "Change 1",
+    ]
+    assert len(mirror.recent_commits(project, "main", count=10_000)) == 4  # capped at 100
+    assert mirror.recent_commits(project, "--output=/tmp/x") == []
+    assert mirror.recent_commits(project, "no-such-branch") == []
+    assert mirror.branch_tip(project, "main") == git_repo.head()

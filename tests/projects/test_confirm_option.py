@@ -11,7 +11,7 @@ from projects.models import Environment
 from projects.setup_forms import production_like
 from tests.projects.test_settings import form_data, options_url, staging  # noqa: F401
 from tests.projects.test_wizard_fixtures import *  # noqa: F403
-from tests.projects.test_wizard_fixtures import SETTINGS, SETUP
+from tests.projects.test_wizard_fixtures import SETTINGS, SETUP, messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -26,12 +26,15 @@ def test_other_names_do_not(name):
     assert not production_like(name)
 
 
-def test_the_wizard_turns_it_on_for_production_only(admin, with_key):
+def test_the_wizard_turns_it_on_for_production_only_and_says_so(admin, with_key):
+    said = {}
     for name in ("staging", "production"):
         data = {"name": name, "branch": "main", "app_name": "foo-bar-123"}
-        admin.post(f"{SETUP}3/", data)
+        said[name] = " ".join(messages_of(admin.post(f"{SETUP}3/", data, follow=True)))
     asks = dict(Environment.objects.values_list("name", "confirm_manual_deploys"))
     assert asks == {"staging": False, "production": True}
+    assert "Manual deploys to production ask for confirmation first" in said["production"]
+    assert "ask for confirmation" not in said["staging"]
 
 
 def test_the_import_turns_it_on_for_production(admin, with_key):
