@@ -366,7 +366,8 @@ def has_commit(project, sha: str) -> str | None:
 def is_older(project, sha: str, than: str) -> bool:
     """Whether commit `sha` is an ancestor of commit `than` (and not `than` itself) in the
     mirror; False when either is unknown there."""
-    if sha == than or not (has_commit(project, sha) and has_commit(project, than)):
+    sha, than = has_commit(project, sha), has_commit(project, than)
+    if not (sha and than) or sha == than:
         return False
     path = mirror_path(project)
     try:
@@ -395,7 +396,16 @@ def _read(path, *args) -> str:
     """A local git command on the mirror for a page: its output, or "" when it fails or takes
     longer than READ_TIMEOUT (a page never waits on git)."""
     try:
-        result = runners.git(*args, cwd=path, check=False, timeout=READ_TIMEOUT)
+        result = subprocess.run(
+            ["git", *args],
+            cwd=path,
+            capture_output=True,
+            timeout=READ_TIMEOUT,
+            env=runners.git_env(tempfile.gettempdir()),
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except (subprocess.TimeoutExpired, OSError):
         return ""
-    return result.stdout if result.returncode == 0 else ""
+    # A commit message need not be UTF-8: what is not reads as �, the rest of the list stays.
+    return result.stdout.decode(errors="replace") if result.returncode == 0 else ""

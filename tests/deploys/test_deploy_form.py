@@ -286,3 +286,20 @@ def test_recent_commits_are_bounded_and_never_read_an_option(project, git_repo, 
     assert mirror.recent_commits(project, "--output=/tmp/x") == []
     assert mirror.recent_commits(project, "no-such-branch") == []
     assert mirror.branch_tip(project, "main") == git_repo.head()
+
+
+def test_a_subject_that_is_not_utf8_does_not_break_the_page(
+    client_for, alice, project, git_repo, cloned, tmp_path
+):
+    environment = make_environment(project, "staging", branch="main")
+    message = tmp_path / "message"
+    message.write_bytes(b"Caf\xe9 \xff\xfe broken\n")
+    (git_repo.path / "y").write_text("y")
+    git_repo.git("add", "y")
+    git_repo.git("-c", "i18n.commitEncoding=binary", "commit", "-q", "-F", str(message))
+    cloned()
+    response = client_for(alice).get(url(project, environment))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Caf\ufffd \ufffd\ufffd broken" in page
+    assert "First commit" in page  # the rest of the list is there
