@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from deploys import services
+from deploys import manual, mirror, services
 from deploys.models import Deploy
 from projects import audit
 from projects.access import get_project_for_user
@@ -27,6 +27,10 @@ class DeployForm(forms.Form):
         help_text="A branch name deploys its latest commit; a commit sha (7 to 40 characters) "
         "deploys exactly that commit.",
     )
+    # A recent commit picked from the list under the field: it wins over `ref` when set.
+    commit = forms.CharField(required=False, widget=forms.HiddenInput)
+    # The commit (or "branch") the confirmation page showed, sent by its button.
+    confirmed = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, project, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -42,21 +46,52 @@ class DeployForm(forms.Form):
             )
         return ref
 
+    def clean_commit(self):
+        commit = self.cleaned_data["commit"].strip().lower()
+        if commit and not COMMIT.fullmatch(commit):
+            raise forms.ValidationError("Pick a commit from the list, or leave the list alone.")
+        return commit
+
+    def clean_confirmed(self):
+        confirmed = self.cleaned_data["confirmed"].strip().lower()
+        if confirmed and confirmed != "branch" and not COMMIT.fullmatch(confirmed):
+            raise forms.ValidationError("Press Deploy again and confirm what it shows.")
+        return confirmed
+
     def target(self) -> dict:
-        ref = self.cleaned_data["ref"]
-        return {"sha": ref} if COMMIT.fullmatch(ref) else {"branch": ref}
+        """What to deploy: a picked commit, a confirmed commit (of the branch typed, which it
+        was the tip of when confirmed), or the ref as typed."""
+        data = self.cleaned_data
+        ref = data["commit"] or data["ref"]
+        confirmed = "" if data["confirmed"] == "branch" else data["confirmed"]
+        if COMMIT.fullmatch(ref):
+            return {"sha": confirmed if confirmed.startswith(ref) else ref}
+        return {"branch": ref, "sha": confirmed} if confirmed else {"branch": ref}
+
+    def needs_confirmation(self) -> bool:
+        return (
+            self.cleaned_data["environment"].confirm_manual_deploys
+            and not (self.cleaned_data["confirmed"])
+        )
 
 
 @login_required
 def deploy_new(request, slug):
+    """The Deploy form; for an environment that asks first, a confirmation page between the
+    form and the deploy (server-side: it works without JavaScript)."""
     project, _ = get_project_for_user(request, slug, Role.DEPLOYER)
-    if not project.environments.exists():
+    environments = list(project.environments.all())
+    if not environments:
         messages.warning(request, "Add an environment first: it says which Heroku app to deploy.")
         return redirect(project)
-    initial = {"ref": project.default_branch, "environment": request.GET.get("environment")}
+    wanted = request.POST.get("environment") or request.GET.get("environment")
+    chosen = _chosen(environments, wanted)
+    initial = {"ref": manual.suggested_ref(chosen), "environment": chosen.pk}
     form = DeployForm(project, request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         environment = form.cleaned_data["environment"]
+        if form.needs_confirmation():
+            return _confirm(request, project, form)
         try:
             deploy = services.request_deploy(environment, user=request.user, **form.target())
         except services.DeployError as error:
@@ -64,7 +99,38 @@ def deploy_new(request, slug):
         else:
             audit.record(project, request.user, "deploy.requested", number=deploy.number)
             return redirect(deploy)
-    return render(request, "deploys/actions/deploy_new.html", {"project": project, "form": form})
+    return _form_page(request, project, form, environments, chosen)
+
+
+def _form_page(request, project, form, environments, chosen):
+    context = {
+        "project": project,
+        "form": form,
+        "environments": environments,
+        "chosen": chosen,
+        "suggestions": {env.pk: manual.suggested_ref(env) for env in environments},
+        "commit_lists": manual.commit_lists(project, environments),
+        "cloned": mirror.is_cloned(project),
+        "fetched_at": mirror.fetched_at(project),
+    }
+    return render(request, "deploys/actions/deploy_new.html", context)
+
+
+def _chosen(environments, wanted):
+    """The environment `?environment=<id>` names, else the first one."""
+    return next((env for env in environments if str(env.pk) == wanted), environments[0])
+
+
+def _confirm(request, project, form):
+    environment = form.cleaned_data["environment"]
+    confirmation = manual.confirmation(environment, form.target())
+    context = {
+        "project": project,
+        "form": form,
+        "confirmation": confirmation,
+        "fetched_at": mirror.fetched_at(project),
+    }
+    return render(request, "deploys/actions/deploy_confirm.html", context)
 
 
 def _deploy(request, slug, number):

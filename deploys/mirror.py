@@ -9,9 +9,12 @@ import contextlib
 import fcntl
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -278,3 +281,131 @@ def worktree(project, sha):
         shutil.rmtree(target, ignore_errors=True)
         with locked(project):
             runners.git("worktree", "prune", cwd=path, check=False)
+
+
+# -- Read-only questions for pages (no network, bounded) ----------------------------------------
+
+RECENT_COMMITS = 20
+READ_TIMEOUT = 5  # seconds: a page waits no longer for the local mirror
+SUBJECT_MAX = 200
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A commit as the Deploy form lists it. `subject` and `author` are the repository's
+    untrusted text: templates escape them."""
+
+    sha: str
+    subject: str
+    author: str
+    date: datetime
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+
+def fetched_at(project) -> datetime | None:
+    """When the mirror was last cloned or fetched (a fetch writes FETCH_HEAD), None when it is
+    not cloned."""
+    path = mirror_path(project)
+    for name in ("FETCH_HEAD", "HEAD"):
+        with contextlib.suppress(OSError):
+            return datetime.fromtimestamp((path / name).stat().st_mtime, tz=UTC)
+    return None
+
+
+def recent_commits(project, branch: str, count: int = RECENT_COMMITS) -> list[Commit]:
+    """The last `count` commits of `branch` in the project's mirror, newest first; [] when the
+    mirror is not cloned, has no such branch, or git does not answer within READ_TIMEOUT."""
+    if not is_cloned(project) or not _plain_branch(branch):
+        return []
+    out = _read(
+        mirror_path(project),
+        "log",
+        f"--max-count={min(count, 100)}",
+        "--no-show-signature",
+        "--format=%H%x00%an%x00%ct%x00%s%x00",
+        f"refs/heads/{branch}",
+        "--",
+    )
+    fields = out.split("\x00")
+    commits = []
+    for start in range(0, len(fields) - 4, 4):
+        sha, author, stamp, subject = (part.strip("\n") for part in fields[start : start + 4])
+        commits.append(_commit(sha, author, stamp, subject))
+    return [commit for commit in commits if commit is not None]
+
+
+def branch_tip(project, branch: str) -> str | None:
+    """The full sha `branch` points at in the mirror, None when unknown there."""
+    if not is_cloned(project) or not _plain_branch(branch):
+        return None
+    return (
+        _read(
+            mirror_path(project),
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            f"refs/heads/{branch}^{{commit}}",
+        ).strip()
+        or None
+    )
+
+
+def has_commit(project, sha: str) -> str | None:
+    """The full sha of commit `sha` (7 to 40 hex digits) in the mirror, None when unknown."""
+    if not is_cloned(project) or not re.fullmatch(r"[0-9a-f]{7,40}", sha):
+        return None
+    return (
+        _read(mirror_path(project), "rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}").strip()
+        or None
+    )
+
+
+def is_older(project, sha: str, than: str) -> bool:
+    """Whether commit `sha` is an ancestor of commit `than` (and not `than` itself) in the
+    mirror; False when either is unknown there."""
+    sha, than = has_commit(project, sha), has_commit(project, than)
+    if not (sha and than) or sha == than:
+        return False
+    path = mirror_path(project)
+    try:
+        result = runners.git(
+            "merge-base", "--is-ancestor", sha, than, cwd=path, check=False, timeout=READ_TIMEOUT
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+    return result.returncode == 0
+
+
+def _plain_branch(branch: str) -> bool:
+    return (
+        bool(branch) and not branch.startswith("-") and ".." not in branch and "\x00" not in branch
+    )
+
+
+def _commit(sha, author, stamp, subject) -> Commit | None:
+    if not re.fullmatch(r"[0-9a-f]{40}", sha) or not stamp.isdigit():
+        return None
+    date = datetime.fromtimestamp(int(stamp), tz=UTC)
+    return Commit(sha, subject[:SUBJECT_MAX], author[:SUBJECT_MAX], date)
+
+
+def _read(path, *args) -> str:
+    """A local git command on the mirror for a page: its output, or "" when it fails or takes
+    longer than READ_TIMEOUT (a page never waits on git)."""
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=path,
+            capture_output=True,
+            timeout=READ_TIMEOUT,
+            env=runners.git_env(tempfile.gettempdir()),
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return ""
+    # A commit message need not be UTF-8: what is not reads as �, the rest of the list stays.
+    return result.stdout.decode(errors="replace") if result.returncode == 0 else ""

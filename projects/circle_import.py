@@ -58,6 +58,8 @@ class Plan:
     values: dict = field(default_factory=dict)
     lines: list[Line] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # What the import view noticed that does not stop the import (a branch the repository lacks).
+    warnings: list[str] = field(default_factory=list)
     # Heroku's answer for the app, filled in by the import view: the Environment checked, in words.
     app_check: object = None
     app_check_text: str = ""

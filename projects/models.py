@@ -165,6 +165,12 @@ class Environment(models.Model):
         default="main",
     )
     force_push = models.BooleanField(default=False)
+    # Set from the name when the environment is made (production, prod, live: on).
+    confirm_manual_deploys = models.BooleanField(
+        "Manual deploys ask for confirmation",
+        default=False,
+        help_text="The Deploy button shows what will happen to the app and asks before it starts.",
+    )
     maintenance_mode = models.CharField(
         max_length=12, choices=MaintenanceMode.choices, default=MaintenanceMode.OFF
     )

@@ -70,6 +70,7 @@ class EnvironmentOptionsForm(forms.ModelForm):
             "branch",
             "app_name",
             "auto_deploy",
+            "confirm_manual_deploys",
             "heroku_branch",
             "force_push",
             "maintenance_mode",

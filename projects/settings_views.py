@@ -12,11 +12,11 @@ from django.db.models import Max
 from django.shortcuts import get_object_or_404, redirect, render
 
 from herokucd import heroku
-from projects import audit, circle_import, setup
+from projects import audit, branch_check, circle_import, setup
 from projects.access import get_project_for_user
 from projects.models import DeployKey, Environment, HerokuCredential, Role
 from projects.settings_forms import CircleImportForm, EnvironmentOptionsForm
-from projects.setup_forms import check_app_for, check_app_name, clean_branch
+from projects.setup_forms import check_app_for, check_app_name, clean_branch, production_like
 
 
 @login_required
@@ -71,7 +71,15 @@ def environment_options(request, slug, environment_id):
 OPTION_GROUPS = [
     (
         "Deploy",
-        ["name", "branch", "app_name", "auto_deploy", "heroku_branch", "force_push"],
+        [
+            "name",
+            "branch",
+            "app_name",
+            "auto_deploy",
+            "confirm_manual_deploys",
+            "heroku_branch",
+            "force_push",
+        ],
     ),
     (
         "Maintenance and scaling",
@@ -155,6 +163,9 @@ def _save_options(request, project, form):
     messages.success(request, f"Saved the deploy options of {environment.name}.")
     for overlap in setup.branch_overlaps(project):
         messages.warning(request, overlap)
+    if "branch" in form.changed_data:
+        for warning in branch_check.check(project, environment.branch):
+            messages.warning(request, warning)
 
 
 @login_required
@@ -220,7 +231,16 @@ def _parse(project, form):
         _check_plan(project, plan)
     if parsed.plans:
         _check_apps(project, parsed.plans)
+        _check_branches(project, parsed.plans)
     return parsed
+
+
+def _check_branches(project, plans):
+    """A warning on each plan whose branch the repository lacks (read once for all plans)."""
+    branches = branch_check.read(project)
+    for plan in plans:
+        if plan.branch and not any(p.startswith("Branch") for p in plan.problems):
+            plan.warnings = branch_check.warnings(plan.branch, branches)
 
 
 def _check_name(plan, existing, seen):
@@ -319,6 +339,7 @@ def _import(request, project, form, plans):
                     app_checked_name=checked.app_checked_name,
                     app_checked_key_hash=checked.app_checked_key_hash,
                     app_checked_at=checked.app_checked_at,
+                    confirm_manual_deploys=production_like(plan.name),
                     **plan.values,
                 )
             audit.record(
@@ -338,4 +359,7 @@ def _import(request, project, form, plans):
     messages.success(request, f"Imported {names} from circle.yml. Check their deploy options.")
     for overlap in setup.branch_overlaps(project):
         messages.warning(request, overlap)
+    for plan in plans:
+        for warning in plan.warnings:
+            messages.warning(request, f"{plan.name}: {warning}")
     return True

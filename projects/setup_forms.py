@@ -15,6 +15,8 @@ KEY_FORMS = (
     "a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), HRKU- followed by a UUID, "
     "or HRKU- followed by 60 letters, digits, - or _"
 )
+# Environment names that ask before a manual deploy unless told otherwise (a word of the name).
+PRODUCTION_LIKE = re.compile(r"(?:^|[^a-z0-9])(?:production|prod|prd|live)(?:$|[^a-z0-9])", re.I)
 APP_NAME = re.compile(r"\A[a-z][a-z0-9-]{1,28}[a-z0-9]\Z")
 UPPERCASE_APP_NAME = "The Heroku app name must not include upper-case characters."
 # Heroku's own wording for its app name rule (HEROKU.md §3).
@@ -99,6 +101,16 @@ class EnvironmentForm(forms.ModelForm):
         if self.client is not None:
             check_app_for(self.instance, self.project, self.client, name)
         return name
+
+    def save(self, commit=True):
+        if self.instance.pk is None:
+            self.instance.confirm_manual_deploys = production_like(self.instance.name)
+        return super().save(commit)
+
+
+def production_like(name: str) -> bool:
+    """Whether manual deploys to an environment of this name ask first by default."""
+    return bool(PRODUCTION_LIKE.search(name))
 
 
 def clean_branch(value: str) -> str:

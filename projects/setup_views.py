@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from herokucd import heroku
 from herokucd.crypto import keyed_hash
-from projects import audit, setup, sshkeys
+from projects import audit, branch_check, setup, sshkeys
 from projects.access import get_project_for_user
 from projects.models import DeployKey, HerokuCredential, Role
 from projects.setup_forms import ApiKeyForm, EnvironmentForm
@@ -295,5 +295,13 @@ def _add_environment(request, project, form):
         f"Added {environment.name}: branch {environment.branch} deploys to "
         f"{environment.app_name}. Add another or adjust its deploy options in Settings.",
     )
+    if environment.confirm_manual_deploys:
+        messages.info(
+            request,
+            f"Manual deploys to {environment.name} ask for confirmation first; change it in its "
+            "deploy options.",
+        )
     for overlap in setup.branch_overlaps(project):
         messages.warning(request, overlap)
+    for warning in branch_check.check(project, environment.branch):
+        messages.warning(request, warning)

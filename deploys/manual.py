@@ -1,0 +1,155 @@
+"""What the Deploy form shows about an environment: the branch it suggests, the recent commits
+of the project's mirror to pick from, and, before a deploy that asks for confirmation, what
+will happen to the Heroku app. Read from the database and the local mirror only: the page
+never waits on the network."""
+
+from dataclasses import dataclass
+
+from deploys import mirror
+from deploys.models import Deploy, State
+from projects.models import CacheFlush, Environment, MaintenanceMode
+
+MAX_BRANCHES = 10  # distinct branches whose recent commits one page lists
+
+
+def suggested_ref(environment) -> str:
+    """The environment's branch when it names one (the project's default branch if it is one
+    of several names, else the first); the project's default branch for a /regex/."""
+    default = environment.project.default_branch
+    names = [p for p in environment.branch_patterns() if not p.startswith("/")]
+    if not names or default in names:
+        return default
+    return names[0]
+
+
+@dataclass
+class CommitList:
+    """The recent commits of one branch, as the form lists them."""
+
+    branch: str
+    commits: list
+    environments: list  # the ids of the environments that suggest this branch
+
+
+def commit_lists(project, environments) -> list[CommitList]:
+    """One list per branch the environments suggest (at most MAX_BRANCHES), [] of commits
+    when the mirror is not cloned or lacks the branch."""
+    lists: dict[str, CommitList] = {}
+    for environment in environments:
+        branch = suggested_ref(environment)
+        if branch not in lists and len(lists) < MAX_BRANCHES:
+            lists[branch] = CommitList(branch, mirror.recent_commits(project, branch), [])
+        if branch in lists:
+            lists[branch].environments.append(environment.pk)
+    return list(lists.values())
+
+
+@dataclass
+class Confirmation:
+    """What a deploy that asks first will do, for the confirmation page."""
+
+    environment: Environment
+    ref: str  # as typed (or picked): a branch or a commit
+    sha: str  # the commit that will be deployed, when the mirror knows it ("" otherwise)
+    live: Deploy | None  # the environment's last succeeded deploy
+    steps: list[str]
+    ref_is_commit: bool = False
+
+    @property
+    def unchanged(self) -> list[str]:
+        return unchanged(self.environment)
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+    @property
+    def what(self) -> str:
+        """What the button deploys: the commit when known, else the branch."""
+        return self.short_sha or self.ref
+
+    @property
+    def is_live(self) -> bool:
+        return bool(self.sha and self.live and self.live.sha == self.sha)
+
+    @property
+    def is_older_than_live(self) -> bool:
+        """The commit comes before the live one in the repository's history."""
+        live = self.live.sha if self.live else ""
+        return bool(self.sha and live) and mirror.is_older(self.environment.project, self.sha, live)
+
+
+def confirmation(environment, target: dict) -> Confirmation:
+    project = environment.project
+    if "branch" in target:
+        ref = target["branch"]
+        sha = mirror.branch_tip(project, ref) or ""
+    else:
+        ref = target["sha"]
+        sha = mirror.has_commit(project, ref) or ""
+    live = last_succeeded(environment)
+    return Confirmation(environment, ref, sha, live, steps(environment), "branch" not in target)
+
+
+def last_succeeded(environment) -> Deploy | None:
+    deploys = Deploy.objects.filter(environment=environment, state=State.SUCCEEDED)
+    return deploys.select_related("triggered_by").order_by("-number").first()
+
+
+def steps(environment) -> list[str]:
+    """The deploy's steps in order, in words, from the environment's options."""
+    env = environment
+    migration = env.migration_command
+    scale = Environment.split_names(env.scale_down_types) if migration else []
+    mode = env.maintenance_mode
+    around = mode == MaintenanceMode.MIGRATIONS and migration
+    found = ["Fetch the repository and check out the commit"]
+    found += _commands("pre-deploy", env.pre_deploy_commands)
+    if env.backup_before_migrate and migration:
+        found.append("Back up the Postgres database")
+    if mode == MaintenanceMode.DEPLOY:
+        found.append("Turn maintenance mode on (the app answers with its maintenance page)")
+    if scale:
+        found.append(f"Scale {', '.join(scale)} to 0")
+    push = "Force push" if env.force_push else "Push"
+    found.append(
+        f"{push} the commit to the app's {env.heroku_branch} branch: Heroku builds it and "
+        "releases it"
+    )
+    if around:
+        found.append("Turn maintenance mode on")
+    if migration:
+        found.append(f"Run the migration in a one-off dyno: {migration}")
+    if scale:
+        found.append(f"Scale {', '.join(scale)} back to their quantities before the deploy")
+    if mode == MaintenanceMode.DEPLOY or around:
+        found.append("Turn maintenance mode off")
+    if env.cache_flush and env.cache_config_vars:
+        found.append(f"Flush the cache ({CacheFlush(env.cache_flush).label})")
+    found += _commands("post-deploy", env.post_deploy_commands)
+    if env.health_check_url or env.health_check_text:
+        rollback = ", rolled back automatically if it fails" if env.auto_rollback else ""
+        found.append(f"Check the app's health{rollback}")
+    return found
+
+
+def unchanged(environment) -> list[str]:
+    """What the deploy leaves alone, said plainly beside the steps."""
+    env = environment
+    notes = []
+    if env.maintenance_mode == MaintenanceMode.OFF or (
+        env.maintenance_mode == MaintenanceMode.MIGRATIONS and not env.migration_command
+    ):
+        notes.append("Maintenance mode stays off: the app keeps serving during the deploy.")
+    if not (env.scale_down_types.strip() and env.migration_command):
+        notes.append("No process type is scaled down.")
+    if not env.migration_command:
+        notes.append("No migration runs.")
+    return notes
+
+
+def _commands(kind, text) -> list[str]:
+    count = len([line for line in text.splitlines() if line.strip()])
+    if not count:
+        return []
+    return [f"Run {count} {kind} command{'' if count == 1 else 's'} in a sandbox"]
