@@ -18,15 +18,21 @@ from deploys.trigger_models import (
     ApiToken,
     NotificationDelivery,
     NotificationTarget,
+    RejectedDelivery,
     WebhookEndpoint,
     new_secret,
 )
+from herokucd.clientip import client_ip
 from projects.access import get_project_for_user
 from projects.models import AuditEvent, Role
 
 QUEUE_UNAVAILABLE = (
     "herokucd cannot queue deploys right now (Redis is unreachable); nothing was recorded, "
     "try again or redeliver."
+)
+QUEUE_UNAVAILABLE_LISTED = (
+    "Not acted on: herokucd could not queue deploys (Redis was unreachable). Redeliver it from "
+    "your CI once herokucd is back."
 )
 EVENTS_SHOWN = 50
 DELIVERIES_SHOWN = 30
@@ -38,15 +44,24 @@ def webhook(request, public_id):
     endpoint = WebhookEndpoint.objects.select_related("project").filter(public_id=public_id).first()
     if endpoint is None:
         return JsonResponse({"error": "No webhook at this URL."}, status=404)
+    source = client_ip(request)
     try:
-        answer = webhooks.receive(endpoint, request.headers, request.body)
-    except webhooks.SignatureError as error:
-        return JsonResponse({"error": str(error)}, status=401)
-    except webhooks.MalformedEvent as error:
-        return JsonResponse({"error": str(error)}, status=400)
+        answer = webhooks.receive(endpoint, request.headers, request.body, source)
+    except webhooks.Refused as error:
+        status = 401 if isinstance(error, webhooks.SignatureError) else 400
+        return _rejected(request, endpoint, status, str(error), error.listed)
     except QueueUnavailable:
-        return JsonResponse({"error": QUEUE_UNAVAILABLE}, status=503)
+        return _rejected(request, endpoint, 503, QUEUE_UNAVAILABLE, QUEUE_UNAVAILABLE_LISTED)
+    if answer.outcome == webhooks.REPLAY and answer.event is None:
+        listed = "Received before (same delivery id): nothing done. The first one is listed."
+        webhooks.record_rejected(endpoint, request.headers, 200, listed, source)
     return JsonResponse(answer.as_json(), status=answer.status)
+
+
+def _rejected(request, endpoint, status, answer, listed):
+    """Answer as before, and list the delivery with the reason in the user's words."""
+    webhooks.record_rejected(endpoint, request.headers, status, listed, client_ip(request))
+    return JsonResponse({"error": answer}, status=status)
 
 
 def _audit(project, user, action, **details):
@@ -63,9 +78,23 @@ def _show_secret(request, project, secret, what):
 def triggers(request, slug):
     project, membership = get_project_for_user(request, slug)
     endpoint = WebhookEndpoint.objects.filter(project=project).first()
-    events = endpoint.events.select_related("deploy")[:EVENTS_SHOWN] if endpoint else []
-    context = {"project": project, "membership": membership, "events": events}
+    context = {
+        "project": project,
+        "membership": membership,
+        "events": _deliveries(endpoint),
+        "rejected_kept": RejectedDelivery.KEEP,
+    }
     return render(request, "deploys/triggers/triggers.html", context)
+
+
+def _deliveries(endpoint) -> list:
+    """The newest deliveries, events and rejected ones in one list, newest first."""
+    if endpoint is None:
+        return []
+    events = list(endpoint.events.select_related("deploy")[:EVENTS_SHOWN])
+    rejected = list(endpoint.rejected_deliveries.all()[:EVENTS_SHOWN])
+    merged = sorted([*events, *rejected], key=lambda d: d.received_at, reverse=True)
+    return merged[:EVENTS_SHOWN]
 
 
 @login_required
