@@ -3,6 +3,7 @@
 The webhook is the only view without login: its signature is the authentication.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -22,6 +23,7 @@ from deploys.trigger_models import (
     WebhookEndpoint,
     new_secret,
 )
+from herokucd import siteurl
 from herokucd.clientip import client_ip
 from projects.access import get_project_for_user
 from projects.models import AuditEvent, Role
@@ -162,6 +164,7 @@ def _targets_context(project, membership, form):
         "form": form,
         "targets": targets,
         "deliveries": deliveries,
+        "site_url": settings.SITE_URL,
     }
 
 
@@ -169,6 +172,7 @@ def _add_target(request, project, form):
     target = form.save(commit=False)
     is_webhook = target.kind == NotificationTarget.WEBHOOK
     target.secret = new_secret() if is_webhook else ""
+    target.dashboard_url = siteurl.of_request(request)  # for links while SITE_URL is unset
     target.save()
     _audit(project, request.user, "notification.added", target=str(target))
     if is_webhook:

@@ -17,6 +17,7 @@ def absolute(path: str, request=None, fallback: str = "") -> str:
     return fallback.rstrip("/") + path
 
 
-def base(request) -> str:
-    """The dashboard's address as this request reached it, without a trailing slash."""
-    return absolute("/", request).rstrip("/")
+def of_request(request) -> str:
+    """The address this request reached the dashboard at (SITE_URL aside), without a trailing
+    slash: its Host was checked against ALLOWED_HOSTS."""
+    return request.build_absolute_uri("/").rstrip("/")
