@@ -70,9 +70,13 @@ def _audit(project, user, action, **details):
     AuditEvent.objects.create(project=project, actor=user, action=action, details=details)
 
 
-def _show_secret(request, project, secret, what):
-    """The only time a secret is shown in full: the response to the POST that made it."""
+def _show_secret(request, project, secret, what, endpoint=None):
+    """The only time a secret is shown in full: the response to the POST that made it. A
+    webhook's secret comes with its URL and the CI settings that use both."""
     context = {"project": project, "secret": secret, "what": what}
+    if endpoint is not None:
+        context["webhook_url"] = endpoint.url_for(request)
+        context["gitlab"] = "GitLab" in what
     return render(request, "deploys/triggers/secret_once.html", context)
 
 
@@ -108,7 +112,7 @@ def webhook_create(request, slug):
         return redirect("triggers", project.slug)
     endpoint = WebhookEndpoint.objects.create(project=project, secret=new_secret())
     _audit(project, request.user, "webhook.created")
-    return _show_secret(request, project, endpoint.secret, "webhook signing secret")
+    return _show_secret(request, project, endpoint.secret, "webhook signing secret", endpoint)
 
 
 @login_required
@@ -118,7 +122,7 @@ def webhook_rotate(request, slug):
     endpoint = get_object_or_404(WebhookEndpoint, project=project)
     secret = endpoint.rotate()
     _audit(project, request.user, "webhook.secret_rotated")
-    return _show_secret(request, project, secret, "new webhook signing secret")
+    return _show_secret(request, project, secret, "new webhook signing secret", endpoint)
 
 
 @login_required
@@ -134,7 +138,8 @@ def gitlab_token(request, slug):
         request.user,
         "webhook.gitlab_token_replaced" if replaced else "webhook.gitlab_token_created",
     )
-    return _show_secret(request, project, token, "new GitLab token" if replaced else "GitLab token")
+    what = "new GitLab token" if replaced else "GitLab token"
+    return _show_secret(request, project, token, what, endpoint)
 
 
 @login_required

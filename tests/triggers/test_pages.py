@@ -210,3 +210,28 @@ def test_the_settings_panel_shows_the_git_budget(client_for, alice, project, sta
     GitRequest.objects.create(key_hash=keyed_hash("HRKU-test"), app_name="foo-bar-staging")
     page = client_for(alice).get("/projects/foo-bar/triggers/").content.decode()
     assert "73 of 75" in page
+
+
+def test_the_created_page_shows_the_url_with_the_secret_and_ci_settings_using_it(
+    client_for, alice, project, settings
+):
+    settings.SITE_URL = ""
+    created = client_for(alice).post(
+        "/projects/foo-bar/triggers/webhook/", HTTP_HOST="localhost:9000"
+    )
+    endpoint = WebhookEndpoint.objects.get()
+    page = created.content.decode()
+    url = f"http://localhost:9000/hooks/{endpoint.public_id}/"
+    assert f'aria-labelledby="webhook-url-label">{url}</pre>' in page
+    assert f'aria-labelledby="secret-label">{endpoint.secret}</pre>' in page
+    assert f"Payload URL <code>{url}</code>" in page  # GitHub
+    assert f"curl -fsS -X POST '{url}'" in page  # any other CI
+
+
+def test_rotating_shows_the_url_with_the_new_secret(client_for, alice, project):
+    client = client_for(alice)
+    client.post("/projects/foo-bar/triggers/webhook/")
+    page = client.post("/projects/foo-bar/triggers/webhook/rotate/", {"confirmed": "yes"})
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret in page.content.decode()
+    assert f"/hooks/{endpoint.public_id}/</pre>" in page.content.decode()
