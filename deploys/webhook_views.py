@@ -9,10 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from deploys import webhooks
+from deploys import confirmations, webhooks
 from deploys.jobs import QueueUnavailable
 from deploys.trigger_forms import ApiTokenForm, NotificationTargetForm
 from deploys.trigger_models import (
@@ -120,9 +121,28 @@ def webhook_create(request, slug):
 def webhook_rotate(request, slug):
     project, _ = get_project_for_user(request, slug, Role.ADMIN)
     endpoint = get_object_or_404(WebhookEndpoint, project=project)
+    if not confirmations.is_confirmed(request):
+        return _ask(request, confirmations.rotate_secret(endpoint), project)
     secret = endpoint.rotate()
     _audit(project, request.user, "webhook.secret_rotated")
     return _show_secret(request, project, secret, "new webhook signing secret", endpoint)
+
+
+@login_required
+@require_POST
+def webhook_delete(request, slug):
+    project, _ = get_project_for_user(request, slug, Role.ADMIN)
+    endpoint = get_object_or_404(WebhookEndpoint, project=project)
+    if not confirmations.is_confirmed(request):
+        return _ask(request, confirmations.delete_webhook(endpoint), project)
+    endpoint.delete()
+    _audit(project, request.user, "webhook.deleted")
+    messages.success(request, "Webhook deleted: deliveries to its URL are answered 404.")
+    return redirect("triggers", project.slug)
+
+
+def _ask(request, confirmation, project):
+    return confirmations.ask(request, confirmation, reverse("triggers", args=[project.slug]))
 
 
 @login_required
@@ -132,6 +152,8 @@ def gitlab_token(request, slug):
     project, _ = get_project_for_user(request, slug, Role.ADMIN)
     endpoint = get_object_or_404(WebhookEndpoint, project=project)
     replaced = bool(endpoint.gitlab_token_hash)
+    if replaced and not confirmations.is_confirmed(request):
+        return _ask(request, confirmations.replace_gitlab_token(endpoint), project)
     token = endpoint.new_gitlab_token()
     _audit(
         project,
@@ -193,6 +215,9 @@ def _add_target(request, project, form):
 def notification_delete(request, slug, target_id):
     project, _ = get_project_for_user(request, slug, Role.ADMIN)
     target = get_object_or_404(NotificationTarget, pk=target_id, environment__project=project)
+    if not confirmations.is_confirmed(request):
+        back = reverse("notifications", args=[project.slug])
+        return confirmations.ask(request, confirmations.stop_notifying(target), back)
     target.delete()
     _audit(project, request.user, "notification.removed", target=str(target))
     messages.success(request, f"{target.shown_address} will no longer be notified.")

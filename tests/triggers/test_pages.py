@@ -78,7 +78,7 @@ def test_rotating_shows_the_new_secret_once_and_keeps_the_old_one_for_a_day(
     client = client_for(alice)
     client.post("/projects/foo-bar/triggers/webhook/")
     old = WebhookEndpoint.objects.get().secret
-    response = client.post("/projects/foo-bar/triggers/webhook/rotate/")
+    response = client.post("/projects/foo-bar/triggers/webhook/rotate/", {"confirmed": "yes"})
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret != old and endpoint.secret in response.content.decode()
     assert endpoint.valid_secrets() == [endpoint.secret, old]
@@ -162,7 +162,9 @@ def test_an_admin_removes_a_notification(client_for, alice, staging):
     target = NotificationTarget.objects.create(
         environment=staging, kind="email", address="ops@example.com"
     )
-    client_for(alice).post(f"/projects/foo-bar/notifications/{target.pk}/delete/")
+    client_for(alice).post(
+        f"/projects/foo-bar/notifications/{target.pk}/delete/", {"confirmed": "yes"}
+    )
     assert not NotificationTarget.objects.exists()
 
 
