@@ -174,3 +174,11 @@ def test_deliveries_are_listed_newest_first(deliver, client_for, alice, environm
     deliver(payloads.github_workflow_run(), secret="wrong", delivery="second")
     page = listed(client_for, alice)
     assert page.index("<code>second</code>") < page.index("<code>first</code>")
+
+
+def test_a_forged_delivery_id_does_not_stop_the_real_delivery(deliver, endpoint, environments):
+    """Refused deliveries are kept apart: their delivery id is no "received before"."""
+    payload = payloads.github_workflow_run(branch="feature-x")
+    assert deliver(payload, secret="forged", delivery="ci-42").status_code == 401
+    assert deliver(payload, delivery="ci-42").status_code == 202
+    assert WebhookEvent.objects.filter(delivery_id="ci-42").exists()
