@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import json
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -559,12 +561,53 @@ def _header(headers, name: str, limit: int) -> str:
     return headers.get(name, "")[:limit].replace("\x00", "")
 
 
+class ListingThrottle:
+    """At most RATE refused deliveries a second per webhook are written, per web process.
+
+    Forged deliveries used to cost no write at all; listing them must not let a flood hold the
+    database's write lock (SQLite has one for everything, deploy logs included). Past the rate
+    a delivery is answered as ever and only counted; the next one listed says how many were not.
+    """
+
+    RATE = 5
+
+    def __init__(self, clock=time.monotonic):
+        self.clock, self.lock, self.windows = clock, threading.Lock(), {}
+
+    def admit(self, key) -> int | None:
+        """None: do not write this one. Else how many were left unlisted before it."""
+        second = int(self.clock())
+        with self.lock:
+            start, written, skipped = self.windows.get(key, (second, 0, 0))
+            if start != second:
+                start, written = second, 0
+            if written >= self.RATE:
+                self.windows[key] = (start, written, skipped + 1)
+                return None
+            self.windows[key] = (start, written + 1, 0)
+            if len(self.windows) > 10_000:  # endpoints are few; never grow without bound
+                self.windows.clear()
+            return skipped
+
+
+THROTTLE = ListingThrottle()
+
+
 def record_rejected(endpoint, headers, status: int, reason: str, source: str = ""):
     """List a delivery that recorded no event, then keep only the newest KEEP of the webhook.
 
     Bounded work whatever was sent: a few header values cut short (never the body, the
     signature or the token), one INSERT, one indexed SELECT of a single row at offset KEEP and
-    at most one DELETE (a fast delete: no signal or cascade hangs on these rows)."""
+    at most one DELETE (a fast delete: no signal or cascade hangs on these rows); none of it
+    past ListingThrottle.RATE a second."""
+    unlisted = THROTTLE.admit(endpoint.public_id)
+    if unlisted is None:
+        return None
+    if unlisted:
+        note = (
+            f" ({unlisted} more just before were not listed: over {ListingThrottle.RATE} a second.)"
+        )
+        reason = reason[: 500 - len(note)] + note
     provider = detect_provider(headers)
     event_header = EVENT_HEADERS.get(provider)
     delivery = next((h for h in DELIVERY_HEADERS if headers.get(h)), "")

@@ -20,6 +20,25 @@ TRIGGERS = "/projects/foo-bar/triggers/"
 BODY_MARK = "body-marker-7f3a"  # a value only the body holds
 
 
+class Clock:
+    """Seconds that pass only when the test says so."""
+
+    def __init__(self, step=0.0):
+        self.now, self.step = 1000.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def throttle(monkeypatch):
+    """Each refused delivery in its own second, unless a test holds the clock."""
+    clock = Clock(step=1.0)
+    monkeypatch.setattr(webhooks, "THROTTLE", webhooks.ListingThrottle(clock))
+    return clock
+
+
 def listed(client_for, alice):
     return client_for(alice).get(TRIGGERS).content.decode()
 
@@ -182,3 +201,21 @@ def test_a_forged_delivery_id_does_not_stop_the_real_delivery(deliver, endpoint,
     assert deliver(payload, secret="forged", delivery="ci-42").status_code == 401
     assert deliver(payload, delivery="ci-42").status_code == 202
     assert WebhookEvent.objects.filter(delivery_id="ci-42").exists()
+
+
+def test_a_flood_within_a_second_writes_at_most_the_rate_and_says_how_many_it_left_out(
+    deliver, endpoint, throttle, client_for, alice
+):
+    throttle.step = 0.0  # every delivery in the same second
+    rate = webhooks.ListingThrottle.RATE
+    for number in range(rate + 20):
+        assert (
+            deliver(payloads.github_workflow_run(), secret="x", delivery=f"n{number}").status_code
+            == 401
+        )
+    assert endpoint.rejected_deliveries.count() == rate
+    throttle.now += 1
+    deliver(payloads.github_workflow_run(), secret="x", delivery="next-second")
+    assert endpoint.rejected_deliveries.count() == rate + 1
+    page = listed(client_for, alice)
+    assert "(20 more just before were not listed: over 5 a second.)" in page
