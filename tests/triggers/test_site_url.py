@@ -115,3 +115,15 @@ def test_the_notifications_page_asks_for_site_url_when_it_is_unset(
     settings.SITE_URL = "https://cd.example.com"
     page = client.get(NOTIFICATIONS).content.decode()
     assert "is not set" not in page and "<code>https://cd.example.com</code>" in page
+
+
+def test_the_setup_token_names_the_page_without_site_url(settings):
+    import io
+
+    from django.core.management import call_command
+
+    settings.SITE_URL = ""
+    out = io.StringIO()
+    call_command("setup_token", stdout=out)
+    assert "Create one at /setup/first-admin/ (on the dashboard's address)" in out.getvalue()
+    assert "127.0.0.1:8000" not in out.getvalue()
