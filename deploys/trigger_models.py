@@ -126,6 +126,8 @@ class Outcome(models.TextChoices):
 class WebhookEvent(models.Model):
     """One delivery a CI sent us and what herokucd did about it."""
 
+    rejected = False  # the Triggers page lists these and RejectedDelivery rows in one table
+
     endpoint = models.ForeignKey(WebhookEndpoint, models.CASCADE, related_name="events")
     delivery_id = models.CharField(max_length=200, blank=True)
     provider = models.CharField(max_length=20)  # github, circleci, gitlab, generic
@@ -162,8 +164,6 @@ class WebhookEvent(models.Model):
     def short_sha(self):
         return self.sha[:7]
 
-    rejected = False
-
 
 class RejectedDelivery(models.Model):
     """A delivery that recorded no event: refused (401 signature or token, 400 malformed or stale),
@@ -175,6 +175,7 @@ class RejectedDelivery(models.Model):
     """
 
     KEEP = 100
+    rejected = True
 
     endpoint = models.ForeignKey(
         WebhookEndpoint, models.CASCADE, related_name="rejected_deliveries"
@@ -193,8 +194,6 @@ class RejectedDelivery(models.Model):
 
     def __str__(self):
         return f"{self.provider} {self.event} {self.status}"
-
-    rejected = True  # the deliveries list shows both kinds in one table
 
 
 class NotificationTarget(models.Model):
