@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from deploys import manual, mirror, services
+from deploys import confirmations, manual, mirror, services
 from deploys.models import Deploy
 from projects import audit
 from projects.access import get_project_for_user
@@ -144,6 +144,10 @@ def _deploy(request, slug, number):
 @require_POST
 def deploy_cancel(request, slug, number):
     deploy = _deploy(request, slug, number)
+    if not deploy.is_finished and not confirmations.is_confirmed(request):
+        return confirmations.ask(
+            request, confirmations.cancel_deploy(deploy), deploy.get_absolute_url()
+        )
     try:
         services.cancel_deploy(deploy, request.user)
     except services.DeployError as error:

@@ -7,7 +7,6 @@ gets 404 and a viewer gets 403 for what needs the deployer role.
 import json
 from functools import wraps
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -19,6 +18,7 @@ from deploys.actions_views import BRANCH, COMMIT
 from deploys.logformat import MAX_LINE_NUMBER, read_lines
 from deploys.models import Deploy, Trigger
 from deploys.trigger_models import ApiToken
+from herokucd import siteurl
 from projects.access import get_project_for_user, projects_for_user
 from projects.models import Role
 
@@ -73,11 +73,11 @@ def environment_json(environment):
     }
 
 
-def project_json(project):
+def project_json(project, request):
     return {
         "slug": project.slug,
         "name": project.name,
-        "url": settings.SITE_URL + project.get_absolute_url(),
+        "url": siteurl.absolute(project.get_absolute_url(), request),
         "environments": [environment_json(e) for e in project.environments.all()],
     }
 
@@ -93,10 +93,10 @@ def step_json(step):
     }
 
 
-def deploy_json(deploy, steps=True):
+def deploy_json(deploy, request, steps=True):
     data = {
         "number": deploy.number,
-        "url": settings.SITE_URL + deploy.get_absolute_url(),
+        "url": siteurl.absolute(deploy.get_absolute_url(), request),
         "environment": deploy.environment_name,
         "app": deploy.app_name,
         "branch": deploy.branch,
@@ -118,14 +118,14 @@ def deploy_json(deploy, steps=True):
 @require_GET
 def projects(request):
     found = projects_for_user(request.user).prefetch_related("environments")
-    return JsonResponse({"projects": [project_json(p) for p in found]})
+    return JsonResponse({"projects": [project_json(p, request) for p in found]})
 
 
 @token_required
 @require_GET
 def project(request, slug):
     found, _ = get_project_for_user(request, slug)
-    return JsonResponse(project_json(found))
+    return JsonResponse(project_json(found, request))
 
 
 @token_required
@@ -135,7 +135,7 @@ def deploys(request, slug):
         return _trigger(request, slug)
     found, _ = get_project_for_user(request, slug)
     recent = found.deploys.select_related("triggered_by", "project")[:DEPLOYS_LISTED]
-    return JsonResponse({"deploys": [deploy_json(d, steps=False) for d in recent]})
+    return JsonResponse({"deploys": [deploy_json(d, request, steps=False) for d in recent]})
 
 
 def _read_trigger_body(request):
@@ -186,7 +186,7 @@ def _trigger(request, slug):
         )
     except DeployError as error:
         return _error(503, str(error))
-    return JsonResponse(deploy_json(deploy), status=202)
+    return JsonResponse(deploy_json(deploy, request), status=202)
 
 
 def _deploy_for(request, slug, number):
@@ -199,7 +199,7 @@ def _deploy_for(request, slug, number):
 @token_required
 @require_GET
 def deploy(request, slug, number):
-    return JsonResponse(deploy_json(_deploy_for(request, slug, number)))
+    return JsonResponse(deploy_json(_deploy_for(request, slug, number), request))
 
 
 def _after(request) -> int:

@@ -32,7 +32,7 @@ from rq import Retry
 
 from deploys.models import Deploy, State
 from deploys.trigger_models import NotificationDelivery, NotificationTarget
-from herokucd import http
+from herokucd import http, siteurl
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +148,16 @@ def trigger_text(deploy) -> str:
     return text + (f" ({deploy.trigger_detail})" if deploy.trigger_detail else "")
 
 
-def deploy_link(deploy) -> str:
+def deploy_link(deploy, dashboard_url="") -> str:
+    """SITE_URL, else the address the target was added from (a worker has no request)."""
     try:
-        return settings.SITE_URL + deploy.get_absolute_url()
+        path = deploy.get_absolute_url()
     except NoReverseMatch:  # the deploy page is not routed: the project page still helps
-        return settings.SITE_URL + deploy.project.get_absolute_url()
+        path = deploy.project.get_absolute_url()
+    return siteurl.absolute(path, fallback=dashboard_url)
 
 
-def message(deploy, event) -> dict:
+def message(deploy, event, dashboard_url="") -> dict:
     project = deploy.project
     headline = (
         f"Deploy #{deploy.number} of {project.name} to {deploy.environment_name} {HEADLINES[event]}"
@@ -170,7 +172,7 @@ def message(deploy, event) -> dict:
         "trigger": trigger_text(deploy),
         "duration": duration_text(deploy),
         "reason": deploy.reason,
-        "url": deploy_link(deploy),
+        "url": deploy_link(deploy, dashboard_url),
     }
     return {"event": event, "headline": headline, "deploy": deploy.number, **facts}
 
@@ -254,7 +256,9 @@ def deliver(target_id, deploy_id, event):
         NotificationDelivery.objects.filter(target=target, deploy=deploy, event=event).count() + 1
     )
     try:
-        record.response_code = SENDERS[target.kind](target, message(deploy, event))
+        record.response_code = SENDERS[target.kind](
+            target, message(deploy, event, target.dashboard_url)
+        )
         record.status = NotificationDelivery.DELIVERED
     except DeliveryFailed as error:
         record.status, record.error = NotificationDelivery.FAILED, str(error)

@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from herokucd import http
+from herokucd import http, siteurl
 from herokucd.crypto import EncryptedTextField, mask
 from projects.models import Environment, Project
 
@@ -25,6 +25,7 @@ __all__ = [
     "NotificationDelivery",
     "NotificationTarget",
     "Outcome",
+    "RejectedDelivery",
     "WebhookEndpoint",
     "WebhookEvent",
 ]
@@ -65,9 +66,9 @@ class WebhookEndpoint(models.Model):
     def get_absolute_url(self):
         return reverse("webhook", args=[self.public_id])
 
-    @property
-    def url(self):
-        return settings.SITE_URL + self.get_absolute_url()
+    def url_for(self, request=None) -> str:
+        """The URL to give CI: SITE_URL's, else the host and port `request` came to."""
+        return siteurl.absolute(self.get_absolute_url(), request)
 
     @property
     def masked_secret(self):
@@ -125,6 +126,8 @@ class Outcome(models.TextChoices):
 class WebhookEvent(models.Model):
     """One delivery a CI sent us and what herokucd did about it."""
 
+    rejected = False  # the Triggers page lists these and RejectedDelivery rows in one table
+
     endpoint = models.ForeignKey(WebhookEndpoint, models.CASCADE, related_name="events")
     delivery_id = models.CharField(max_length=200, blank=True)
     provider = models.CharField(max_length=20)  # github, circleci, gitlab, generic
@@ -140,6 +143,8 @@ class WebhookEvent(models.Model):
         "deploys.Deploy", models.SET_NULL, null=True, blank=True, related_name="+"
     )
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    status = models.PositiveSmallIntegerField(default=202)  # the HTTP status answered
+    source_address = models.CharField(max_length=45, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-pk"]
@@ -158,6 +163,37 @@ class WebhookEvent(models.Model):
     @property
     def short_sha(self):
         return self.sha[:7]
+
+
+class RejectedDelivery(models.Model):
+    """A delivery that recorded no event: refused (401 signature or token, 400 malformed or stale),
+    not queued (503), or a repeat of a delivery id already received (200).
+
+    Mostly unauthenticated input, so only what herokucd itself says about it and a few header
+    values, cut short: never the body, a signature or a token. The newest KEEP per webhook are
+    kept (webhooks.record_rejected prunes on insert), so a flood cannot grow the database.
+    """
+
+    KEEP = 100
+    rejected = True
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, models.CASCADE, related_name="rejected_deliveries"
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    status = models.PositiveSmallIntegerField()  # the HTTP status answered
+    provider = models.CharField(max_length=20)  # from the headers: github, circleci, ...
+    event = models.CharField(max_length=100, blank=True)  # the event header, as sent
+    delivery_id = models.CharField(max_length=200, blank=True)  # from the headers only
+    source_address = models.CharField(max_length=45, blank=True)
+    reason = models.CharField(max_length=500)  # in the user's words, with what to do
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        indexes = [models.Index(fields=["endpoint", "id"], name="rejected_delivery_prune")]
+
+    def __str__(self):
+        return f"{self.provider} {self.event} {self.status}"
 
 
 class NotificationTarget(models.Model):
@@ -182,6 +218,9 @@ class NotificationTarget(models.Model):
     on_succeeded = models.BooleanField("Deploy succeeded", default=False)
     on_recovered = models.BooleanField("Recovered (success after a failure)", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The address the dashboard was reached at by the admin who added this target: the links its
+    # messages carry when SITE_URL is unset (a worker has no request to read it from).
+    dashboard_url = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["environment__position", "pk"]

@@ -12,6 +12,11 @@ urlpatterns = [
         name="webhook_rotate",
     ),
     path(
+        "projects/<slug:slug>/triggers/webhook/delete/",
+        views.webhook_delete,
+        name="webhook_delete",
+    ),
+    path(
         "projects/<slug:slug>/triggers/webhook/gitlab-token/",
         views.gitlab_token,
         name="webhook_gitlab_token",

@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import json
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deploys import jobs
-from deploys.trigger_models import Outcome, WebhookEvent, hash_token
+from deploys.trigger_models import Outcome, RejectedDelivery, WebhookEvent, hash_token
 from projects.models import Project
 
 GITHUB, CIRCLECI, GITLAB, GENERIC = "github", "circleci", "gitlab", "generic"
@@ -30,7 +32,16 @@ SHA = re.compile(r"[0-9a-fA-F]{7,40}")  # always fullmatch: "$" would let a newl
 REPLAY = "replay"
 
 
-class SignatureError(Exception):
+class Refused(Exception):
+    """A delivery answered with an error. The answer says `str(error)`; the deliveries list shows
+    `listed`, the same in the words of someone fixing their CI settings."""
+
+    def __init__(self, message: str, listed: str = ""):
+        super().__init__(message)
+        self.listed = listed or message
+
+
+class SignatureError(Refused):
     """Missing or wrong signature: answered 401, nothing else happens."""
 
 
@@ -38,7 +49,7 @@ class StaleEvent(SignatureError):
     """A signed timestamp too far from now: a delivery captured and sent again later (401)."""
 
 
-class MalformedEvent(Exception):
+class MalformedEvent(Refused):
     """The body cannot be read as the event it claims to be: answered 400 with the reason."""
 
 
@@ -101,16 +112,28 @@ def _check_any(given: list[str], secrets: list[str], body: bytes) -> None:
     # Every comparison runs, so timing says nothing about which one matched.
     matches = [_same(g, e) for g in given for e in expected]
     if not any(matches):
-        raise SignatureError("The signature does not match the webhook's signing secret.")
+        raise SignatureError(
+            "The signature does not match the webhook's signing secret.",
+            "Signature does not match the webhook's secret: check the secret in your CI settings "
+            "(after Rotate secret, the new one; the old one works 24 hours).",
+        )
 
 
 def verify_github_style(headers, body: bytes, secrets: list[str]) -> None:
     header = headers.get("X-Hub-Signature-256", "")
     if not header:
-        raise SignatureError("Missing X-Hub-Signature-256 header.")
+        raise SignatureError(
+            "Missing X-Hub-Signature-256 header.",
+            "Unsigned: no X-Hub-Signature-256 header. Set the webhook's secret in your CI "
+            "settings (GitHub: Secret), or sign the body as shown above.",
+        )
     scheme, _, given = header.partition("=")
     if scheme != "sha256":
-        raise SignatureError("X-Hub-Signature-256 must be sha256=<hex HMAC-SHA256 of the body>.")
+        raise SignatureError(
+            "X-Hub-Signature-256 must be sha256=<hex HMAC-SHA256 of the body>.",
+            "The X-Hub-Signature-256 header is not sha256=<hex HMAC-SHA256 of the body>: "
+            "sign with SHA-256 (GitHub: the X-Hub-Signature-256 header, not X-Hub-Signature).",
+        )
     _check_any([given], secrets, body)
 
 
@@ -120,7 +143,11 @@ def verify_circleci(headers, body: bytes, secrets: list[str]) -> None:
     ]
     given = [value for version, _, value in parts if version == "v1"]
     if not given:
-        raise SignatureError("Missing v1 in the circleci-signature header.")
+        raise SignatureError(
+            "Missing v1 in the circleci-signature header.",
+            "Unsigned: no v1 signature in the circleci-signature header. Set the webhook's "
+            "secret as the CircleCI webhook's Secret token.",
+        )
     _check_any(given, secrets, body)
 
 
@@ -134,12 +161,18 @@ def verify_gitlab(headers, body: bytes, token_hashes: list[str]) -> None:
         )
     token = headers.get("X-Gitlab-Token", "")
     if not token:
-        raise SignatureError("Missing X-Gitlab-Token header.")
+        raise SignatureError(
+            "Missing X-Gitlab-Token header.",
+            "No GitLab token sent: paste the webhook's GitLab token as the GitLab webhook's "
+            "Secret token.",
+        )
     given = hash_token(token)
     matches = [_same(given, expected) for expected in token_hashes]
     if not any(matches):
         raise SignatureError(
-            "X-Gitlab-Token does not match the webhook's GitLab token (not its signing secret)."
+            "X-Gitlab-Token does not match the webhook's GitLab token (not its signing secret).",
+            "GitLab token does not match: paste the webhook's current GitLab token (not the "
+            "signing secret) as the GitLab webhook's Secret token.",
         )
 
 
@@ -428,8 +461,10 @@ def _start_deploy(environment, branch, build: Build):
     )
 
 
-def _store(endpoint, build: Build, outcome, reason, environment, branch, deploy=None):
+def _store(endpoint, build: Build, outcome, reason, environment, branch, deploy=None, source=""):
     return WebhookEvent.objects.create(
+        status=200 if deploy else 202,
+        source_address=source,
         endpoint=endpoint,
         delivery_id=build.delivery_id,
         provider=build.provider,
@@ -470,7 +505,7 @@ def _already(deploy, environment) -> str:
     )
 
 
-def record(endpoint, build: Build) -> Answer:
+def record(endpoint, build: Build, source: str = "") -> Answer:
     """Decide and store the event; a delivery id seen before creates nothing (200), a commit
     deployed by a webhook within the replay window is recorded without a deploy (200)."""
     if build.delivery_id and endpoint.events.filter(delivery_id=build.delivery_id).exists():
@@ -484,7 +519,9 @@ def record(endpoint, build: Build) -> Answer:
             outcome, reason = Outcome.NO_DEPLOY, _already(earlier, environment)
         try:
             with transaction.atomic():
-                event = _store(endpoint, build, outcome, reason, environment, branch, earlier)
+                event = _store(
+                    endpoint, build, outcome, reason, environment, branch, earlier, source
+                )
         except IntegrityError:
             # The same delivery arriving twice at once: the other request handles it.
             return Answer(200, REPLAY, "This delivery was received before; nothing to do.")
@@ -496,8 +533,98 @@ def record(endpoint, build: Build) -> Answer:
     return Answer(202, outcome, reason, event)
 
 
-def receive(endpoint, headers, body: bytes) -> Answer:
-    """Verify, parse, decide, record. Raises SignatureError (401) or MalformedEvent (400)."""
+def receive(endpoint, headers, body: bytes, source: str = "") -> Answer:
+    """Verify, parse, decide, record. Raises SignatureError (401) or MalformedEvent (400).
+    `source`: the address the delivery came from, listed with it."""
     provider = detect_provider(headers)
     verify(provider, headers, body, credentials(endpoint, provider))
-    return record(endpoint, parse(provider, headers, body))
+    return record(endpoint, parse(provider, headers, body), source)
+
+
+# Deliveries that record no event
+
+EVENT_HEADERS = {
+    GITHUB: "X-GitHub-Event",
+    CIRCLECI: "circleci-event-type",
+    GITLAB: "X-Gitlab-Event",
+}
+DELIVERY_HEADERS = (
+    "X-GitHub-Delivery",
+    "X-Gitlab-Event-UUID",
+    "Idempotency-Key",
+    "X-Herokucd-Delivery",
+)
+
+
+def _header(headers, name: str, limit: int) -> str:
+    """A header value as sent, cut to `limit` and without characters no column keeps."""
+    return headers.get(name, "")[:limit].replace("\x00", "")
+
+
+class ListingThrottle:
+    """At most RATE refused deliveries a second per webhook are written, per web process.
+
+    Forged deliveries used to cost no write at all; listing them must not let a flood hold the
+    database's write lock (SQLite has one for everything, deploy logs included). Past the rate
+    a delivery is answered as ever and only counted; the next one listed says how many were not.
+    """
+
+    RATE = 5
+
+    def __init__(self, clock=time.monotonic):
+        self.clock, self.lock, self.windows = clock, threading.Lock(), {}
+
+    def admit(self, key) -> int | None:
+        """None: do not write this one. Else how many were left unlisted before it."""
+        second = int(self.clock())
+        with self.lock:
+            start, written, skipped = self.windows.get(key, (second, 0, 0))
+            if start != second:
+                start, written = second, 0
+            if written >= self.RATE:
+                self.windows[key] = (start, written, skipped + 1)
+                return None
+            self.windows[key] = (start, written + 1, 0)
+            if len(self.windows) > 10_000:  # endpoints are few; never grow without bound
+                self.windows.clear()
+            return skipped
+
+
+THROTTLE = ListingThrottle()
+
+
+def record_rejected(endpoint, headers, status: int, reason: str, source: str = ""):
+    """List a delivery that recorded no event, then keep only the newest KEEP of the webhook.
+
+    Bounded work whatever was sent: a few header values cut short (never the body, the
+    signature or the token), one INSERT, one indexed SELECT of a single row at offset KEEP and
+    at most one DELETE (a fast delete: no signal or cascade hangs on these rows); none of it
+    past ListingThrottle.RATE a second."""
+    unlisted = THROTTLE.admit(endpoint.public_id)
+    if unlisted is None:
+        return None
+    if unlisted:
+        note = (
+            f" ({unlisted} more just before were not listed: over {ListingThrottle.RATE} a second.)"
+        )
+        reason = reason[: 500 - len(note)] + note
+    provider = detect_provider(headers)
+    event_header = EVENT_HEADERS.get(provider)
+    delivery = next((h for h in DELIVERY_HEADERS if headers.get(h)), "")
+    rejected = endpoint.rejected_deliveries.create(
+        status=status,
+        provider=provider,
+        event=_header(headers, event_header, 100) if event_header else "",
+        delivery_id=_header(headers, delivery, 200) if delivery else "",
+        source_address=source[:45],
+        reason=reason[:500],
+    )
+    _prune(endpoint, RejectedDelivery.KEEP)
+    return rejected
+
+
+def _prune(endpoint, keep: int) -> None:
+    newest = endpoint.rejected_deliveries.order_by("-pk").values_list("pk", flat=True)
+    cutoff = list(newest[keep : keep + 1])
+    if cutoff:
+        endpoint.rejected_deliveries.filter(pk__lte=cutoff[0]).delete()

@@ -300,7 +300,12 @@ else:
         "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
     )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="herokucd@localhost")
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The dashboard's public address for links made without a request (notifications sent by
+# workers). Empty: pages use the address each request came to (herokucd/siteurl.py).
+SITE_URL = env.str("SITE_URL", default="").rstrip("/")
+# Behind a proxy that sets X-Forwarded-Host/-Port (Heroku's router needs neither).
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+USE_X_FORWARDED_PORT = env.bool("USE_X_FORWARDED_PORT", default=False)
 
 # Error reports (the DEBUG page, error e-mails) hide connection URLs and URL passwords too.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "herokucd.errors.SettingsFilter"

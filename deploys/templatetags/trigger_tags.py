@@ -27,3 +27,9 @@ def previous_secret_status(endpoint):
     if until and until > timezone.now():
         return f"still accepted for {timeuntil(until)}"
     return "no longer accepted"
+
+
+@register.simple_tag(takes_context=True)
+def webhook_url(context, endpoint):
+    """The webhook's URL: SITE_URL's, else the host and port this page was requested at."""
+    return endpoint.url_for(context.get("request"))

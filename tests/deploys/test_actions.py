@@ -93,7 +93,9 @@ def test_a_deployer_cancels_a_queued_deploy(environment, bob_as, client_for, que
 
     deploy = request_deploy(environment)
     bob = bob_as(Role.DEPLOYER)
-    response = client_for(bob).post(action_url("deploy_cancel", deploy), follow=True)
+    response = client_for(bob).post(
+        action_url("deploy_cancel", deploy), {"confirmed": "yes"}, follow=True
+    )
     deploy.refresh_from_db()
     assert deploy.state == State.CANCELED
     assert deploy.reason == "Canceled by bob."

@@ -54,7 +54,7 @@ def test_a_viewer_cannot_change_triggers(client_for, bob_as, project, staging, u
 def test_a_viewer_sees_the_webhook_masked_without_buttons(client_for, bob_as, project):
     endpoint = WebhookEndpoint.objects.create(project=project, secret="0123456789abcdef" * 4)
     page = client_for(bob_as(Role.VIEWER)).get("/projects/foo-bar/triggers/").content.decode()
-    assert endpoint.url in page
+    assert f"http://testserver/hooks/{endpoint.public_id}/" in page
     assert "••••••••cdef" in page
     assert "0123456789abcdef" not in page
     assert "Rotate secret" not in page
@@ -78,7 +78,7 @@ def test_rotating_shows_the_new_secret_once_and_keeps_the_old_one_for_a_day(
     client = client_for(alice)
     client.post("/projects/foo-bar/triggers/webhook/")
     old = WebhookEndpoint.objects.get().secret
-    response = client.post("/projects/foo-bar/triggers/webhook/rotate/")
+    response = client.post("/projects/foo-bar/triggers/webhook/rotate/", {"confirmed": "yes"})
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret != old and endpoint.secret in response.content.decode()
     assert endpoint.valid_secrets() == [endpoint.secret, old]
@@ -162,7 +162,9 @@ def test_an_admin_removes_a_notification(client_for, alice, staging):
     target = NotificationTarget.objects.create(
         environment=staging, kind="email", address="ops@example.com"
     )
-    client_for(alice).post(f"/projects/foo-bar/notifications/{target.pk}/delete/")
+    client_for(alice).post(
+        f"/projects/foo-bar/notifications/{target.pk}/delete/", {"confirmed": "yes"}
+    )
     assert not NotificationTarget.objects.exists()
 
 
@@ -210,3 +212,28 @@ def test_the_settings_panel_shows_the_git_budget(client_for, alice, project, sta
     GitRequest.objects.create(key_hash=keyed_hash("HRKU-test"), app_name="foo-bar-staging")
     page = client_for(alice).get("/projects/foo-bar/triggers/").content.decode()
     assert "73 of 75" in page
+
+
+def test_the_created_page_shows_the_url_with_the_secret_and_ci_settings_using_it(
+    client_for, alice, project, settings
+):
+    settings.SITE_URL = ""
+    created = client_for(alice).post(
+        "/projects/foo-bar/triggers/webhook/", HTTP_HOST="localhost:9000"
+    )
+    endpoint = WebhookEndpoint.objects.get()
+    page = created.content.decode()
+    url = f"http://localhost:9000/hooks/{endpoint.public_id}/"
+    assert f'aria-labelledby="webhook-url-label">{url}</pre>' in page
+    assert f'aria-labelledby="secret-label">{endpoint.secret}</pre>' in page
+    assert f"Payload URL <code>{url}</code>" in page  # GitHub
+    assert f"curl -fsS -X POST '{url}'" in page  # any other CI
+
+
+def test_rotating_shows_the_url_with_the_new_secret(client_for, alice, project):
+    client = client_for(alice)
+    client.post("/projects/foo-bar/triggers/webhook/")
+    page = client.post("/projects/foo-bar/triggers/webhook/rotate/", {"confirmed": "yes"})
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret in page.content.decode()
+    assert f"/hooks/{endpoint.public_id}/</pre>" in page.content.decode()

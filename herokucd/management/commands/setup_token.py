@@ -23,6 +23,8 @@ class Command(BaseCommand):
             self.stdout.write("herokucd has users already: no setup token is needed.")
             return
         page = f"{url.rstrip('/')}/setup/first-admin/"
+        if not url:  # SITE_URL unset and no --url: the path on whatever address serves it
+            page += " (on the dashboard's address)"
         rule = "*" * 72
         self.stdout.write(
             f"\n{rule}\nNo administrator yet. Create one at {page}\n"
