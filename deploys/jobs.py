@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.dispatch import receiver
 from django.utils import timezone
 
-from deploys import app_lock, pipeline, reaper
+from deploys import app_lock, live, pipeline, reaper
 from deploys.models import Deploy, State, Trigger
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ def _claim_and_run(deploy, fetch) -> str:
         enqueue(deploy, at=deferred.until)
         return "deferred"
     hand_over(deploy.app_name)
+    live.after_deploy(deploy)  # what the deploy left live, read from Heroku for the pages
     return "done"
 
 
