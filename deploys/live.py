@@ -9,6 +9,7 @@ it, read from Heroku and kept in `LiveRelease`.
 """
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import redis
@@ -177,3 +178,128 @@ def mark(deploy, record: LiveRelease | None) -> str:
     if record.version == deploy.release_version:
         return "live"
     return "replaced" if record.version > deploy.release_version else ""
+
+
+# -- the rollback chooser --------------------------------------------------------------------
+
+RELEASES_LISTED = 50  # Heroku releases read for the chooser: one request
+CHOICES = 10  # of each kind: earlier deploys, releases made outside herokucd
+
+
+@dataclass
+class Target:
+    """A release the app can be rolled back to, and the deploy that made it (if herokucd did)."""
+
+    version: int
+    commit: str = ""
+    deploy: Deploy | None = None
+    release_id: str = ""
+    user: str = ""
+    released_at: datetime | None = None
+    description: str = ""
+
+    @property
+    def short_commit(self):
+        return self.commit[:7]
+
+
+@dataclass
+class Choices:
+    """What the rollback confirmation offers for one environment."""
+
+    live: Target | None = None  # what the app runs now, None when Heroku was not read
+    deploys: list = field(default_factory=list)  # earlier succeeded deploys with a release
+    outside: list = field(default_factory=list)  # releases made outside herokucd
+    problem: str = ""  # why Heroku could not be read
+
+    @property
+    def all(self):
+        return [*self.deploys, *self.outside]
+
+    def default(self, deploy_number=None) -> Target | None:
+        """`?to=<deploy number>` when it is offered, else the newest deploy, else a release."""
+        wanted = [t for t in self.deploys if t.deploy.number == deploy_number]
+        return (wanted or self.deploys or self.outside or [None])[0]
+
+
+def rollback_choices(environment) -> Choices:
+    """The environment's earlier succeeded deploys and Heroku's recent releases of its app,
+    without the live one. Heroku unreachable: the deploys alone, with the problem."""
+    app = environment.app_name
+    credential = getattr(environment.project, "heroku_credential", None)
+    if credential is None:
+        return Choices(deploys=_deploy_targets(environment, None), problem=NO_KEY)
+    try:
+        with HerokuClient(credential.api_key) as client:
+            return _choices(client, environment)
+    except HerokuError as error:
+        problem = f"Heroku could not be asked for the releases of {app}: {error}"
+        return Choices(deploys=_deploy_targets(environment, None), problem=problem)
+
+
+def _choices(client, environment) -> Choices:
+    app = environment.app_name
+    releases = client.releases(app, limit=RELEASES_LISTED)
+    current = next((release for release in releases if release.get("current")), None)
+    rollbackable = {
+        release["version"]: release
+        for release in releases
+        if release is not current
+        and release.get("slug")
+        and release.get("status") == "succeeded"
+        and release.get("eligible_for_rollback", True)
+    }
+    choices = Choices(deploys=_deploy_targets(environment, rollbackable))
+    if current is not None:
+        choices.live = _release_target(client, environment, current)
+    made_here = set(
+        Deploy.objects.filter(
+            project_id=environment.project_id, app_name=app, release_version__in=rollbackable
+        ).values_list("release_version", flat=True)
+    )
+    outside = [rollbackable[v] for v in sorted(rollbackable, reverse=True) if v not in made_here]
+    choices.outside = [_release_target(client, environment, r) for r in outside[:CHOICES]]
+    return choices
+
+
+def _deploy_targets(environment, releases: dict | None) -> list[Target]:
+    """Succeeded deploys of the environment's app with a release, newest first; with Heroku's
+    `releases` (by version), only those Heroku can roll back to."""
+    deploys = Deploy.objects.filter(
+        environment=environment,
+        app_name=environment.app_name,
+        state="succeeded",
+        release_version__isnull=False,
+    ).select_related("triggered_by")
+    if releases is not None:
+        deploys = deploys.filter(release_version__in=releases)
+    targets = []
+    for deploy in deploys.order_by("-number")[:CHOICES]:
+        release = (releases or {}).get(deploy.release_version, {})
+        who = deploy.triggered_by.username if deploy.triggered_by else deploy.get_trigger_display()
+        targets.append(
+            Target(
+                version=deploy.release_version,
+                commit=deploy.sha,
+                deploy=deploy,
+                release_id=release.get("id", ""),
+                user=who,
+                released_at=deploy.finished_at,
+                description=release.get("description", ""),
+            )
+        )
+    return targets
+
+
+def _release_target(client, environment, release) -> Target:
+    version = release["version"]
+    deploy_id = made_by(environment, environment.app_name, version)
+    return Target(
+        version=version,
+        commit=client.release_commit(environment.app_name, release) or "",
+        deploy=Deploy.objects.filter(pk=deploy_id).first() if deploy_id else None,
+        release_id=release["id"],
+        user=(release.get("user") or {}).get("email", ""),
+        released_at=_moment(release.get("created_at")),
+        description=release.get("description") or "",
+    )
