@@ -230,7 +230,8 @@ def rollback_choices(environment) -> Choices:
     if credential is None:
         return Choices(deploys=_deploy_targets(environment, None), problem=NO_KEY)
     try:
-        with HerokuClient(credential.api_key) as client:
+        # One retry: a person waits for this page.
+        with HerokuClient(credential.api_key, retries=1) as client:
             return _choices(client, environment)
     except HerokuError as error:
         problem = f"Heroku could not be asked for the releases of {app}: {error}"
