@@ -56,7 +56,7 @@ def test_after_a_deploy_the_worker_reads_the_release_it_made_with_its_commit(
     assert "by alice" in project_page and "as of" in project_page
     assert "Last succeeded deploy" in project_page and "Last good commit" not in project_page
     home = page(client, "home")
-    assert f"Live <span class=\"mono\">v{deploy.release_version}</span>" in home
+    assert f'Live <span class="mono">v{deploy.release_version}</span>' in home
     assert "Live now" in page(client, "deploy", environment.project.slug, deploy.number)
     assert "Live now" in page(client, "deploy_history", environment.project.slug)
 
@@ -74,7 +74,7 @@ def test_a_release_made_outside_herokucd_replaces_the_deploys(
     client = client_for(alice)
     assert "made outside herokucd" in page(client, "project", environment.project.slug)
     deploy_page = page(client, "deploy", environment.project.slug, deploy.number)
-    assert f"Replaced by <span class=\"mono\">v{record.version}</span>" in deploy_page
+    assert f'Replaced by <span class="mono">v{record.version}</span>' in deploy_page
     assert "Live now" not in deploy_page
     history = page(client, "deploy_history", environment.project.slug)
     assert f"replaced by v{record.version}" in history
@@ -145,10 +145,10 @@ def rollback_url(deploy, **query):
 def test_the_chooser_names_where_the_app_is_and_defaults_to_the_last_good_deploy(
     three_deploys, client_for, alice
 ):
-    first, second, third = three_deploys
+    _, second, third = three_deploys
     text = client_for(alice).get(rollback_url(third)).content.decode()
     route = (
-        f"from <strong class=\"mono\">v{third.release_version}</strong> "
+        f'from <strong class="mono">v{third.release_version}</strong> '
         f'(<abbr class="mono" title="{third.sha}">{third.short_sha}</abbr>)'
     )
     assert route in " ".join(text.split())
@@ -158,6 +158,17 @@ def test_the_chooser_names_where_the_app_is_and_defaults_to_the_last_good_deploy
     assert f'value="{third.release_version}"' not in text  # live now: not offered
     assert "#1 · " in text and "alice" in text
     assert "The database and the add-ons are not changed" in text
+
+
+def test_the_chooser_names_the_migrations_a_rollback_does_not_undo(
+    three_deploys, client_for, alice
+):
+    third = three_deploys[-1]
+    Deploy.objects.filter(pk=third.pk).update(ran_migration=True, backup_name="b007")
+    text = client_for(alice).get(rollback_url(third)).content.decode()
+    assert "Deploy #3 ran a database migration" in text
+    assert "heroku pg:backups:restore b007 -a foo-bar-123" in text
+    assert "Roll back foo-bar-123" in text
 
 
 def test_to_preselects_a_deploy_and_a_deploy_without_release_is_refused_with_a_message(
