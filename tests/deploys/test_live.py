@@ -287,3 +287,34 @@ def test_an_outsider_gets_404_and_a_viewer_403_on_the_chooser(
     third = three_deploys[-1]
     assert client_for(charlie).get(rollback_url(third)).status_code == 404
     assert client_for(bob_as(Role.VIEWER)).get(rollback_url(third)).status_code == 403
+
+
+# -- the pages stay a fixed number of queries ----------------------------------------------------
+
+
+def test_the_cards_read_what_is_live_without_a_query_of_their_own(
+    project, alice, django_assert_num_queries
+):
+    from deploys.views import project_cards
+    from tests.deploys.factories import make_deploy, make_environment
+    from tests.deploys.test_history import count_overview_queries
+
+    staging = make_environment(project, "staging", app_name="foo-staging")
+    production = make_environment(project, "production", app_name="foo-production")
+    deploy = make_deploy(project, staging, release_version=12)
+    without = count_overview_queries(project, alice)
+    now = timezone.now()
+    LiveRelease.objects.create(
+        environment=staging, app_name="foo-staging", version=12, commit=deploy.sha,
+        deploy=deploy, released_at=now, checked_at=now,
+    )  # fmt: skip
+    LiveRelease.objects.create(
+        environment=production, app_name="foo-production", version=3, checked_at=now,
+        user_email="ops@example.com", released_at=now,
+    )  # fmt: skip
+    assert count_overview_queries(project, alice) == without
+    with django_assert_num_queries(1):
+        card = project_cards([project])[project.pk].html
+    assert 'Live <span class="mono">v12</span>' in card
+    assert f'<a href="/projects/foo-bar/deploys/{deploy.number}/">#{deploy.number}</a>' in card
+    assert 'Live <span class="mono">v3</span> <span class="muted">made outside herokucd' in card
