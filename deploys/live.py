@@ -158,6 +158,7 @@ def ask_if_stale(environment, record: LiveRelease | None) -> None:
             job_id=f"live-release-{environment.pk}",
             unique=True,
             job_timeout=120,
+            ttl=300,  # not started by then (no worker): forgotten, so a later page asks again
             result_ttl=0,
             failure_ttl=int(MAX_AGE.total_seconds()),
             description=f"read what is live on {environment.app_name}",
@@ -201,6 +202,12 @@ class Target:
     @property
     def short_commit(self):
         return self.commit[:7]
+
+    @property
+    def route(self) -> str:
+        """Where a rollback to it goes: "v9 (def5678, deploy #38)"."""
+        made = f"deploy #{self.deploy.number}" if self.deploy else "made outside herokucd"
+        return f"v{self.version} ({self.short_commit or 'no commit known'}, {made})"
 
 
 @dataclass

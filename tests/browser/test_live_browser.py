@@ -86,11 +86,17 @@ def test_the_cards_say_what_is_live_and_roll_back_to_last_good_puts_it_back(
         page.locator("#deploy-live"),
         f"Replaced by v{rollback.release_version}",
     )
+    # From the rollback's own page: the last good deploy is now #2; the sentence follows the choice.
+    page.goto(f"/projects/{shop.slug}/deploys/3/rollback/")
+    to = page.locator("#rollback-to")
+    expect(to).to_have_text(f"v{bad.release_version} ({bad.sha[:7]}, deploy #2)")
+    page.get_by_role("radio", name=f"#1 · v{good.release_version}").check()
+    expect(to).to_have_text(f"v{good.release_version} ({good.sha[:7]}, deploy #1)")
     assert page.console_errors == []
 
 
 def deploy(page, project, number):
-    page.goto(f"/projects/{project.slug}/deploys/new/")
+    page.goto(f"/projects/{project.slug}/deploy/")
     page.get_by_label("Environment").select_option(label=f"staging ({APP})")
     page.get_by_label("Branch or commit").fill("main")
     page.get_by_role("button", name="Start deploy").click()

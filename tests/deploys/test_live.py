@@ -152,7 +152,7 @@ def test_the_chooser_names_where_the_app_is_and_defaults_to_the_last_good_deploy
         f'(<abbr class="mono" title="{third.sha}">{third.short_sha}</abbr>)'
     )
     assert route in " ".join(text.split())
-    assert f"deploy #{second.number})." in text
+    assert f'id="rollback-to">v{second.release_version} ({second.short_sha}, deploy #2)<' in text
     checked = f'value="{second.release_version}" checked'
     assert checked in text
     assert f'value="{third.release_version}"' not in text  # live now: not offered
@@ -178,7 +178,7 @@ def test_to_preselects_a_deploy_and_a_deploy_without_release_is_refused_with_a_m
     client = client_for(alice)
     text = client.get(rollback_url(third, to=first.number)).content.decode()
     assert f'value="{first.release_version}" checked' in text
-    assert f"deploy #{first.number})." in text
+    assert f'id="rollback-to">v{first.release_version} ({first.short_sha}, deploy #1)<' in text
     never = Deploy.objects.create(
         project=environment.project,
         number=9,
