@@ -46,6 +46,7 @@ def run_deploy(deploy_id: int, waited: bool = False) -> str:
     3. Run the pipeline, which ends with cleanup and the deploy's final state (or puts the
        deploy back in the queue until Heroku's git rate limit allows a push).
     4. Hand the app over to its oldest queued deploy.
+    5. Read what the deploy left live from Heroku, for the pages (deploys/live.py).
     """
     deploy = Deploy.objects.select_related(*RUN_WITH).filter(pk=deploy_id).first()
     if deploy is None or deploy.state != State.QUEUED:

@@ -383,7 +383,7 @@ def history_part(project, query) -> pagecache.Part:
         "page": page,
         "chart": deploy_chart(chart),
         "filter_query": _query_without_page(query),
-        "live": live_by_environment(environments),
+        "live": live_by_environment(environments, ask=True),
     }
     html = render_to_string("deploys/_history.html", ctx)
     return pagecache.Part(html, under_way=not _all_finished(chart, page))
@@ -458,9 +458,13 @@ def _bar(index, deploy, seconds, longest):
 # Project and home pages --------------------------------------------------------------------
 
 
-def live_by_environment(environments) -> dict:
-    """{environment pk: its LiveRelease or None}, as the environments' query loaded them."""
-    return {env.pk: live.of(env) for env in environments}
+def live_by_environment(environments, ask=False) -> dict:
+    """{environment pk: its LiveRelease or None}, as the environments' query loaded them; with
+    `ask`, an old one is read again in the background (the cards' template tag asks itself)."""
+    found = {env.pk: live.of(env) for env in environments}
+    for env in environments if ask else ():
+        live.ask_if_stale(env, found[env.pk])
+    return found
 
 
 def _last_deploy(state=None, field="pk"):
