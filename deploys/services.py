@@ -158,7 +158,7 @@ def _rollback_target(environment, version) -> tuple[dict, str]:
     if credential is None:
         raise DeployError("This project has no Heroku API key: add one in its settings.")
     try:
-        with HerokuClient(credential.api_key) as client:
+        with HerokuClient(credential.api_key, retries=1) as client:  # a person waits
             release = client.release(app, version)
             _check_target(release, app)
             return release, client.release_commit(app, release) or ""
