@@ -38,7 +38,7 @@ SHOWN = [
     "status",
     "deploy_id",
     "problem",
-]
+]  # not read_at: "as of" moves on with the pages' own renewal (projects/pagecache.TTL)
 
 
 def current_release(client: HerokuClient, app: str) -> dict | None:
@@ -95,7 +95,8 @@ def refresh(environment_id: int) -> str:
 
 def store(environment, fields: dict) -> LiveRelease:
     """Keep what was read. A failed read keeps the last release read, with the problem."""
-    fields = {**fields, "checked_at": timezone.now()}
+    now = timezone.now()
+    fields = {**fields, "checked_at": now} | ({} if fields["problem"] else {"read_at": now})
     if fields.get("version") is not None:
         fields["deploy_id"] = made_by(environment, fields["app_name"], fields["version"])
     kept = LiveRelease.objects.filter(environment=environment).first()

@@ -25,7 +25,8 @@ class LiveRelease(models.Model):
     deploy = models.ForeignKey(
         "deploys.Deploy", models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    checked_at = models.DateTimeField()
+    checked_at = models.DateTimeField()  # last asked, whatever the answer (when to ask again)
+    read_at = models.DateTimeField(null=True, blank=True)  # last answered: what "as of" says
     problem = models.TextField(blank=True)  # why the last read failed, in the user's words
 
     def __str__(self):
