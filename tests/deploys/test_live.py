@@ -84,11 +84,12 @@ def test_when_heroku_cannot_be_asked_the_card_keeps_the_last_release_and_says_wh
     environment, sim, alice, client_for
 ):
     live.refresh(environment.pk)
-    version = LiveRelease.objects.get().version
+    read = LiveRelease.objects.get()
     sim.fault("GET /apps/{app}/releases", status=403, message="You do not have access.")
     live.refresh(environment.pk)
     record = LiveRelease.objects.get()
-    assert record.version == version
+    assert (record.version, record.read_at) == (read.version, read.read_at)  # "as of" then
+    assert record.checked_at > read.checked_at  # not asked again at once
     assert record.problem.startswith(f"Heroku could not be asked what is live on {APP}:")
     assert "You do not have access." in page(client_for(alice), "project", "foo-bar")
 
