@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from deploys import confirmations, manual, mirror, services
+from deploys import confirmations, live, manual, mirror, services
 from deploys.models import Deploy
 from projects import audit
 from projects.access import get_project_for_user
@@ -174,14 +174,66 @@ def deploy_retry(request, slug, number):
 
 @login_required
 def deploy_rollback(request, slug, number):
+    """Roll the deploy's environment back to a chosen earlier release: the confirmation names
+    where the app is and where it will go; `?to=<deploy number>` preselects that deploy's."""
     deploy = _deploy(request, slug, number)
     if request.method == "POST":
         try:
-            rollback = services.rollback_deploy(deploy, request.user)
+            rollback = services.rollback_deploy(deploy, request.user, request.POST.get("release"))
         except services.DeployError as error:
             messages.error(request, str(error))
-            return redirect(deploy)
-        audit.record(deploy.project, request.user, "deploy.rolled_back", number=deploy.number)
+            return redirect("deploy_rollback", slug, number)
+        audit.record(
+            deploy.project,
+            request.user,
+            "deploy.rolled_back",
+            number=deploy.number,
+            rollback=rollback.number,
+            to_version=rollback.rollback_version,
+            to_commit=rollback.sha,
+        )
         return redirect(rollback)
     context = {"project": deploy.project, "deploy": deploy}
+    if deploy.environment is not None:
+        context |= _rollback_context(deploy, request.GET.get("to", ""))
     return render(request, "deploys/actions/rollback_confirm.html", context)
+
+
+def _rollback_context(deploy, to) -> dict:
+    environment = deploy.environment
+    choices = live.rollback_choices(environment)
+    wanted = int(to) if to.isascii() and to.isdigit() and len(to) < 10 else None
+    selected = choices.default(wanted)
+    problem = ""
+    if wanted is not None and (
+        selected is None or selected.deploy is None or selected.deploy.number != wanted
+    ):
+        problem = _not_a_target(deploy.project, wanted, choices)
+    migrated = Deploy.objects.none()
+    if selected is not None:
+        migrated = Deploy.objects.filter(
+            environment=environment, ran_migration=True, release_version__gt=selected.version
+        ).order_by("-number")[:10]
+    return {
+        "environment": environment,
+        "choices": choices,
+        "selected": selected,
+        "to_problem": problem,
+        "migrated": list(migrated),
+    }
+
+
+def _not_a_target(project, number, choices) -> str:
+    """Why `?to=<number>` is not offered, in the user's words."""
+    wanted = Deploy.objects.filter(project=project, number=number).first()
+    if wanted is None:
+        return f"There is no deploy #{number}: choose a release below."
+    if not wanted.release_version:
+        return f"Deploy #{number} has no Heroku release to roll back to: choose another below."
+    if choices.live and choices.live.version == wanted.release_version:
+        version = wanted.release_version
+        return f"Deploy #{number}'s release v{version} is live now: choose an earlier one."
+    return (
+        f"Deploy #{number} is not a succeeded deploy of this environment that Heroku can roll "
+        "back to: choose a release below."
+    )

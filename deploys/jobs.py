@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.dispatch import receiver
 from django.utils import timezone
 
-from deploys import app_lock, pipeline, reaper
+from deploys import app_lock, live, pipeline, reaper
 from deploys.models import Deploy, State, Trigger
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def run_deploy(deploy_id: int, waited: bool = False) -> str:
     3. Run the pipeline, which ends with cleanup and the deploy's final state (or puts the
        deploy back in the queue until Heroku's git rate limit allows a push).
     4. Hand the app over to its oldest queued deploy.
+    5. Read what the deploy left live from Heroku, for the pages (deploys/live.py).
     """
     deploy = Deploy.objects.select_related(*RUN_WITH).filter(pk=deploy_id).first()
     if deploy is None or deploy.state != State.QUEUED:
@@ -88,6 +89,7 @@ def _claim_and_run(deploy, fetch) -> str:
         enqueue(deploy, at=deferred.until)
         return "deferred"
     hand_over(deploy.app_name)
+    live.after_deploy(deploy)  # what the deploy left live, read from Heroku for the pages
     return "done"
 
 

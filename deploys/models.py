@@ -89,6 +89,9 @@ class Deploy(models.Model):
     rollback_of = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # A rollback's target: the Heroku release it puts back (its id, as Heroku's rollback wants).
+    rollback_release_id = models.CharField(max_length=64, blank=True)
+    rollback_version = models.PositiveIntegerField(null=True, blank=True)
 
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     reason = models.TextField(blank=True)  # why it did not succeed, in the user's words
@@ -203,3 +206,4 @@ class LogChunk(models.Model):
 
 
 from deploys.trigger_models import *  # noqa
+from deploys.live_models import *  # noqa

@@ -412,11 +412,20 @@ class Run:
         return url
 
     def rollback_release(self):
-        undone = self.deploy.rollback_of
-        with self.step("rollback", f"Roll back deploy #{undone.number}"):
+        """Put back the chosen release (`rollback_release_id`); a rollback queued before targets
+        were chosen puts back the release that was live before the deploy it undoes."""
+        deploy, undone = self.deploy, self.deploy.rollback_of
+        target = deploy.rollback_release_id or (undone.previous_release_id if undone else "")
+        if deploy.rollback_version:
+            title = f"Roll back to v{deploy.rollback_version}"
+        else:
+            title = f"Roll back deploy #{undone.number}" if undone else "Roll back"
+        with self.step("rollback", title):
+            if not target:
+                raise StepFailed("This rollback names no Heroku release to put back.")
             before = self.client.releases(self.app, limit=1)
             self.save(previous_release_id=before[0]["id"] if before else "")
-            release = self.client.rollback(self.app, undone.previous_release_id)
+            release = self.client.rollback(self.app, target)
             self.save(release_version=release["version"])
             self.writer.system(f"Heroku release v{release['version']}: {release['description']}")
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from deploys import jobs
 from deploys.models import Deploy, State, Trigger
+from herokucd.heroku import HerokuClient, HerokuError, NotFound
 from projects.models import Project
 
 NUMBER_ATTEMPTS = 5
@@ -113,21 +114,73 @@ def retry_deploy(deploy: Deploy, user) -> Deploy:
     )
 
 
-def rollback_deploy(deploy: Deploy, user) -> Deploy:
-    """A deploy that puts back the Heroku release that was live before `deploy` ran."""
+def rollback_deploy(deploy: Deploy, user, version) -> Deploy:
+    """A deploy that puts back release `version` of the app (Heroku copies its code and config
+    vars into a new release), started from `deploy`'s page. Heroku is asked first that it is
+    a release of the app that can be rolled back to; the rollback deploy's commit is the one
+    that release runs, so its page shows what it put live."""
     environment = _environment_of(deploy)
-    if not deploy.previous_release_id:
-        raise DeployError(
-            f"Deploy #{deploy.number} never reached Heroku, so there is nothing to roll back."
-        )
-    return request_deploy(
-        environment,
-        trigger=Trigger.ROLLBACK,
-        user=user,
-        detail=f"Rollback of #{deploy.number}",
-        rollback_of=deploy,
-        branch=deploy.branch,
+    app = environment.app_name
+    release, commit = _rollback_target(environment, _version(version))
+    made = Deploy.objects.filter(
+        project_id=deploy.project_id, app_name=app, release_version=release["version"]
     )
+    made = made.order_by("-number").first()
+    detail = f"Rollback to v{release['version']}" + (f" (deploy #{made.number})" if made else "")
+    with transaction.atomic():
+        rollback = request_deploy(
+            environment,
+            sha=commit,
+            branch=made.branch if made else "",
+            trigger=Trigger.ROLLBACK,
+            user=user,
+            detail=detail,
+            rollback_of=deploy,
+        )
+        target = {"rollback_release_id": release["id"], "rollback_version": release["version"]}
+        Deploy.objects.update_of(rollback, **target)
+        for name, value in target.items():
+            setattr(rollback, name, value)
+    return rollback
+
+
+def _version(value) -> int:
+    try:
+        return int(str(value).strip().removeprefix("v"))
+    except ValueError:
+        raise DeployError("Choose the release to roll back to from the list.") from None
+
+
+def _rollback_target(environment, version) -> tuple[dict, str]:
+    """Heroku's release `version` of the environment's app, and the commit it runs."""
+    app = environment.app_name
+    credential = getattr(environment.project, "heroku_credential", None)
+    if credential is None:
+        raise DeployError("This project has no Heroku API key: add one in its settings.")
+    try:
+        with HerokuClient(credential.api_key, retries=1) as client:  # a person waits
+            release = client.release(app, version)
+            _check_target(release, app)
+            return release, client.release_commit(app, release) or ""
+    except NotFound:
+        raise DeployError(
+            f"v{version} is not a release of {app}: choose one from the list."
+        ) from None
+    except HerokuError as error:
+        raise DeployError(
+            f"Heroku could not be asked about release v{version} of {app} ({error}); nothing "
+            "was started. Try again in a moment."
+        ) from None
+
+
+def _check_target(release, app):
+    version = release["version"]
+    if release.get("current"):
+        raise DeployError(f"v{version} is what {app} runs now: choose an earlier release.")
+    if not release.get("slug"):
+        raise DeployError(f"v{version} of {app} has no code to roll back to.")
+    if release.get("status") != "succeeded" or not release.get("eligible_for_rollback", True):
+        raise DeployError(f"Heroku cannot roll {app} back to v{version}: choose another release.")
 
 
 def _environment_of(deploy: Deploy):

@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from deploys import ratelimit, waitslots
+from deploys import live, ratelimit, waitslots
 from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.trigger_models import GitRequest
@@ -38,6 +38,8 @@ MAX_MATCHES = 5000
 PAGE_SIZE = 25
 MAX_PAGE = 1_000_000  # a later page is empty anyway; the clamp keeps OFFSET in range
 CHART_SIZE = 50
+# What the cards show of what is live, loaded with the environments (no query of its own).
+LIVE_WITH = ["live_release__deploy__triggered_by"]
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 DONE_STEP_STATES = {StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED, StepState.CANCELED}
 
@@ -45,7 +47,9 @@ DONE_STEP_STATES = {StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED, St
 def _deploy_for_user(request, slug, number):
     project, membership = get_project_for_user(request, slug)
     deploy = get_object_or_404(
-        Deploy.objects.select_related("triggered_by", "environment"), project=project, number=number
+        Deploy.objects.select_related("triggered_by", "environment__live_release__deploy"),
+        project=project,
+        number=number,
     )
     deploy.project = project
     return deploy, membership
@@ -369,7 +373,8 @@ def deploy_history(request, slug):
 
 def history_part(project, query) -> pagecache.Part:
     """The deploy history's content for the filters and page in `query` (a QueryDict)."""
-    form = HistoryFilter(query or None, list(project.environments.all()))
+    environments = list(project.environments.select_related("live_release"))
+    form = HistoryFilter(query or None, environments)
     deploys = form.apply(project.deploys.select_related("triggered_by").order_by("-number"))
     page, chart = _page_and_chart(deploys, _int_param(query, "page", 1, low=1, high=MAX_PAGE))
     ctx = {
@@ -378,6 +383,7 @@ def history_part(project, query) -> pagecache.Part:
         "page": page,
         "chart": deploy_chart(chart),
         "filter_query": _query_without_page(query),
+        "live": live_by_environment(environments, ask=True),
     }
     html = render_to_string("deploys/_history.html", ctx)
     return pagecache.Part(html, under_way=not _all_finished(chart, page))
@@ -452,6 +458,15 @@ def _bar(index, deploy, seconds, longest):
 # Project and home pages --------------------------------------------------------------------
 
 
+def live_by_environment(environments, ask=False) -> dict:
+    """{environment pk: its LiveRelease or None}, as the environments' query loaded them; with
+    `ask`, an old one is read again in the background (the cards' template tag asks itself)."""
+    found = {env.pk: live.of(env) for env in environments}
+    for env in environments if ask else ():
+        live.ask_if_stale(env, found[env.pk])
+    return found
+
+
 def _last_deploy(state=None, field="pk"):
     # Filtering on the project too lets the (project, environment, -number) index answer
     # "the newest deploy" with one index probe instead of sorting every deploy of the app.
@@ -470,7 +485,7 @@ def environments_with_last_deploys(project):
             last_deploy_id=_last_deploy(),
             last_success_id=_last_deploy(State.SUCCEEDED),
             key_hash=Subquery(key_hash[:1]),
-        )
+        ).select_related(*LIVE_WITH)
     )
     ids = {env.last_deploy_id for env in environments} | {e.last_success_id for e in environments}
     found = Deploy.objects.in_bulk([pk for pk in ids if pk])
@@ -550,10 +565,14 @@ def project_cards(projects) -> dict:
 
     A card is kept while a deploy runs: it shows the state, which every change moves on, and
     no time that ticks."""
-    environments = Environment.objects.filter(project__in=projects).annotate(
-        last_state=_last_deploy(field="state"),
-        last_number=_last_deploy(field="number"),
-        last_finished_at=_last_deploy(field="finished_at"),
+    environments = (
+        Environment.objects.filter(project__in=projects)
+        .annotate(
+            last_state=_last_deploy(field="state"),
+            last_number=_last_deploy(field="number"),
+            last_finished_at=_last_deploy(field="finished_at"),
+        )
+        .select_related(*LIVE_WITH)
     )
     by_project = {project.pk: [] for project in projects}
     for environment in environments:
@@ -591,8 +610,10 @@ def overview_part(project, membership) -> pagecache.Part:
 def project_overview_context(project):
     """Context for templates/projects/_overview.html (fixed number of queries)."""
     recent = project.deploys.select_related("triggered_by").order_by("-number")[:10]
+    environments = environments_with_last_deploys(project)
     return {
-        "environments": environments_with_last_deploys(project),
+        "environments": environments,
+        "live": live_by_environment(environments),
         "recent_deploys": list(recent),
         "setup_missing": missing_steps(project),
         "no_deploys": recent_no_deploys(project),

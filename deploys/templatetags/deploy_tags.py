@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from deploys import ratelimit
+from deploys.live import mark
 from projects.templatetags.project_tags import ago, reltime
 
 register = template.Library()
@@ -56,19 +57,21 @@ def deploy_url_prefix(project) -> str:
 
 
 @register.simple_tag
-def deploy_rows(project, deploys):
-    """The `<tr>` of each deploy in a deploys table (templates/deploys/_deploy_rows.html)."""
-    prefix, now = deploy_url_prefix(project), timezone.now()
-    return mark_safe("".join(_row(prefix, deploy, now) for deploy in deploys))  # noqa: S308
+def deploy_rows(project, deploys, live=None):
+    """The `<tr>` of each deploy in a deploys table (templates/deploys/_deploy_rows.html);
+    `live`: {environment pk: LiveRelease}, to say whose release is live now."""
+    prefix, now, live = deploy_url_prefix(project), timezone.now(), live or {}
+    rows = (_row(prefix, deploy, now, live.get(deploy.environment_id)) for deploy in deploys)
+    return mark_safe("".join(rows))  # noqa: S308
 
 
-def _row(prefix, deploy, now):
+def _row(prefix, deploy, now, live=None):
     # Plain f-strings with every text escaped: format_html costs ~4x more per value.
     by = deploy.triggered_by
     by = f' <span class="muted">by {escape(by.username)}</span>' if by else ""
     return (
         f'<tr><td><a href="{prefix}{deploy.number}/">#{deploy.number}</a></td>'
-        f"<td>{_badge(deploy.state, deploy.get_state_display())}</td>"
+        f"<td>{_badge(deploy.state, deploy.get_state_display())}{_live(deploy, live)}</td>"
         f'<td>{escape(deploy.environment_name)} <span class="muted mono">'
         f"{escape(deploy.app_name)}</span></td>"
         f'<td class="mono"><span class="branch">{escape(deploy.branch or "—")}</span> '
@@ -78,6 +81,16 @@ def _row(prefix, deploy, now):
         f'<td class="mono">{duration(_elapsed(deploy, now)) or "—"}</td>'
         f"<td>{_time(deploy.created_at, now)}</td></tr>"
     )
+
+
+def _live(deploy, record):
+    """ " Live now" / " replaced by v13" after the state: is the deploy's release still live?"""
+    seen = mark(deploy, record)
+    if seen == "live":
+        return ' <span class="badge live-now">Live now</span>'
+    if seen == "replaced":
+        return f' <span class="muted live-replaced">replaced by v{record.version}</span>'
+    return ""
 
 
 def _badge(state, label):

@@ -114,23 +114,16 @@ def test_retry_deploys_the_same_commit_again(finished_deploy, client_for, alice,
     assert (retry.sha, retry.trigger, retry.retry_of) == ("a" * 40, Trigger.RETRY, finished_deploy)
 
 
-def test_the_rollback_page_names_the_migration_and_its_backup(finished_deploy, client_for, alice):
-    page = client_for(alice).get(action_url("deploy_rollback", finished_deploy)).content.decode()
-    assert "Deploy #1 ran a database migration." in page
-    assert "b007" in page
-    assert "Roll back foo-bar-123" in page
-
-
-def test_rollback_starts_a_rollback_deploy(finished_deploy, client_for, alice, queue):
-    client_for(alice).post(action_url("deploy_rollback", finished_deploy))
-    rollback = Deploy.objects.get(number=2)
-    assert (rollback.trigger, rollback.rollback_of) == (Trigger.ROLLBACK, finished_deploy)
+# The rollback chooser and what it starts: tests/deploys/test_live.py.
 
 
 def test_a_deploy_that_never_reached_heroku_cannot_be_rolled_back(
     finished_deploy, client_for, alice
 ):
     Deploy.objects.filter(pk=finished_deploy.pk).update(previous_release_id="")
-    response = client_for(alice).post(action_url("deploy_rollback", finished_deploy), follow=True)
-    assert "never reached Heroku" in response.content.decode()
+    url = action_url("deploy_rollback", finished_deploy)
+    response = client_for(alice).get(f"{url}?to={finished_deploy.number}")
+    assert "Deploy #1 has no Heroku release to roll back to" in response.content.decode()
+    response = client_for(alice).post(url, follow=True)
+    assert "Choose the release to roll back to from the list." in response.content.decode()
     assert Deploy.objects.count() == 1

@@ -437,20 +437,22 @@ def test_retry_deploys_the_same_commit_again(environment, git_repo, sim, alice):
     assert retry.sha == first.sha != git_repo.head()
 
 
-def test_rollback_puts_back_the_release_before_the_deploy(environment, git_repo, sim, alice):
+def test_rollback_puts_back_the_chosen_release(environment, git_repo, sim, alice):
     from deploys.services import rollback_deploy
 
-    before = sim.app_state()["releases"][-1]
+    first = deploy_now(environment, user=alice)
+    git_repo.commit("later.txt", "later\n", "A later commit")
     deployed = deploy_now(environment, user=alice)
-    rollback = rollback_deploy(deployed, alice)
+    rollback = rollback_deploy(deployed, alice, first.release_version)
     jobs.run_deploy(rollback.pk)
     rollback.refresh_from_db()
     assert rollback.state == State.SUCCEEDED, rollback.reason
     latest = sim.app_state()["releases"][-1]
-    assert latest["description"] == f"Rollback to v{before['version']}"
+    assert latest["description"] == f"Rollback to v{first.release_version}"
+    assert latest["commit"] == rollback.sha == first.sha
     assert rollback.release_version == latest["version"]
     assert [s.name for s in rollback.steps.all()] == ["rollback"]
-    assert f"Roll back deploy #{deployed.number}" in log_text(rollback)
+    assert f"Roll back to v{first.release_version}" in log_text(rollback)
 
 
 def test_a_deploy_waits_while_another_deploy_of_the_app_runs(environment, sim, queue):
