@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from deploys import ratelimit
+from deploys.templatetags.queue_tags import place_html
 from projects.templatetags.project_tags import ago, reltime
 
 register = template.Library()
@@ -68,7 +69,8 @@ def _row(prefix, deploy, now):
     by = f' <span class="muted">by {escape(by.username)}</span>' if by else ""
     return (
         f'<tr><td><a href="{prefix}{deploy.number}/">#{deploy.number}</a></td>'
-        f"<td>{_badge(deploy.state, deploy.get_state_display())}</td>"
+        f"<td>{_badge(deploy.state, deploy.get_state_display())}"
+        f"{place_html(prefix, getattr(deploy, 'waiting', None))}</td>"
         f'<td>{escape(deploy.environment_name)} <span class="muted mono">'
         f"{escape(deploy.app_name)}</span></td>"
         f'<td class="mono"><span class="branch">{escape(deploy.branch or "—")}</span> '
