@@ -616,6 +616,8 @@
       title.textContent = "Not started yet" + (steps.length ? " \u00b7 " + steps.length + " steps" : "");
     } else if (title && steps.length) {
       title.innerHTML = 'Step <span id="steps-done">' + (current ? current.position : done) + "</span> of " + steps.length;
+    } else if (title && !model.finished) {
+      title.textContent = "Waiting for the first step";
     }
     const list = document.getElementById("step-list");
     if (list) list.innerHTML = steps.map(stepItemHtml).join("");
