@@ -79,8 +79,12 @@ def test_a_queued_deploy_shows_what_it_waits_behind_then_starts_when_it_ends(
     card = page.locator(".env-card", has_text="staging")
     expect(card.locator(".env-head .badge")).to_have_text("Running")
     expect(card.get_by_role("link", name="+1 queued")).to_be_visible()
+    shoot(page, "project-running-and-queued")
     page.goto(f"{staging.project.get_absolute_url()}deploys/")
     expect(page.get_by_role("row", name=re.compile("#2"))).to_contain_text("1st behind #1")
+    page.goto("/")
+    expect(page.locator(".env-list li", has_text="staging")).to_contain_text("+1 queued")
+    shoot(page, "home-running-and-queued")
 
     # Left open, the queued deploy's page follows by itself: it starts once #1 ends.
     page.goto(second.get_absolute_url())
