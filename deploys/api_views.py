@@ -14,12 +14,13 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from deploys import waiting
 from deploys.actions_views import BRANCH, COMMIT
 from deploys.logformat import MAX_LINE_NUMBER, read_lines
-from deploys.models import Deploy, Trigger
+from deploys.models import Deploy, State, Trigger
 from deploys.trigger_models import ApiToken
 from herokucd import siteurl
-from projects.access import get_project_for_user, projects_for_user
+from projects.access import get_project_for_user, memberships_of, projects_for_user
 from projects.models import Role
 
 LOG_LIMIT = 1000
@@ -93,7 +94,8 @@ def step_json(step):
     }
 
 
-def deploy_json(deploy, request, steps=True):
+def deploy_json(deploy, request, steps=True, queue=None):
+    """`queue`: where a queued deploy stands (`_queue_json`); None for the others."""
     data = {
         "number": deploy.number,
         "url": siteurl.absolute(deploy.get_absolute_url(), request),
@@ -108,6 +110,7 @@ def deploy_json(deploy, request, steps=True):
         "created_at": _iso(deploy.created_at),
         "started_at": _iso(deploy.started_at),
         "finished_at": _iso(deploy.finished_at),
+        "queue": queue,
     }
     if steps:
         data["steps"] = [step_json(step) for step in deploy.steps.all()]
@@ -134,8 +137,24 @@ def deploys(request, slug):
     if request.method == "POST":
         return _trigger(request, slug)
     found, _ = get_project_for_user(request, slug)
-    recent = found.deploys.select_related("triggered_by", "project")[:DEPLOYS_LISTED]
-    return JsonResponse({"deploys": [deploy_json(d, request, steps=False) for d in recent]})
+    recent = list(found.deploys.select_related("triggered_by", "project")[:DEPLOYS_LISTED])
+    waiting.describe(recent)
+    listed = [
+        deploy_json(d, request, False, _queue_json(request, d, described=True)) for d in recent
+    ]
+    return JsonResponse({"deploys": listed})
+
+
+def _queue_json(request, deploy, described=False):
+    """Where a queued deploy stands: its place, what it waits for, the deploys ahead (another
+    project's named only to its members)."""
+    if deploy.state != State.QUEUED:
+        return None
+    queue = getattr(deploy, "waiting", None) if described else waiting.waiting_of(deploy)
+    if queue is not None and queue.deferred and queue.until is None:
+        queue.until = waiting.rate_limit_until(deploy)
+    visible = {m.project.pk: m.project for m in memberships_of(request)}
+    return waiting.as_json(queue, deploy.project, visible)
 
 
 def _read_trigger_body(request):
@@ -186,20 +205,25 @@ def _trigger(request, slug):
         )
     except DeployError as error:
         return _error(503, str(error))
-    return JsonResponse(deploy_json(deploy, request), status=202)
+    return JsonResponse(
+        deploy_json(deploy, request, queue=_queue_json(request, deploy)), status=202
+    )
 
 
 def _deploy_for(request, slug, number):
     found, _ = get_project_for_user(request, slug)
-    return get_object_or_404(
+    deploy = get_object_or_404(
         Deploy.objects.select_related("triggered_by"), project=found, number=number
     )
+    deploy.project = found
+    return deploy
 
 
 @token_required
 @require_GET
 def deploy(request, slug, number):
-    return JsonResponse(deploy_json(_deploy_for(request, slug, number), request))
+    found = _deploy_for(request, slug, number)
+    return JsonResponse(deploy_json(found, request, queue=_queue_json(request, found)))
 
 
 def _after(request) -> int:

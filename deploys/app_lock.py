@@ -50,16 +50,21 @@ def _record(environment, credential, app) -> None:
     environment.save(update_fields=fields)
 
 
+# A deploy whose environment's app check matches its app and its project's current key: it will
+# take the app when its turn comes, so deploys of other projects wait for it.
+CHECKED_FOR_ITS_KEY = Q(
+    environment__app_checked_name=F("app_name"),
+    environment__app_checked_key_hash=F("project__heroku_credential__key_hash"),
+)
+
+
 def same_app_waiting_before():
     """The older queued deploys of the app (a subquery of the claim) that a deploy waits for:
     those of its own project, and others' whose app check matches their project's current
-    key. Another project's unchecked deploy (which will fail its check) keeps nobody waiting."""
-    checked = Q(
-        environment__app_checked_name=F("app_name"),
-        environment__app_checked_key_hash=F("project__heroku_credential__key_hash"),
-    )
+    key. Another project's unchecked deploy (which will fail its check) keeps nobody waiting.
+    deploys/waiting.py tells the same for the pages."""
     return Deploy.objects.filter(
-        checked | Q(project_id=OuterRef("project_id")),
+        CHECKED_FOR_ITS_KEY | Q(project_id=OuterRef("project_id")),
         app_name=OuterRef("app_name"),
         state=State.QUEUED,
         pk__lt=OuterRef("pk"),

@@ -94,14 +94,22 @@ def free_at(key_hash, app_name, cost, now) -> datetime:
     return now
 
 
-def before_push(deploy, credential):
-    now = timezone.now()
-    key, app = credential.key_hash, deploy.app_name
-    found = budget(key, app, now=now)
+def next_push_at(key_hash, app_name, now=None) -> datetime | None:
+    """When a push of `app_name` with that key may go: None when it may now. A deferred deploy's
+    page says this time too (deploys/waiting.py)."""
+    now = now or timezone.now()
+    found = budget(key_hash, app_name, now=now)
     if found.retry_at and found.retry_at > now:
-        raise DeferDeploy(found.retry_at)
+        return found.retry_at
     if found.used + PUSH_COST > found.limit:
-        raise DeferDeploy(free_at(key, app, PUSH_COST, now))
+        return free_at(key_hash, app_name, PUSH_COST, now)
+    return None
+
+
+def before_push(deploy, credential):
+    until = next_push_at(credential.key_hash, deploy.app_name)
+    if until is not None:
+        raise DeferDeploy(until)
     return None
 
 

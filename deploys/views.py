@@ -12,16 +12,18 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.cache import caches
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from deploys import live, ratelimit, waitslots
+from deploys import live, ratelimit, waiting, waitslots
 from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
+from deploys.templatetags.queue_tags import queue_sentence
 from deploys.trigger_models import GitRequest
 from projects import layout, pagecache
 from projects.access import can_create_projects, get_project_for_user, memberships_of
@@ -79,8 +81,9 @@ def plain_text(text: str) -> str:
 def deploy_detail(request, slug, number):
     deploy, membership = _deploy_for_user(request, slug, number)
     steps = list(deploy.steps.all())
-    log_state = _log_state(deploy, steps)
-    log_state["version"] = header_version(deploy, steps)
+    queue = _waiting(deploy)
+    log_state = _log_state(deploy, steps) | _queue_state(request, deploy, queue)
+    log_state["version"] = header_version(deploy, steps, queue)
     ctx = {
         "project": deploy.project,
         "membership": membership,
@@ -88,9 +91,33 @@ def deploy_detail(request, slug, number):
         "steps": log_state["steps"],
         "steps_done": sum(step["state"] in DONE_STEP_STATES for step in log_state["steps"]),
         "current_step": _current_step(log_state["steps"]),
+        "not_started": _not_started(deploy, steps),
+        "queue_html": log_state["queue_html"],
         "log_state": log_state,
     }
     return render(request, "deploys/deploy_detail.html", ctx)
+
+
+def _not_started(deploy, steps) -> bool:
+    """Queued and no step begun: the page says so rather than "Step 0 of 8"."""
+    return deploy.state == State.QUEUED and not any(step.started_at for step in steps)
+
+
+# Where a queued deploy stands (deploys/waiting.py) -----------------------------------------
+
+
+def _waiting(deploy):
+    return waiting.waiting_of(deploy) if deploy.state == State.QUEUED else None
+
+
+def _queue_state(request, deploy, queue) -> dict:
+    """The queue note of the header, as data and as the page shows it (the viewer's projects
+    decide whether another project's deploy is named)."""
+    visible = {m.project.pk: m.project for m in memberships_of(request)}
+    return {
+        "queue": waiting.as_json(queue, deploy.project, visible),
+        "queue_html": queue_sentence(queue, deploy.project, visible),
+    }
 
 
 def _current_step(steps):
@@ -163,12 +190,16 @@ HEADER_FIELDS = [
 ]
 
 
-def header_version(deploy, steps=None) -> str:
-    """A short fingerprint of the deploy's header and steps (not of its ticking durations)."""
+def header_version(deploy, steps=None, queue=...) -> str:
+    """A short fingerprint of the deploy's header and steps (not of its ticking durations),
+    and of a queued deploy's place in the queue (`queue`: its Waiting, read when not given)."""
     if steps is None:
         steps = deploy.steps.only(*STEP_HEADER_FIELDS)
+    if queue is ...:
+        queue = _waiting(deploy)
     seen = [getattr(deploy, name) for name in HEADER_FIELDS]
     seen += [tuple(getattr(step, name) for name in STEP_HEADER_FIELDS) for step in steps]
+    seen.append(queue.fingerprint() if queue else None)
     return hashlib.blake2s(repr(seen).encode(), digest_size=6).hexdigest()
 
 
@@ -212,9 +243,10 @@ def _busy():
 def _log_answer(request, deploy, membership, after, limit, shared) -> bytes | None:
     lines = read_lines(deploy, after, limit)
     steps = list(deploy.steps.all())
+    queue = _waiting(deploy)
     waiting = shared is not None
     if waiting:
-        version = header_version(deploy, steps)
+        version = header_version(deploy, steps, queue)
         if not lines and (request.GET.get("version") or version) == version:
             with waitslots.wait_slot(request.user.pk) as allowed:
                 if not allowed:
@@ -224,16 +256,18 @@ def _log_answer(request, deploy, membership, after, limit, shared) -> bytes | No
                 return found  # the answer another viewer's request left
             lines = found
             steps = list(deploy.steps.all())
-            version = header_version(deploy, steps)
-    payload = _log_state(deploy, steps, lines)
+            queue = _waiting(deploy)
+            version = header_version(deploy, steps, queue)
+    payload = _log_state(deploy, steps, lines) | _queue_state(request, deploy, queue)
     payload["lines"] = [[ln.number, ln.step, ln.stream, ln.time_ms, ln.text] for ln in lines]
     if waiting:
         payload["version"] = version
     if waiting and deploy.is_finished:
         payload["actions"] = _actions_html(request, deploy, membership)
     body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
-    # Only answers that move a viewer on are shared, and none with one viewer's buttons in it.
-    if waiting and lines and not deploy.is_finished:
+    # Only answers that move a viewer on are shared, and none with one viewer's buttons in it,
+    # nor a queue note (it names another project's deploy to that project's members only).
+    if waiting and lines and not deploy.is_finished and queue is None:
         caches["log-answers"].set(shared, body, SHARED_ANSWER_SECONDS)
     return body
 
@@ -377,6 +411,7 @@ def history_part(project, query) -> pagecache.Part:
     form = HistoryFilter(query or None, environments)
     deploys = form.apply(project.deploys.select_related("triggered_by").order_by("-number"))
     page, chart = _page_and_chart(deploys, _int_param(query, "page", 1, low=1, high=MAX_PAGE))
+    waiting.describe(page.deploys)  # a queued row says its place: "2nd behind #10"
     ctx = {
         "project": project,
         "form": form,
@@ -476,25 +511,46 @@ def _last_deploy(state=None, field="pk"):
     return Subquery(deploys.order_by("-number").values(field)[:1])
 
 
+def _count_deploys(state):
+    deploys = Deploy.objects.filter(
+        project=OuterRef("project"), environment=OuterRef("pk"), state=state
+    )
+    count = deploys.order_by().values("environment").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(count), 0)
+
+
 def environments_with_last_deploys(project):
     """The project's environments, each with `.last_deploy`, `.last_success` and `.budget` (the
-    git rate-limit budget of the project's key for its app): 3 queries whatever the history."""
+    git rate-limit budget of the project's key for its app): 3 queries whatever the history.
+
+    `.last_deploy` is the running deploy while one runs, never hidden by a newer queued one:
+    that one is `.queued` then, and `.queued_count` how many wait."""
     key_hash = HerokuCredential.objects.filter(project=OuterRef("project")).values("key_hash")
     environments = list(
         project.environments.annotate(
             last_deploy_id=_last_deploy(),
             last_success_id=_last_deploy(State.SUCCEEDED),
+            running_id=_last_deploy(State.RUNNING),
+            queued_count=_count_deploys(State.QUEUED),
             key_hash=Subquery(key_hash[:1]),
         ).select_related(*LIVE_WITH)
     )
     ids = {env.last_deploy_id for env in environments} | {e.last_success_id for e in environments}
+    ids |= {env.running_id for env in environments}
     found = Deploy.objects.in_bulk([pk for pk in ids if pk])
     budgets = git_budgets(environments[0].key_hash, environments) if environments else {}
     for env in environments:
         env.last_deploy = found.get(env.last_deploy_id)
         env.last_success = found.get(env.last_success_id)
         env.budget = budgets.get(env.app_name)
+        _running_first(env, found.get(env.running_id))
     return environments
+
+
+def _running_first(env, running):
+    newest = env.last_deploy
+    env.queued = newest if running and newest.state == State.QUEUED else None
+    env.last_deploy = running or newest
 
 
 def git_budgets(key_hash, environments, now=None):
@@ -571,9 +627,14 @@ def project_cards(projects) -> dict:
             last_state=_last_deploy(field="state"),
             last_number=_last_deploy(field="number"),
             last_finished_at=_last_deploy(field="finished_at"),
+            last_id=_last_deploy(),
+            running_id=_last_deploy(State.RUNNING),
+            queued_count=_count_deploys(State.QUEUED),
         )
         .select_related(*LIVE_WITH)
     )
+    environments = list(environments)
+    under_way = _card_queues(environments)
     by_project = {project.pk: [] for project in projects}
     for environment in environments:
         by_project[environment.project_id].append(environment)
@@ -582,10 +643,28 @@ def project_cards(projects) -> dict:
             render_to_string(
                 "projects/_project_card.html",
                 {"project": project, "environments": by_project[project.pk]},
-            )
+            ),
+            under_way=project.pk in under_way,
         )
         for project in projects
     }
+
+
+def _card_queues(environments) -> set:
+    """Show each card's running deploy (`.running`, its step known), never hidden by a queued
+    one; a queued one's place (`.waiting`): one query for every card, none when nothing is
+    under way. The projects with a deploy under way."""
+    busy = [env for env in environments if env.running_id or env.last_state == State.QUEUED]
+    queues = waiting.Queues({env.app_name for env in busy})
+    for env in environments:
+        env.running = queues.by_pk.get(env.running_id)
+        newest = queues.by_pk.get(env.last_id)
+        env.waiting = queues.waiting(newest) if newest and not env.running else None
+        env.queued = newest if env.running and newest and newest.state == State.QUEUED else None
+        if env.running is not None:
+            env.last_state, env.last_number = State.RUNNING, env.running.number
+            env.last_finished_at = None
+    return {env.project_id for env in busy}
 
 
 @login_required
@@ -609,12 +688,14 @@ def overview_part(project, membership) -> pagecache.Part:
 
 def project_overview_context(project):
     """Context for templates/projects/_overview.html (fixed number of queries)."""
-    recent = project.deploys.select_related("triggered_by").order_by("-number")[:10]
+    recent = list(project.deploys.select_related("triggered_by").order_by("-number")[:10])
     environments = environments_with_last_deploys(project)
+    # Where each deploy under way stands: one query for the cards and the rows.
+    waiting.describe([*(env.last_deploy for env in environments), *recent])
     return {
         "environments": environments,
         "live": live_by_environment(environments),
-        "recent_deploys": list(recent),
+        "recent_deploys": recent,
         "setup_missing": missing_steps(project),
         "no_deploys": recent_no_deploys(project),
         "tab": "overview",

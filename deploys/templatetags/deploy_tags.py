@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 
 from deploys import ratelimit
 from deploys.live import mark
+from deploys.templatetags.queue_tags import place_html
 from projects.templatetags.project_tags import ago, reltime
 
 register = template.Library()
@@ -71,7 +72,8 @@ def _row(prefix, deploy, now, live=None):
     by = f' <span class="muted">by {escape(by.username)}</span>' if by else ""
     return (
         f'<tr><td><a href="{prefix}{deploy.number}/">#{deploy.number}</a></td>'
-        f"<td>{_badge(deploy.state, deploy.get_state_display())}{_live(deploy, live)}</td>"
+        f"<td>{_badge(deploy.state, deploy.get_state_display())}{_live(deploy, live)}"
+        f"{place_html(prefix, getattr(deploy, 'waiting', None))}</td>"
         f'<td>{escape(deploy.environment_name)} <span class="muted mono">'
         f"{escape(deploy.app_name)}</span></td>"
         f'<td class="mono"><span class="branch">{escape(deploy.branch or "—")}</span> '

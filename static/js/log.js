@@ -553,6 +553,7 @@
     const release = document.getElementById("deploy-release");
     if (release && model.release_version) release.textContent = "v" + model.release_version;
     updateReason();
+    updateQueue();
     updateCommit();
     updateStarted();
     updateProgress();
@@ -565,6 +566,19 @@
     el.textContent = model.reason || "";
     el.hidden = !model.reason;
     el.className = "reason card state-border-" + model.state;
+  }
+
+  // Why a queued deploy waits and behind what: the server words it (it knows whose deploy
+  // the viewer may see named); gone once the deploy starts.
+  function updateQueue() {
+    const el = document.getElementById("queue-note");
+    if (!el) return;
+    const html = model.queue_html || "";
+    if (el.dataset.html !== html) {
+      el.dataset.html = html;
+      el.innerHTML = html;
+    }
+    el.hidden = !html;
   }
 
   function updateCommit() {
@@ -598,8 +612,12 @@
     }
     const current = steps.find((s) => s.state === "running") || steps.find((s) => s.state === "failed");
     const title = document.getElementById("progress-title");
-    if (title && steps.length) {
+    if (title && model.state === "queued" && !steps.some((s) => s.started_at)) {
+      title.textContent = "Not started yet" + (steps.length ? " \u00b7 " + steps.length + " steps" : "");
+    } else if (title && steps.length) {
       title.innerHTML = 'Step <span id="steps-done">' + (current ? current.position : done) + "</span> of " + steps.length;
+    } else if (title && !model.finished) {
+      title.textContent = "Waiting for the first step";
     }
     const list = document.getElementById("step-list");
     if (list) list.innerHTML = steps.map(stepItemHtml).join("");
@@ -633,9 +651,13 @@
   }
 
   // The deploy's and the running step's durations tick; the server's numbers replace them.
+  // So does "started 2 minutes ago" of the deploy a queued one waits behind.
   setInterval(() => {
     document.querySelectorAll("#deploy-duration[data-started], #step-list [data-started]").forEach((el) => {
       el.textContent = formatDuration((Date.now() - Date.parse(el.dataset.started)) / 1000);
+    });
+    document.querySelectorAll("#queue-note time.since").forEach((el) => {
+      el.textContent = ago(el.dateTime);
     });
   }, 1000);
 

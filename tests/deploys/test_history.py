@@ -7,6 +7,7 @@ from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from deploys.models import Deploy, State
 from deploys.views import project_cards, project_overview_context
@@ -229,12 +230,12 @@ def test_a_kept_home_page_costs_only_the_sign_in_queries(
     client_for, alice, project, django_assert_num_queries
 ):
     environment = make_environment(project, "staging", app_name="foo-staging")
-    make_deploy(project, environment, state=State.RUNNING, finished_at=None)
+    running = make_deploy(project, environment, state=State.RUNNING, finished_at=None)
     client = client_for(alice)
     client.get("/")
     with django_assert_num_queries(2):  # the user, and their memberships with the projects
         assert 'state-running">Running' in client.get("/").content.decode()
-    make_deploy(project, environment, state=State.FAILED)
+    Deploy.objects.filter(pk=running.pk).update(state=State.FAILED, finished_at=timezone.now())
     assert 'state-failed">Failed' in client.get("/").content.decode()
 
 

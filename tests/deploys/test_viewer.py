@@ -192,7 +192,8 @@ def test_a_step_not_started_reads_queued_on_the_page_and_in_the_json(client_for,
 def test_a_queued_deploy_shows_an_empty_progress_card_and_no_commit(client_for, alice, project):
     deploy = make_deploy(project, state=State.QUEUED, sha="")
     page = client_for(alice).get(url("deploy", deploy)).content.decode()
-    assert "Waiting for the first step" in page
+    assert "Not started yet" in page and "Waiting for the first step" not in page
+    assert "Waiting for a worker to pick it up." in page  # nothing ahead of it
     assert '<ol class="step-list" id="step-list">' in page
     assert "Not yet" in page
     assert "Cancel deploy" in page
