@@ -71,7 +71,15 @@ def environment_options(request, slug, environment_id):
 OPTION_GROUPS = [
     (
         "Deploy",
-        ["name", "branch", "app_name", "auto_deploy", "heroku_branch", "force_push"],
+        [
+            "name",
+            "branch",
+            "app_name",
+            "auto_deploy",
+            "heroku_branch",
+            "force_push",
+            "when_commit_on_heroku",
+        ],
     ),
     (
         "Maintenance and scaling",
