@@ -644,7 +644,8 @@ class Run:
 
     def app_state(self) -> dict:
         app = self.client.app(self.app)
-        formation = {item["type"]: item["quantity"] for item in self.client.formation(self.app)}
+        items = sorted(self.client.formation(self.app), key=lambda item: item["type"])
+        formation = {item["type"]: item["quantity"] for item in items}
         releases = self.client.releases(self.app, limit=10)
         current = next((r for r in releases if r.get("current")), releases[0] if releases else None)
         release = None
