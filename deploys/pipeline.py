@@ -393,8 +393,8 @@ class Run:
             return
         if released:
             what = (
-                f"The push made {_release_words(latest, commit)}, not a release of commit "
-                f"{self.deploy.short_sha}."
+                f"Heroku's newest release after the push is {_release_words(latest, commit)}, "
+                f"not a release of commit {self.deploy.short_sha}."
             )
         else:
             live = _release_words(latest, commit) if latest else "no release"

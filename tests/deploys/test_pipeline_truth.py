@@ -83,6 +83,28 @@ def test_release_it_again_releases_the_earlier_build_of_the_commit(
     assert "Releasing it again, as this environment's options say." in log_text(again)
 
 
+def test_a_push_after_which_another_commit_is_the_newest_release_is_never_green(
+    environment, sim, alice
+):
+    before = releases(sim)[-1]
+    deploy = request_deploy(environment, user=alice)
+    thread = run_in_thread(deploy)
+    wait_for(lambda: deploy.steps.filter(name="push", state=StepState.RUNNING).exists())
+    # Heroku is slow to list the releases after the push; someone rolls back meanwhile.
+    sim.fault("GET /apps/{app}/releases", delay=3, count=1)
+    wait_for(lambda: sim.app_state()["pushes"])
+    sim.api("POST", f"/apps/{environment.app_name}/releases", json={"release": before["id"]})
+    thread.join(30)
+    deploy.refresh_from_db()
+    assert deploy.state == State.FAILED
+    live = releases(sim)[-1]
+    assert deploy.reason.startswith(
+        f"Heroku's newest release after the push is release v{live['version']}, not a release "
+        f"of commit {deploy.sha[:7]}. Retry with 'Release it again'"
+    )
+    assert deploy.release_version is None
+
+
 def test_a_release_made_by_someone_else_during_the_deploy_is_never_green(
     environment, repo_with_migration, sim, alice
 ):
@@ -281,3 +303,22 @@ def test_a_deploy_back_from_waiting_for_the_rate_limit_keeps_one_row_per_step(
         ("checkout", StepState.SUCCEEDED),
         ("push", StepState.SUCCEEDED),
     ]
+
+
+def test_canceling_a_deploy_back_in_the_queue_cancels_its_planned_steps(
+    environment, sim, queue, monkeypatch, alice
+):
+    import datetime
+
+    from deploys import ratelimit
+
+    until = datetime.datetime(2030, 1, 1, 14, 5, tzinfo=datetime.UTC)
+
+    def defer(deploy, credential):
+        raise ratelimit.DeferDeploy(until)
+
+    monkeypatch.setattr(ratelimit, "before_push", defer)
+    deploy = deploy_now(environment, user=alice)
+    assert deploy.state == State.QUEUED
+    cancel_deploy(deploy, alice)
+    assert set(deploy.steps.values_list("state", flat=True)) == {StepState.CANCELED}
