@@ -88,13 +88,14 @@ def test_retrying_a_rolled_back_deploy_is_no_false_success(
         f"Heroku's git branch already had commit {second.sha[:7]}, so the push built nothing "
         f"and release v{live['version']} (commit {first.sha[:7]}) is still live."
     )
-    page.reload()  # the app's state is read after the cleanup: the page shows it once loaded
-    end = page.locator("#end-state")
+    end = page.locator("#end-state")  # shown live as the deploy ends, no reload
     expect(end).to_contain_text(f"Live: release v{live['version']} (commit {first.sha[:7]})")
     expect(end).to_contain_text("this deploy's code is not live")
     expect(end).to_contain_text("The migration did not run")
     expect(page.locator("#deploy-release")).to_have_text("—")
     snap(page, "redeploy-after-rollback")
+    page.reload()
+    expect(page.locator("#end-state")).to_contain_text("this deploy's code is not live")
     assert heroku_app(demo)["releases"][-1]["id"] == live["id"]  # Heroku released nothing
     assert page.console_errors == []
 
