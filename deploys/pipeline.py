@@ -383,6 +383,8 @@ class Run:
         latest = latest[0] if latest else None
         commit = self.client.release_commit(self.app, latest) if latest else None
         released = latest is not None and (before is None or latest["id"] != before["id"])
+        if released and latest.get("status") == "failed":
+            raise StepFailed(_failed_release(latest, commit))
         if commit == self.deploy.sha:
             if not released:
                 self.writer.system(
@@ -451,10 +453,7 @@ class Run:
         else:
             commit = self.client.release_commit(self.app, release)
         if release.get("status") == "failed":
-            raise StepFailed(
-                f"Heroku's {_release_words(release, commit)} failed (its release command), "
-                "so it is not live."
-            )
+            raise StepFailed(_failed_release(release, commit))
         if commit != self.deploy.sha:
             raise StepFailed(
                 f"{_release_words(release, commit).capitalize()} is live now, not this "
@@ -835,6 +834,13 @@ def _commands(text) -> list[str]:
 def _release_words(release, commit) -> str:
     """release v12 (commit abc1234)"""
     return f"release v{release['version']}" + (f" (commit {commit[:7]})" if commit else "")
+
+
+def _failed_release(release, commit) -> str:
+    return (
+        f"Heroku's {_release_words(release, commit)} failed (its release command failed), so "
+        "the release before it stays live."
+    )
 
 
 def last_good(deploy, live) -> dict | None:

@@ -202,6 +202,18 @@ def test_a_failed_migration_records_the_live_release_maintenance_processes_and_e
     assert f"Roll back to #{good.number} (last good)" in page
 
 
+def test_the_failure_notification_says_where_the_deploy_left_the_app(careful, sim, alice):
+    from deploys import notifications
+
+    failed = deploy_now(careful, user=alice)
+    assert failed.state == State.FAILED
+    text = notifications.as_text(notifications.message(failed, "failed"))
+    assert (
+        f"Now: release v{failed.release_version} (commit {failed.sha[:7]}) is live, maintenance "
+        "off, web=1, worker=2; the migration exited with status 1." in text
+    )
+
+
 def test_no_roll_back_link_without_an_earlier_succeeded_deploy(careful, sim, alice, client):
     failed = deploy_now(careful, user=alice)
     assert failed.state == State.FAILED
