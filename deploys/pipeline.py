@@ -212,6 +212,11 @@ class Run:
                 row.exit_status = None
             fields = ["state", "started_at", "finished_at", "exit_status"]
             DeployStep.objects.bulk_update(planned, fields)
+            # Options changed while it waited: a step no longer planned will not run.
+            unplanned = [row.pk for row in rows if row.name not in self.planned]
+            self.deploy.steps.filter(pk__in=unplanned, state=StepState.PENDING).update(
+                state=StepState.SKIPPED
+            )
         else:
             rows = planned = DeployStep.objects.bulk_create(
                 DeployStep(deploy=self.deploy, position=position, name=name, title=title)
