@@ -643,6 +643,9 @@ class Run:
             state.update(self.app_state())
         except HerokuError as error:
             state["error"] = f"Heroku could not be asked: {error}"
+        except Exception as error:  # the deploy must still end: never let this stop finish()
+            log.error("Reading the app's state after deploy failed", exc_info=error)
+            state["error"] = f"herokucd could not read the app's state ({type(error).__name__})."
         state["last_good"] = last_good(self.deploy, state.get("release"))
         self.save(end_state=state)
 
