@@ -164,7 +164,8 @@ class Run:
         self.cache_flush()
         self.commands("post_deploy", env.post_deploy_commands, env.post_deploy_timeout)
         self.health_check()
-        self.confirm_live()
+        if self.steps_after("push"):
+            self.confirm_live()  # else the release read after the push is the last word
 
     def plan(self) -> dict[str, str]:
         """The steps this deploy runs, in order, name -> title. The one place that decides
@@ -199,6 +200,10 @@ class Run:
             ("health_check", bool(env.health_check_url or env.health_check_text), "Health check"),
         ]
         return {name: title for name, wanted, title in steps if wanted}
+
+    def steps_after(self, name) -> list[str]:
+        names = list(self.planned)
+        return names[names.index(name) + 1 :]
 
     def plan_steps(self):
         """Every planned step as a queued row from the start, so the page says "Step k of n"
@@ -346,11 +351,11 @@ class Run:
             before = self.release_before_push()
             self.save(previous_release_id=before[0]["id"] if before else "")
             latest = self.git_push(self.environment.heroku_branch)
-            self.check_release(before[0] if before else None, latest.result())
+            self.check_release(before[0] if before else None, *latest.result())
 
     def git_push(self, ref) -> Future:
         """Push, and record it in the rate-limit ledger while Heroku is asked for the release
-        the push made (the future's result); Heroku's 429 defers the deploy."""
+        the push made and its commit (the future's result); Heroku's 429 defers the deploy."""
         try:
             runners.git_push(
                 self.checkout or self.repository,
@@ -369,7 +374,7 @@ class Run:
             if isinstance(error, runners.NotFastForward):
                 raise StepFailed(self.not_fast_forward(ref), error.exit_status) from None
             raise
-        latest = self.meanwhile(self.client.releases, self.app, limit=1)
+        latest = self.meanwhile(self.newest_release)
         ratelimit.after_push(self.deploy, self.credential)
         return latest
 
@@ -381,12 +386,17 @@ class Run:
             "environment's deploy options and retry; to go back to an earlier deploy, roll back."
         )
 
-    def check_release(self, before, latest):
+    def newest_release(self) -> tuple[dict | None, str | None]:
+        """Heroku's newest release and the commit it runs."""
+        latest = self.client.releases(self.app, limit=1)
+        if not latest:
+            return None, None
+        return latest[0], self.client.release_commit(self.app, latest[0])
+
+    def check_release(self, before, latest, commit):
         """Go on only if Heroku's newest release runs this deploy's commit. A push of a commit
         Heroku's git branch already has builds and releases nothing ("Everything up-to-date"):
         after a rollback, another commit stays live. The environment's option says what then."""
-        latest = latest[0] if latest else None
-        commit = self.client.release_commit(self.app, latest) if latest else None
         released = latest is not None and (before is None or latest["id"] != before["id"])
         if released and latest.get("status") == "failed":
             raise StepFailed(_failed_release(latest, commit))
