@@ -103,6 +103,7 @@ class Deploy(models.Model):
     worker_name = models.CharField(max_length=200, blank=True)
 
     release_version = models.PositiveIntegerField(null=True, blank=True)
+    release_commit = models.CharField(max_length=40, blank=True)  # what Heroku says it runs
     previous_release_id = models.CharField(max_length=64, blank=True)
     backup_name = models.CharField(max_length=20, blank=True)
     ran_migration = models.BooleanField(default=False)
@@ -113,6 +114,9 @@ class Deploy(models.Model):
     # Set by the UPDATE that ends the deploy, cleared once its notifications are queued: still
     # set when Redis was away, and the workers' maintenance queues them then (notifications.py).
     notify_pending = models.BooleanField(default=False)
+    # The app as Heroku showed it after a failed or canceled deploy was cleaned up: live
+    # release and commit, maintenance, formation, how the migration went (pipeline.end_state).
+    end_state = models.JSONField(default=dict, blank=True)
 
     objects = DeployQuerySet.as_manager()
 

@@ -172,9 +172,43 @@ def message(deploy, event, dashboard_url="") -> dict:
         "trigger": trigger_text(deploy),
         "duration": duration_text(deploy),
         "reason": deploy.reason,
+        "app_state": app_state_text(deploy.end_state),
         "url": deploy_link(deploy, dashboard_url),
     }
     return {"event": event, "headline": headline, "deploy": deploy.number, **facts}
+
+
+MIGRATION_WORDS = {
+    "timed_out": "the migration timed out (the database may be half-migrated)",
+    "canceled": "the migration was stopped by the cancel (the database may be half-migrated)",
+    "error": "the migration's end is unknown (the database may be half-migrated)",
+}
+
+
+def app_state_text(end) -> str:
+    """Where a failed or canceled deploy left the app, in one line (deploys/pipeline.py
+    records it): "release v12 (commit abc1234) is live, maintenance off, web=1, worker=2; ..."."""
+    if not end:
+        return ""
+    if end.get("error"):
+        parts = [end["error"]]
+    else:
+        release = end.get("release") or {}
+        commit = f" (commit {release['commit'][:7]})" if release.get("commit") else ""
+        live = f"release v{release['version']}{commit} is live" if release else "no release"
+        maintenance = "maintenance " + ("on" if end.get("maintenance") else "off")
+        processes = ", ".join(f"{kind}={n}" for kind, n in (end.get("formation") or {}).items())
+        parts = [", ".join(part for part in (live, maintenance, processes) if part)]
+    migration = end.get("migration") or {}
+    if migration.get("ran"):
+        outcome = migration.get("outcome")
+        if outcome == "exited":
+            parts.append(f"the migration exited with status {migration.get('exit_status')}")
+        else:
+            parts.append(MIGRATION_WORDS.get(outcome, MIGRATION_WORDS["error"]))
+    elif migration.get("planned"):
+        parts.append("the migration did not run")
+    return "; ".join(parts) + "."
 
 
 def as_text(msg) -> str:
@@ -189,6 +223,8 @@ def as_text(msg) -> str:
     ]
     if msg["reason"]:
         lines.append(f"Why: {msg['reason']}")
+    if msg.get("app_state"):
+        lines.append(f"Now: {msg['app_state']}")
     return "\n".join([*lines, "", f"Log: {msg['url']}"])
 
 

@@ -4,6 +4,11 @@
 deploy changed on the app (maintenance mode, scaled-down process types). What to undo is kept
 in `Deploy.cleanup_state` before each change is made, so the stale-deploy reaper can undo it
 too when the worker died mid-deploy (`undo_changes`).
+
+`Run.plan()` decides which steps run; their rows exist, queued, from the start. A deploy
+succeeds only when Heroku's newest release runs its commit (`check_release` after the push,
+`confirm_live` at the end); a failed or canceled one records where it left the app
+(`record_end_state`) for its page.
 """
 
 import contextlib
@@ -24,7 +29,7 @@ from deploys.logwriter import LogWriter, private_key_secrets
 from deploys.models import Deploy, DeployStep, State, StepState, Trigger
 from herokucd import http
 from herokucd.heroku import DynoCanceled, DynoError, DynoTimeout, HerokuClient, HerokuError
-from projects.models import CacheFlush, Environment, MaintenanceMode
+from projects.models import CacheFlush, CommitOnHeroku, Environment, MaintenanceMode
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 1.0  # also how quickly a cancel is noticed
@@ -106,7 +111,10 @@ class Run:
             self.resources.close()
             raise
         self.outcome = (State.SUCCEEDED, "")
-        self.migration_failed = False
+        self.planned = self.plan()  # name -> title of every step this deploy runs, in order
+        self.pending = {}  # the planned steps' rows not started yet, by name
+        self.migration = {}  # how the migration ended, for the page after a failure
+        self.live = None  # (release id, commit) Heroku said the push left live
         self.config_vars = None
         self.checkout = None  # a working copy, made only when custom commands need one
         self.repository = None  # the project's mirror, which git pushes from
@@ -123,7 +131,7 @@ class Run:
         self.client = HerokuClient(self.api_key)
         self.writer = LogWriter(self.deploy, self._secrets())
         self.heartbeat = Heartbeat(self.deploy.pk, self.cancel_event)
-        self.step_count = self.deploy.steps.count()  # a deploy deferred after its push has some
+        self.step_count = 0
 
     def _secrets(self):
         deploy_key = getattr(self.deploy.project, "deploy_key", None)
@@ -137,6 +145,7 @@ class Run:
         deploy = self.deploy
         who = deploy.triggered_by or deploy.trigger_detail or deploy.get_trigger_display()
         self.writer.system(f"Deploy #{deploy.number} to {self.app}, started by {who}.")
+        self.plan_steps()
         self.redact_config_vars()
         ratelimit.before_push(self.deploy, self.credential)
 
@@ -146,29 +155,85 @@ class Run:
             return
         if self.needs_working_copy():
             runners.require_sandbox()  # before anything changes: no sandbox, no commands
+        env = self.environment
         self.checkout_commit()
-        self.commands(
-            "pre_deploy",
-            "Pre-deploy commands",
-            self.environment.pre_deploy_commands,
-            self.environment.pre_deploy_timeout,
-        )
+        self.commands("pre_deploy", env.pre_deploy_commands, env.pre_deploy_timeout)
         self.backup()
-        self.maintenance_on(MaintenanceMode.DEPLOY)
+        # Before the push in both modes: the push releases the new code at once.
+        self.maintenance_on()
         self.scale_down()
         self.push()
-        self.maintenance_on(MaintenanceMode.MIGRATIONS)
         self.migrate()
         self.scale_back()
         self.maintenance_off()
         self.cache_flush()
-        self.commands(
-            "post_deploy",
-            "Post-deploy commands",
-            self.environment.post_deploy_commands,
-            self.environment.post_deploy_timeout,
-        )
+        self.commands("post_deploy", env.post_deploy_commands, env.post_deploy_timeout)
         self.health_check()
+        if self.steps_after("push"):
+            self.confirm_live()  # else the release read after the push is the last word
+
+    def plan(self) -> dict[str, str]:
+        """The steps this deploy runs, in order, name -> title. The one place that decides
+        which steps run: each step method returns at once when its name is not planned."""
+        env = self.environment
+        if self.deploy.trigger == Trigger.ROLLBACK:
+            undone = self.deploy.rollback_of
+            return {"rollback": f"Roll back deploy #{undone.number}" if undone else "Roll back"}
+        migrating = bool(env.migration_command)
+        types = Environment.split_names(env.scale_down_types) if migrating else []
+        mode = env.maintenance_mode
+        maintenance = mode == MaintenanceMode.DEPLOY or (
+            mode == MaintenanceMode.MIGRATIONS and migrating
+        )
+        flush = bool(env.cache_flush and Environment.split_names(env.cache_config_vars))
+        steps = [
+            ("checkout", True, "Check out the commit"),
+            ("pre_deploy", bool(_commands(env.pre_deploy_commands)), "Pre-deploy commands"),
+            ("backup", env.backup_before_migrate and migrating, "Back up the database"),
+            ("maintenance_on", maintenance, "Maintenance mode on"),
+            ("scale_down", bool(types), f"Scale {', '.join(types)} to 0"),
+            ("push", True, f"Push to Heroku ({env.heroku_branch})"),
+            ("migrate", migrating, f"Migration: {env.migration_command}"),
+            ("scale_back", bool(types), "Scale back"),
+            ("maintenance_off", maintenance, "Maintenance mode off"),
+            (
+                "cache_flush",
+                flush,
+                flush and f"Flush the cache ({CacheFlush(env.cache_flush).label})",
+            ),
+            ("post_deploy", bool(_commands(env.post_deploy_commands)), "Post-deploy commands"),
+            ("health_check", bool(env.health_check_url or env.health_check_text), "Health check"),
+        ]
+        return {name: title for name, wanted, title in steps if wanted}
+
+    def steps_after(self, name) -> list[str]:
+        names = list(self.planned)
+        return names[names.index(name) + 1 :]
+
+    def plan_steps(self):
+        """Every planned step as a queued row from the start, so the page says "Step k of n"
+        right away. A deploy back from waiting for Heroku's git rate limit has its rows: the
+        planned ones are queued again, none is added twice."""
+        rows = list(self.deploy.steps.all())
+        if rows:
+            planned = [row for row in rows if row.name in self.planned]
+            for row in planned:
+                row.state, row.started_at, row.finished_at = StepState.PENDING, None, None
+                row.exit_status = None
+            fields = ["state", "started_at", "finished_at", "exit_status"]
+            DeployStep.objects.bulk_update(planned, fields)
+            # Options changed while it waited: a step no longer planned will not run.
+            unplanned = [row.pk for row in rows if row.name not in self.planned]
+            self.deploy.steps.filter(pk__in=unplanned, state=StepState.PENDING).update(
+                state=StepState.SKIPPED
+            )
+        else:
+            rows = planned = DeployStep.objects.bulk_create(
+                DeployStep(deploy=self.deploy, position=position, name=name, title=title)
+                for position, (name, title) in enumerate(self.planned.items(), start=1)
+            )
+        self.pending = {row.name: row for row in reversed(planned)}  # the first of a name wins
+        self.step_count = max((row.position for row in rows), default=0)
 
     def redact_config_vars(self):
         names = Environment.split_names(self.environment.secret_config_vars)
@@ -209,8 +274,8 @@ class Run:
         """Ask Heroku for the app's latest release while git fetches, unless a step before the
         push may make a new one (custom commands; the maintenance page, a config var)."""
         env = self.environment
-        page = env.maintenance_page_url and self._maintenance_wanted(MaintenanceMode.DEPLOY)
-        if env.pre_deploy_commands.strip() or page:
+        page = env.maintenance_page_url and "maintenance_on" in self.planned
+        if "pre_deploy" in self.planned or page:
             return
         self.early_release = self.meanwhile(self.client.releases, self.app, limit=1)
 
@@ -223,13 +288,12 @@ class Run:
         env = self.environment
         return bool(env.pre_deploy_commands.strip() or env.post_deploy_commands.strip())
 
-    def commands(self, name, title, text, timeout):
-        commands = [line.strip() for line in text.splitlines() if line.strip()]
-        if not commands:
+    def commands(self, name, text, timeout):
+        if name not in self.planned:
             return
-        with self.step(name, title):
+        with self.step(name):
             runners.run_commands(
-                commands,
+                _commands(text),
                 self.checkout,
                 api_key=self.api_key,
                 writer=self.writer,
@@ -249,9 +313,9 @@ class Run:
         }
 
     def backup(self):
-        if not (self.environment.backup_before_migrate and self.environment.migration_command):
+        if "backup" not in self.planned:
             return
-        with self.step("backup", "Back up the database"):
+        with self.step("backup"):
             poll = getattr(settings, "DEPLOY_BACKUP_POLL_SECONDS", 3)
             backup = self.client.capture_backup(
                 self.app, poll_interval=poll, on_progress=self._stop_if_canceled
@@ -261,10 +325,10 @@ class Run:
             self.save(backup_name=backup.name)
             self.writer.system(f"Backup {backup.name} finished.")
 
-    def maintenance_on(self, scope):
-        if not self._maintenance_wanted(scope):
+    def maintenance_on(self):
+        if "maintenance_on" not in self.planned:
             return
-        with self.step("maintenance_on", "Maintenance mode on"):
+        with self.step("maintenance_on"):
             if self.client.app(self.app).get("maintenance"):
                 self.writer.system("The app is already in maintenance mode; it will stay on.")
                 return
@@ -274,17 +338,11 @@ class Run:
             self.remember(maintenance=True)  # before the call: it may work and still time out
             self.client.set_maintenance(self.app, True)
 
-    def _maintenance_wanted(self, scope):
-        mode = self.environment.maintenance_mode
-        if scope == MaintenanceMode.MIGRATIONS and not self.environment.migration_command:
-            return False
-        return mode == scope
-
     def scale_down(self):
-        types = Environment.split_names(self.environment.scale_down_types)
-        if not (types and self.environment.migration_command):
+        if "scale_down" not in self.planned:
             return
-        with self.step("scale_down", f"Scale {', '.join(types)} to 0"):
+        types = Environment.split_names(self.environment.scale_down_types)
+        with self.step("scale_down"):
             current = {item["type"]: item["quantity"] for item in self.client.formation(self.app)}
             for missing in [kind for kind in types if kind not in current]:
                 self.writer.system(f"This app has no {missing} process type; skipped.")
@@ -294,16 +352,15 @@ class Run:
             self.writer.system(f"Scaled to 0; will scale back to {_quantities(previous)}.")
 
     def push(self):
-        ref = self.environment.heroku_branch
-        with self.step("push", f"Push to Heroku ({ref})"):
+        with self.step("push"):
             before = self.release_before_push()
             self.save(previous_release_id=before[0]["id"] if before else "")
-            latest = self.git_push(ref)
-            self.record_release(latest.result())
+            latest = self.git_push(self.environment.heroku_branch)
+            self.check_release(before[0] if before else None, *latest.result())
 
     def git_push(self, ref) -> Future:
         """Push, and record it in the rate-limit ledger while Heroku is asked for the release
-        the push made (the future's result); Heroku's 429 defers the deploy."""
+        the push made and its commit (the future's result); Heroku's 429 defers the deploy."""
         try:
             runners.git_push(
                 self.checkout or self.repository,
@@ -319,59 +376,166 @@ class Run:
             )
         except runners.CommandFailed as error:
             ratelimit.after_push(self.deploy, self.credential, error=str(error))
+            if isinstance(error, runners.NotFastForward):
+                raise StepFailed(self.not_fast_forward(ref), error.exit_status) from None
             raise
-        latest = self.meanwhile(self.client.releases, self.app, limit=1)
+        latest = self.meanwhile(self.newest_release)
         ratelimit.after_push(self.deploy, self.credential)
         return latest
 
-    def record_release(self, latest):
-        if latest:
-            self.save(release_version=latest[0]["version"])
-            self.writer.system(f"Heroku release v{latest[0]['version']}.")
+    def not_fast_forward(self, ref) -> str:
+        return (
+            f"Heroku refused commit {self.deploy.short_sha}: its {ref} branch has commits this "
+            "one is not built on, so the commit is older than (or not built on) what Heroku "
+            "has (git said non-fast-forward). To deploy it anyway, turn on Force push in this "
+            "environment's deploy options and retry; to go back to an earlier deploy, roll back."
+        )
+
+    def newest_release(self) -> tuple[dict | None, str | None]:
+        """Heroku's newest release and the commit it runs."""
+        latest = self.client.releases(self.app, limit=1)
+        if not latest:
+            return None, None
+        return latest[0], self.client.release_commit(self.app, latest[0])
+
+    def check_release(self, before, latest, commit):
+        """Go on only if Heroku's newest release runs this deploy's commit. A push of a commit
+        Heroku's git branch already has builds and releases nothing ("Everything up-to-date"):
+        after a rollback, another commit stays live. The environment's option says what then."""
+        released = latest is not None and (before is None or latest["id"] != before["id"])
+        if released and latest.get("status") == "failed":
+            raise StepFailed(_failed_release(latest, commit))
+        if commit == self.deploy.sha:
+            if not released:
+                self.writer.system(
+                    f"Heroku's git branch already had commit {self.deploy.short_sha}; its "
+                    f"release v{latest['version']} is live, so nothing had to be built."
+                )
+            self.record_release(latest, commit)
+            return
+        if released:
+            what = (
+                f"Heroku's newest release after the push is {_release_words(latest, commit)}, "
+                f"not a release of commit {self.deploy.short_sha}."
+            )
+        else:
+            live = _release_words(latest, commit) if latest else "no release"
+            what = (
+                f"Heroku's git branch already had commit {self.deploy.short_sha}, so the push "
+                f"built nothing and {live} is still live."
+            )
+        if self.environment.when_commit_on_heroku != CommitOnHeroku.RELEASE:
+            raise StepFailed(
+                f"{what} Retry with 'Release it again' set in this environment's deploy "
+                "options, or roll back."
+            )
+        self.writer.system(f"{what} Releasing it again, as this environment's options say.")
+        self.release_again()
+
+    def release_again(self):
+        """A new release of the newest slug Heroku built from this deploy's commit."""
+        slug_id = self.slug_of_commit()
+        if slug_id is None:
+            raise StepFailed(
+                f"Heroku has no build of commit {self.deploy.short_sha} to release again: "
+                f"none of the app's last {RELEASES_SEARCHED} releases runs it. Deploy a newer "
+                "commit, or roll back."
+            )
+        description = f"Deploy {self.deploy.short_sha} again (herokucd #{self.deploy.number})"
+        release = self.client.create_release(self.app, slug_id, description)
+        self.writer.system(f"Released commit {self.deploy.short_sha} again from its earlier build.")
+        self.record_release(release, self.deploy.sha)
+
+    def slug_of_commit(self) -> str | None:
+        seen = set()
+        for release in self.client.releases(self.app, limit=RELEASES_SEARCHED):
+            slug_id = (release.get("slug") or {}).get("id")
+            if slug_id and slug_id not in seen:
+                seen.add(slug_id)
+                if self.client.slug(self.app, slug_id).get("commit") == self.deploy.sha:
+                    return slug_id
+        return None
+
+    def record_release(self, release, commit):
+        self.live = (release["id"], commit)
+        self.save(release_version=release["version"], release_commit=commit or "")
+        self.writer.system(f"Heroku {_release_words(release, commit)} is live.")
+
+    def confirm_live(self):
+        """Succeed only if Heroku's newest release still runs this deploy's commit and did not
+        fail (its release phase): read once more, the commit known unless the release changed."""
+        latest = self.client.releases(self.app, limit=1)
+        if not latest:
+            raise StepFailed("Heroku lists no release of this app.")
+        release = latest[0]
+        if self.live and release["id"] == self.live[0]:
+            commit = self.live[1]
+        else:
+            commit = self.client.release_commit(self.app, release)
+        if release.get("status") == "failed":
+            raise StepFailed(_failed_release(release, commit))
+        if commit != self.deploy.sha:
+            raise StepFailed(
+                f"{_release_words(release, commit).capitalize()} is live now, not this "
+                f"deploy's commit {self.deploy.short_sha}: the app was released by something "
+                "else during the deploy."
+            )
 
     def migrate(self):
-        command = self.environment.migration_command
-        if not command:
+        if "migrate" not in self.planned:
             return
-        with self.step("migrate", f"Migration: {command}"):
+        command = self.environment.migration_command
+        with self.step("migrate"):
             self.save(ran_migration=True)
             timeout = self.environment.migration_timeout
+            self.migration = {"outcome": "running"}  # until it ends: a worker may die meanwhile
             try:
                 status = self.client.run_attached(
                     self.app, command, self.writer.write, timeout, cancel_event=self.cancel_event
                 )
             except DynoTimeout as error:
-                self.migration_failed = True
+                self.migration = {"outcome": "timed_out", "timeout": timeout}
                 raise StepFailed(f"The migration timed out: {error}") from None
             except DynoError as error:
                 if isinstance(error, DynoCanceled):
+                    self.migration = {"outcome": "canceled"}
                     raise
-                self.migration_failed = True
+                self.migration = {"outcome": "error", "error": str(error)}
                 raise StepFailed(f"The migration failed: {error}") from None
+            self.migration = {"outcome": "exited", "exit_status": status}
             if status != 0:
-                self.migration_failed = True
                 raise StepFailed(f"The migration exited with status {status}.", status)
+
+    @property
+    def migration_failed(self) -> bool:
+        return self.migration.get("outcome") in ("timed_out", "error") or bool(
+            self.migration.get("exit_status")
+        )
 
     def scale_back(self):
         previous = self.deploy.cleanup_state.get("formation")
-        if previous:
-            with self.step("scale_back", "Scale back"):
+        if not previous:
+            self.skip("scale_back")  # no process type to scale was there
+        else:
+            with self.step("scale_back"):
                 self.client.scale(self.app, previous)
                 self.forget("formation")
                 self.writer.system(f"Scaled back to {_quantities(previous)}.")
 
     def maintenance_off(self):
-        if self.deploy.cleanup_state.get("maintenance"):
-            with self.step("maintenance_off", "Maintenance mode off"):
+        if not self.deploy.cleanup_state.get("maintenance"):
+            self.skip("maintenance_off")  # it was on before the deploy: it stays on
+        else:
+            with self.step("maintenance_off"):
                 self.client.set_maintenance(self.app, False)
                 self.forget("maintenance")
 
     def cache_flush(self):
+        if "cache_flush" not in self.planned:
+            return
         kind = self.environment.cache_flush
         names = Environment.split_names(self.environment.cache_config_vars)
-        if not (kind and names):
-            return
-        with self.step("cache_flush", f"Flush the cache ({CacheFlush(kind).label})"):
+        with self.step("cache_flush"):
             values = self.app_config_vars()
             for name in names:
                 if not values.get(name):
@@ -385,9 +549,9 @@ class Run:
     def health_check(self):
         env = self.environment
         # A URL or an expected text turns the check on; an empty URL means the app's web URL.
-        if not (env.health_check_url or env.health_check_text):
+        if "health_check" not in self.planned:
             return
-        with self.step("health_check", "Health check"):
+        with self.step("health_check"):
             url = env.health_check_target or self.app_web_url()
             problem = None
             for attempt in range(env.health_check_retries + 1):
@@ -466,9 +630,13 @@ class Run:
 
     def finish(self):
         self.cleanup()
+        state, reason = self.outcome
+        if state in (State.FAILED, State.CANCELED):
+            self.record_end_state()
+        if state != State.QUEUED:
+            self.close_planned_steps(state)
         self.resources.close()
         self.heartbeat.stop()
-        state, reason = self.outcome
         if state != State.QUEUED:
             self.writer.system(f"Deploy {state.label.lower()}.")
         self.writer.close()
@@ -492,6 +660,67 @@ class Run:
                 )
                 raise StepFailed(left)
 
+    def record_end_state(self):
+        """What the app runs now, as Heroku says after the cleanup, for the deploy's page."""
+        state = {"migration": self.migration_state()}
+        try:
+            state.update(self.app_state())
+        except HerokuError as error:
+            state["error"] = f"Heroku could not be asked: {error}"
+        except Exception as error:  # the deploy must still end: never let this stop finish()
+            log.error("Reading the app's state after deploy failed", exc_info=error)
+            state["error"] = f"herokucd could not read the app's state ({type(error).__name__})."
+        state["last_good"] = last_good(self.deploy, state.get("release"))
+        self.save(end_state=state)
+
+    def app_state(self) -> dict:
+        app = self.client.app(self.app)
+        items = sorted(self.client.formation(self.app), key=lambda item: item["type"])
+        formation = {item["type"]: item["quantity"] for item in items}
+        releases = self.client.releases(self.app, limit=10)
+        current = next((r for r in releases if r.get("current")), releases[0] if releases else None)
+        release = None
+        if current is not None:
+            release = {
+                "version": current["version"],
+                "commit": self.client.release_commit(self.app, current) or "",
+                "status": current.get("status") or "",
+                "whose": self._whose(current),
+            }
+        return {
+            "maintenance": bool(app.get("maintenance")),
+            "formation": formation,
+            "release": release,
+        }
+
+    def _whose(self, release) -> str:
+        if self.live and release["id"] == self.live[0]:
+            return "this"
+        if release["id"] == self.deploy.previous_release_id:
+            return "before"
+        return "other"
+
+    def migration_state(self) -> dict:
+        if "migrate" not in self.planned:
+            return {"planned": False}
+        if not self.deploy.ran_migration:
+            return {"planned": True, "ran": False}
+        return {"planned": True, "ran": True, **self.migration}
+
+    def close_planned_steps(self, state):
+        """A finished deploy leaves no step queued: those not reached were skipped (canceled)."""
+        left = list(self.pending.values())
+        for step in left:
+            step.state = StepState.CANCELED if state == State.CANCELED else StepState.SKIPPED
+        DeployStep.objects.bulk_update(left, ["state"])
+        self.pending = {}
+
+    def skip(self, name):
+        step = self.pending.pop(name, None)
+        if step is not None:
+            step.state = StepState.SKIPPED
+            step.save(update_fields=["state"])
+
     def defer(self, defer):
         """Put the deploy back in the queue until Heroku's git rate limit allows a push."""
         self.outcome = (State.QUEUED, "")
@@ -504,8 +733,10 @@ class Run:
     # -- helpers ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def step(self, name, title, fail_silently=False):
-        """A step of the log: its header, its state, its outcome."""
+    def step(self, name, title=None, fail_silently=False):
+        """A step of the log: its header, its state, its outcome; titled as planned unless
+        `title` says otherwise."""
+        title = title or self.planned.get(name) or name
         if self.cancel_event.is_set() and name != "cleanup":
             raise Canceled
         step = self._new_step(name, title)
@@ -526,19 +757,17 @@ class Run:
             step.save(update_fields=["state", "exit_status", "finished_at"])
 
     def _new_step(self, name, title):
+        """The planned row of step `name`, started; a step nobody planned (cleanup, automatic
+        rollback) is added after the others."""
+        step = self.pending.pop(name, None)
+        if step is None:
+            self.step_count += 1
+            step = DeployStep(deploy=self.deploy, position=self.step_count, name=name)
+        step.title, step.state, step.started_at = title, StepState.RUNNING, timezone.now()
         # Lines keep the step they were written in: nothing to store before moving on.
-        self.step_count += 1
-        position = self.step_count
-        self.writer.step = position
-        step = DeployStep.objects.create(
-            deploy=self.deploy,
-            position=position,
-            name=name,
-            title=title,
-            state=StepState.RUNNING,
-            started_at=timezone.now(),
-            first_line=self.writer.line_count + 1,
-        )
+        step.first_line = self.writer.line_count + 1
+        step.save()
+        self.writer.step = step.position
         self.writer.system(title)
         return step
 
@@ -625,6 +854,48 @@ def _scale_back(deploy, client, writer, state):
 def _maintenance_off(deploy, client, writer):
     client.set_maintenance(deploy.app_name, False)
     writer.system("Maintenance mode off.")
+
+
+RELEASES_SEARCHED = 100  # how far back "Release it again" looks for a build of the commit
+
+
+def _commands(text) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _release_words(release, commit) -> str:
+    """release v12 (commit abc1234)"""
+    return f"release v{release['version']}" + (f" (commit {commit[:7]})" if commit else "")
+
+
+def _failed_release(release, commit) -> str:
+    return (
+        f"Heroku's {_release_words(release, commit)} failed (its release command failed), so "
+        "the release before it stays live."
+    )
+
+
+def last_good(deploy, live) -> dict | None:
+    """The environment's last succeeded deploy before `deploy`, and whether what it released is
+    the live release (then rolling back to it changes nothing)."""
+    found = (
+        Deploy.objects.filter(
+            environment_id=deploy.environment_id,
+            state=State.SUCCEEDED,
+            number__lt=deploy.number,
+            release_version__isnull=False,
+        )
+        .order_by("-number")
+        .values("number", "sha", "release_version")
+        .first()
+    )
+    if found is None:
+        return None
+    live = live or {}
+    found["live"] = live.get("version") == found["release_version"] or bool(
+        found["sha"] and live.get("commit") == found["sha"]
+    )
+    return found
 
 
 def finish_deploy(deploy, state, reason):

@@ -103,6 +103,7 @@ def _reap(dead, deploy_id: int, cause: str, again: bool = False) -> Deploy | Non
     deploy.steps.filter(state=StepState.RUNNING).update(
         state=StepState.FAILED, finished_at=timezone.now()
     )
+    deploy.steps.filter(state=StepState.PENDING).update(state=StepState.SKIPPED)  # not reached
     deploy.refresh_from_db()
     notifications.deploy_ended(deploy)  # never raises: nothing stops the reaping
     return deploy

@@ -42,6 +42,10 @@ class CommandTimeout(CommandFailed):
     pass
 
 
+class NotFastForward(CommandFailed):
+    """Heroku's branch has commits the pushed one is not built on (git's non-fast-forward)."""
+
+
 class CommandCanceled(Exception):
     pass
 
@@ -199,7 +203,16 @@ def git_push(checkout, url, sha, ref, *, api_key, writer, force=False, **limits)
         env = git_env(home, api_key, url)
         status = run(args, cwd=checkout, env=env, writer=capture, **limits)
     if status != 0:
-        raise CommandFailed(push_error(capture.seen), status)
+        failure = NotFastForward if not_fast_forward(capture.seen) else CommandFailed
+        raise failure(push_error(capture.seen), status)
+
+
+def not_fast_forward(lines) -> bool:
+    """git's ` ! [rejected] ... (non-fast-forward)` or `(fetch first)` line."""
+    return any(
+        "[rejected]" in line and ("(non-fast-forward)" in line or "(fetch first)" in line)
+        for line in lines
+    )
 
 
 class Capture:
@@ -363,6 +376,7 @@ __all__ = [
     "CommandCanceled",
     "CommandFailed",
     "CommandTimeout",
+    "NotFastForward",
     "git",
     "git_push",
     "kill_group",

@@ -5,7 +5,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from deploys import jobs
-from deploys.models import Deploy, State, Trigger
+from deploys.models import Deploy, State, StepState, Trigger
 from herokucd.heroku import HerokuClient, HerokuError, NotFound
 from projects.models import Project
 
@@ -92,6 +92,8 @@ def cancel_deploy(deploy: Deploy, user) -> None:
     reason = f"Canceled by {user.get_username()}."
     queued = Deploy.objects.filter(pk=deploy.pk, state=State.QUEUED)
     if queued.update(state=State.CANCELED, reason=reason, finished_at=timezone.now()):
+        # A deploy back in the queue (Heroku's git rate limit) has its planned steps: canceled.
+        deploy.steps.filter(state=StepState.PENDING).update(state=StepState.CANCELED)
         deploy.refresh_from_db()
         return
     running = Deploy.objects.filter(pk=deploy.pk, state=State.RUNNING)

@@ -264,12 +264,19 @@ def _log_answer(request, deploy, membership, after, limit, shared) -> bytes | No
         payload["version"] = version
     if waiting and deploy.is_finished:
         payload["actions"] = _actions_html(request, deploy, membership)
+        payload["end_state"] = _end_state_html(request, deploy, membership)
     body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
     # Only answers that move a viewer on are shared, and none with one viewer's buttons in it,
     # nor a queue note (it names another project's deploy to that project's members only).
     if waiting and lines and not deploy.is_finished and queue is None:
         caches["log-answers"].set(shared, body, SHARED_ANSWER_SECONDS)
     return body
+
+
+def _end_state_html(request, deploy, membership):
+    """Where a failed or canceled deploy left the app, to show live once it ends."""
+    context = {"project": deploy.project, "deploy": deploy, "membership": membership}
+    return render_to_string("deploys/_end_state.html", context, request=request)
 
 
 def _actions_html(request, deploy, membership):

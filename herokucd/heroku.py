@@ -314,6 +314,12 @@ class HerokuClient:
         slug = release.get("slug") or {}
         return self.slug(app, slug["id"]).get("commit") if slug.get("id") else None
 
+    def create_release(self, app: str, slug_id: str, description: str | None = None) -> JSON:
+        """A new release of an existing slug (HEROKU.md §2, Releases: Create requires `slug`).
+        Never retried: a retry could make two releases."""
+        body = {"slug": slug_id, **({"description": description} if description else {})}
+        return self._call("POST", f"/apps/{_segment(app)}/releases", json=body)
+
     def rollback(self, app: str, release_id: str) -> JSON:
         """Create a new release that copies `release_id` (HEROKU.md §2, Releases)."""
         path = f"/apps/{_segment(app)}/releases"

@@ -126,8 +126,17 @@ class DeployKey(models.Model):
 
 class MaintenanceMode(models.TextChoices):
     OFF = "off", "Off"
-    MIGRATIONS = "migrations", "Around migrations only"
-    DEPLOY = "deploy", "Whole deploy"
+    # On before the push: the push releases the new code, which must not serve the database
+    # before its migration ran (git push builds and releases in one go).
+    MIGRATIONS = "migrations", "Deploys with a migration: from before the push until after it"
+    DEPLOY = "deploy", "Every deploy: from before the push until after the migration"
+
+
+class CommitOnHeroku(models.TextChoices):
+    """What a deploy does when its push released nothing new or another commit is live."""
+
+    FAIL = "fail", "Fail the deploy"
+    RELEASE = "release", "Release it again"
 
 
 class CacheFlush(models.TextChoices):
@@ -172,7 +181,21 @@ class Environment(models.Model):
         help_text="The Deploy button shows what will happen to the app and asks before it starts.",
     )
     maintenance_mode = models.CharField(
-        max_length=12, choices=MaintenanceMode.choices, default=MaintenanceMode.OFF
+        max_length=12,
+        choices=MaintenanceMode.choices,
+        default=MaintenanceMode.OFF,
+        help_text="Maintenance mode goes on before the push, because the push releases the "
+        "new code at once: it never serves a database its migration has not reached yet. The "
+        "app is in maintenance while Heroku builds, and until processes are scaled back.",
+    )
+    when_commit_on_heroku = models.CharField(
+        "When Heroku already has the commit",
+        max_length=8,
+        choices=CommitOnHeroku.choices,
+        default=CommitOnHeroku.FAIL,
+        help_text="A push of a commit Heroku's git branch already has builds nothing, so "
+        "another release may stay live (after a rollback, say). Fail the deploy before "
+        "its migration, or release that commit's earlier build again.",
     )
     maintenance_page_url = models.URLField("Maintenance page URL", blank=True)
     keep_maintenance_after_failed_migration = models.BooleanField(default=False)

@@ -77,6 +77,7 @@ class EnvironmentOptionsForm(forms.ModelForm):
             "maintenance_page_url",
             "keep_maintenance_after_failed_migration",
             "scale_down_types",
+            "when_commit_on_heroku",
             "migration_command",
             "migration_timeout",
             "backup_before_migrate",
@@ -254,7 +255,7 @@ class EnvironmentOptionsForm(forms.ModelForm):
             self.add_error(
                 "maintenance_mode",
                 "There are no migrations to wrap: pick a migration command, or choose Off or "
-                "Whole deploy.",
+                "Every deploy.",
             )
 
     def changes(self) -> dict:

@@ -79,6 +79,7 @@ OPTION_GROUPS = [
             "confirm_manual_deploys",
             "heroku_branch",
             "force_push",
+            "when_commit_on_heroku",
         ],
     ),
     (

@@ -650,6 +650,15 @@
     if (el && typeof html === "string") el.innerHTML = html;
   }
 
+  // Where a failed or canceled deploy left the app, as the server renders it once it ends.
+  function updateEndState(html) {
+    const reason = document.getElementById("deploy-reason");
+    if (!reason || typeof html !== "string" || !html.trim()) return;
+    const old = document.getElementById("end-state");
+    if (old) old.remove();
+    reason.insertAdjacentHTML("afterend", html);
+  }
+
   // The deploy's and the running step's durations tick; the server's numbers replace them.
   // So does "started 2 minutes ago" of the deploy a queued one waits behind.
   setInterval(() => {
@@ -685,6 +694,7 @@
         updateHeader();
         if (follow) scrollToEnd();
         if (data.finished) updateActions(data.actions);
+        if (data.finished) updateEndState(data.end_state);
         if (data.finished && !data.lines.length) return pinFailure();
         tail();
       })

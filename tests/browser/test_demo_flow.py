@@ -134,7 +134,7 @@ def set_deploy_options(page, snap):
     page.get_by_role("link", name="Settings", exact=True).click()
     snap(page, "settings")
     page.get_by_role("link", name="Edit deploy options of staging").click()
-    page.get_by_label("Maintenance mode", exact=True).select_option(label="Whole deploy")
+    page.get_by_label("Maintenance mode", exact=True).select_option(value="deploy")
     page.get_by_label("Process types to scale to 0 during migrations").fill("worker")
     page.get_by_label("Migrations", exact=True).select_option("custom")
     page.get_by_label("Custom migration command").fill(MIGRATION)

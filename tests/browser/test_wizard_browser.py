@@ -158,7 +158,7 @@ def test_deploy_option_errors_sit_under_their_fields_and_the_audit_says_what_cha
     page.get_by_label("Cache flush after deploy").select_option("")
     page.get_by_role("button", name="Save deploy options").click()
     audit = page.locator("table.audit")
-    expect(audit).to_contain_text("Maintenance mode: Off → Whole deploy")
+    expect(audit).to_contain_text("Maintenance mode: Off → Every deploy: from before the push")
     expect(audit).to_contain_text("just now")
     assert "maintenance_mode" not in audit.inner_text()
     look(page, shoot, "settings-audit")

@@ -47,6 +47,11 @@ def app_formation(sim):
     return {kind: item["quantity"] for kind, item in sim.app_state()["formation"].items()}
 
 
+def ran_steps(deploy):
+    """The steps that started, in order (planned steps not reached end skipped)."""
+    return [s.name for s in deploy.steps.exclude(state__in=[StepState.SKIPPED, "canceled"])]
+
+
 def event_summaries(sim):
     return [f"{e['method']} {e['path']} {e['summary']}" for e in sim.state()["events"]]
 
@@ -165,17 +170,32 @@ def test_every_configured_step_runs_in_order_and_leaves_the_app_as_it_was(carefu
     assert order == sorted(order), events
 
 
-def test_maintenance_around_the_migration_only_starts_after_the_push(environment, repo, sim):
-    configure(
-        environment,
-        maintenance_mode=MaintenanceMode.MIGRATIONS,
-        migration_command="bash migrate.sh",
-    )
+def event_order(sim, *markers) -> list[int]:
+    """Where each marker first appears in the simulator's recorded calls, in time order."""
+    events = event_summaries(sim)
+    return [next(i for i, e in enumerate(events) if marker in e) for marker in markers]
+
+
+@pytest.mark.parametrize("mode", [MaintenanceMode.MIGRATIONS, MaintenanceMode.DEPLOY])
+def test_maintenance_is_on_before_the_push_releases_code_and_off_after_the_migration(
+    environment, repo, sim, mode
+):
+    configure(environment, maintenance_mode=mode, migration_command="bash migrate.sh")
     deploy = deploy_now(environment)
     assert deploy.state == State.SUCCEEDED, deploy.reason
     names = [s.name for s in deploy.steps.all()]
-    assert names == ["checkout", "push", "maintenance_on", "migrate", "maintenance_off"]
+    assert names == ["checkout", "maintenance_on", "push", "migrate", "maintenance_off"]
+    on, push, run, off = event_order(sim, "maintenance on", "PUSH", "RUN", "maintenance off")
+    assert on < push < run < off, event_summaries(sim)
     assert sim.app_state()["maintenance"] is False
+
+
+def test_maintenance_around_migrations_stays_off_for_a_deploy_without_migration(environment, sim):
+    configure(environment, maintenance_mode=MaintenanceMode.MIGRATIONS)
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert [s.name for s in deploy.steps.all()] == ["checkout", "push"]
+    assert not any("maintenance" in e for e in event_summaries(sim))
 
 
 # -- failures and cleanup -------------------------------------------------------------------
@@ -201,7 +221,7 @@ def test_a_failed_backup_fails_the_deploy_before_maintenance(careful, sim):
     deploy = deploy_now(careful)
     assert deploy.state == State.FAILED
     assert "Heroku could not be reached" in deploy.reason
-    assert [s.name for s in deploy.steps.all()][-1] == "backup"
+    assert ran_steps(deploy)[-1] == "backup"
     assert_app_restored(sim)
 
 
@@ -210,7 +230,9 @@ def test_a_failed_build_switches_maintenance_off_and_scales_back(careful, repo, 
     deploy = deploy_now(careful)
     assert deploy.state == State.FAILED
     assert deploy.reason.startswith("Heroku rejected the push: Push rejected, failed to compile")
-    assert [s.name for s in deploy.steps.all()][-2:] == ["push", "cleanup"]
+    assert ran_steps(deploy)[-2:] == ["push", "cleanup"]
+    skipped = ["migrate", "scale_back", "maintenance_off"]
+    assert [s.name for s in deploy.steps.filter(state=StepState.SKIPPED)] == skipped
     assert_app_restored(sim)
     assert "Scaled back to worker=2." in log_text(deploy)
 
@@ -249,7 +271,7 @@ def test_a_failed_cleanup_says_what_state_the_app_was_left_in(careful, sim):
     configure(careful, migration_command="sleep 1; (exit 3)")
     deploy = request_deploy(careful)
     thread = run_in_thread(deploy)
-    wait_for(lambda: deploy.steps.filter(name="migrate").exists())
+    wait_for(lambda: deploy.steps.filter(name="migrate", state=StepState.RUNNING).exists())
     sim.fault("PATCH /apps/{app}/formation", status=422, message="Nope.")
     sim.fault("PATCH /apps/{app}", status=422, message="No way.")
     thread.join(30)
@@ -399,7 +421,7 @@ def test_cancel_while_pushing_stops_git(careful, sim, alice):
     sim.fault("GIT /{app}.git", delay=30, count=1)
     deploy = request_deploy(careful, user=alice)
     thread = run_in_thread(deploy)
-    wait_for(lambda: Deploy.objects.filter(pk=deploy.pk, steps__name="push").exists())
+    wait_for(lambda: deploy.steps.filter(name="push", state=StepState.RUNNING).exists())
     time.sleep(0.5)
     canceled_at = time.monotonic()
     cancel_deploy(deploy, alice)

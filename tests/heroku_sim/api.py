@@ -315,6 +315,7 @@ def create_release(call, app):
         body.get("description") or "Deploy", call.account.email, release.slug_id, release.commit
     )
     call.summary = f"release v{new.version}"
+    call.sim.dynos.restart_formation(found)  # a new release restarts the app's dynos
     return _created(_release_json(call, found, new))
 
 

@@ -30,6 +30,7 @@ def form_data(environment, **changes):
         "auto_deploy": "on",
         "heroku_branch": "main",
         "maintenance_mode": "off",
+        "when_commit_on_heroku": "fail",
         "migration_preset": "none",
         "migration_timeout": 400,
         "pre_deploy_timeout": 600,

@@ -25,7 +25,7 @@ def audit_text(client):
 def test_the_audit_trail_shows_field_and_choice_labels(admin, staging):  # noqa: F811
     admin.post(options_url(staging), form_data(staging, maintenance_mode="deploy"))
     text = audit_text(admin)
-    assert "Maintenance mode: Off → Whole deploy" in text
+    assert "Maintenance mode: Off → Every deploy: from before the push" in text
     assert "maintenance_mode" not in text and "'deploy'" not in text
 
 

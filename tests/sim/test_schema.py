@@ -34,6 +34,7 @@ CALLS = [
     ("GET", f"/apps/{APP}/releases", None),
     ("GET", f"/apps/{APP}/releases/2", None),
     ("POST", f"/apps/{APP}/releases", {"release": "{release}"}),
+    ("POST", f"/apps/{APP}/releases", {"slug": "{slug}", "description": "Deploy c0ffee again"}),
     ("GET", f"/apps/{APP}/slugs/{{slug}}", None),
     ("POST", f"/apps/{APP}/dynos", {"command": "echo hi", "attach": True}),
     ("GET", f"/apps/{APP}/dynos", None),
