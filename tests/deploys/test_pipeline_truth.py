@@ -41,7 +41,7 @@ def rolled_back(environment, git_repo, sim, alice):
     git_repo.commit("new.txt", "new\n", "A newer commit")
     new = deploy_now(environment, user=alice)
     assert new.state == State.SUCCEEDED, new.reason
-    rollback = run(rollback_deploy(new, alice))
+    rollback = run(rollback_deploy(new, alice, old.release_version))
     assert rollback.state == State.SUCCEEDED, rollback.reason
     assert sim.app_state()["current_commit"] == old.sha
     return old, new

@@ -34,13 +34,18 @@ def manage(data_dir, *args):
 
 
 def not_private(data_dir) -> list[str]:
-    """Everything under `data_dir` (itself included) that its group or others may use."""
-    paths = [data_dir, *data_dir.rglob("*")]
-    return [
-        f"{path} {stat.filemode(path.lstat().st_mode)}"
-        for path in paths
-        if not path.is_symlink() and path.lstat().st_mode & 0o077
-    ]
+    """Everything under `data_dir` (itself included) that its group or others may use. A file
+    gone between the listing and its look (a process leaving the embedded Redis's users) is
+    skipped."""
+    found = []
+    for path in [data_dir, *data_dir.rglob("*")]:
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISLNK(mode) and mode & 0o077:
+            found.append(f"{path} {stat.filemode(mode)}")
+    return found
 
 
 def open_like_an_older_install(data_dir, git_repo):

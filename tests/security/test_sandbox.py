@@ -187,7 +187,7 @@ def test_without_bwrap_a_deploy_with_commands_fails_before_any_heroku_change(
     assert "bwrap was not found at /nonexistent/bwrap" in deploy.reason
     assert "apt-get install bubblewrap" in deploy.reason
     assert "UNSANDBOXED_COMMANDS=True" in deploy.reason
-    assert not deploy.steps.exists()  # not even the checkout
+    assert not deploy.steps.exclude(started_at=None).exists()  # not even the checkout started
     assert sim.app_state()["current_commit"] == before
     methods = {event["method"] for event in sim.state()["events"]}
     assert methods <= {"GET"}
@@ -204,7 +204,7 @@ def test_where_user_namespaces_are_refused_the_deploy_says_so(environment, sim, 
     assert deploy.state == State.FAILED
     assert "could not make a sandbox on this host" in deploy.reason
     assert "No permissions to create new namespace" in deploy.reason
-    assert not deploy.steps.exists()
+    assert not deploy.steps.exclude(started_at=None).exists()
 
 
 def test_a_deploy_without_commands_needs_no_sandbox(environment, sim, settings):

@@ -43,6 +43,7 @@ def options(environment, health_check_url):
         "app_name": environment.app_name,
         "heroku_branch": "main",
         "maintenance_mode": "off",
+        "when_commit_on_heroku": "fail",
         "migration_preset": "none",
         "migration_timeout": 400,
         "pre_deploy_timeout": 600,
