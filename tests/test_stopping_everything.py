@@ -41,15 +41,17 @@ class Foreground:
         env.pop("DJANGO_SETTINGS_MODULE", None)
         env.pop("PORT", None)
         env["HEROKUCD_DATA_DIR"] = str(self.data_dir)
-        self.make = subprocess.Popen(
-            ["make", target, f"PORT={self.port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        # A file, not a pipe: reading it never waits for a process left behind.
+        self.log = tmp_path / f"make-{target}.log"
+        with open(self.log, "w") as log:
+            self.make = subprocess.Popen(
+                ["make", target, f"PORT={self.port}"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def command(self) -> psutil.Process:
         """The `manage.py serve` / `manage.py demo` process make runs."""
@@ -83,9 +85,7 @@ class Foreground:
         ]
 
     def output(self) -> str:
-        if self.make.poll() is None:
-            os.killpg(self.make.pid, signal.SIGKILL)
-        return self.make.stdout.read()
+        return self.log.read_text()
 
 
 @pytest.fixture
@@ -98,7 +98,8 @@ def foreground(tmp_path):
 
     yield start
     for process in started:
-        process.output()
+        if process.make.poll() is None:
+            os.killpg(process.make.pid, signal.SIGKILL)
         for leftover in alive(process.recorded + process.embedded_redis()):
             leftover.kill()
 
