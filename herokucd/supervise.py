@@ -3,7 +3,8 @@
 - Each child runs in a session of its own, so Ctrl-C in the terminal reaches only the command,
   which then stops the children in order.
 - Each child dies with the command (Linux's parent-death signal, SIGTERM, set in the child before
-  it runs its program): a command killed with SIGKILL leaves nothing running. The RQ worker
+  it runs its program): a command killed with SIGKILL leaves nothing running (the embedded
+  Redis, shared by design, stops by itself once idle: herokucd/embedded_redis.py). The RQ worker
   passes it on to its work horse and scheduler (deploys.worker.ForegroundWorker); gunicorn's
   master stops its workers.
 - The first SIGINT, SIGTERM or SIGHUP stops every child: SIGTERM to its process group, SIGKILL
