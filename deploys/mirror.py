@@ -199,7 +199,7 @@ def _run(args, cwd, writer, limits, source):
     url, userinfo = source
     kept = Kept()
     with runners.private_home() as home:
-        env = git.credential_env(url, userinfo, runners.git_env(home) | git.protocol_env(url))
+        env = git.git_env(home, url, userinfo) | git.protocol_env(url)
         status = runners.run(args, cwd=cwd, env=env, writer=kept, **limits)
     if status != 0:
         raise runners.CommandFailed(
@@ -401,7 +401,7 @@ def _read(path, *args) -> str:
             cwd=path,
             capture_output=True,
             timeout=READ_TIMEOUT,
-            env=runners.git_env(tempfile.gettempdir()),
+            env=git.git_env(tempfile.gettempdir()),
             stdin=subprocess.DEVNULL,
             check=False,
         )
