@@ -22,6 +22,7 @@ from django.conf import settings
 
 from deploys import logformat, runners
 from herokucd import git
+from projects import branches
 from projects.models import Project
 
 FETCH_TIMEOUT = 900
@@ -318,7 +319,7 @@ def fetched_at(project) -> datetime | None:
 def recent_commits(project, branch: str, count: int = RECENT_COMMITS) -> list[Commit]:
     """The last `count` commits of `branch` in the project's mirror, newest first; [] when the
     mirror is not cloned, has no such branch, or git does not answer within READ_TIMEOUT."""
-    if not is_cloned(project) or not _plain_branch(branch):
+    if not is_cloned(project) or not branches.is_name(branch):
         return []
     out = _read(
         mirror_path(project),
@@ -339,7 +340,7 @@ def recent_commits(project, branch: str, count: int = RECENT_COMMITS) -> list[Co
 
 def branch_tip(project, branch: str) -> str | None:
     """The full sha `branch` points at in the mirror, None when unknown there."""
-    if not is_cloned(project) or not _plain_branch(branch):
+    if not is_cloned(project) or not branches.is_name(branch):
         return None
     return (
         _read(
@@ -377,12 +378,6 @@ def is_older(project, sha: str, than: str) -> bool:
     except (subprocess.TimeoutExpired, OSError):
         return False
     return result.returncode == 0
-
-
-def _plain_branch(branch: str) -> bool:
-    return (
-        bool(branch) and not branch.startswith("-") and ".." not in branch and "\x00" not in branch
-    )
 
 
 def _commit(sha, author, stamp, subject) -> Commit | None:
