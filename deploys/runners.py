@@ -7,7 +7,6 @@ custom commands through HEROKU_API_KEY and a ~/.netrc in a private temporary HOM
 afterwards. Custom commands run in a bubblewrap sandbox (deploys/sandbox.py).
 """
 
-import codecs
 import contextlib
 import itertools
 import os
@@ -25,6 +24,7 @@ from django.conf import settings
 
 from deploys import logformat, sandbox
 from herokucd.git import git_env
+from herokucd.lines import LineDecoder
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 TICK = 0.2  # how often a running command checks its deadlines and the cancel flag
@@ -123,28 +123,22 @@ def _stream(process, writer, watch):
 
 
 class _Lines:
-    """Bytes to whole lines; "\\r\\n" and a last line without "\\n" handled."""
+    """A stream's bytes to the writer, as whole lines."""
 
     def __init__(self, writer, stream):
         self.writer = writer
         self.stream = stream
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.partial = ""
-        self.seen: list[str] = []  # the last lines, for error messages
+        self.decoder = LineDecoder()
 
-    def feed(self, data: bytes, final=False):
-        text = self.partial + self.decoder.decode(data, final)
-        # A "\r" kept at the end of `partial` meets its "\n" here, in the next read's text.
-        *lines, self.partial = text.replace("\r\n", "\n").split("\n")
-        if lines:
-            self.writer.lines(lines, self.stream)
-            self.seen = (self.seen + lines[-50:])[-50:]
+    def feed(self, data: bytes):
+        self._write(self.decoder.feed(data))
 
     def close(self):
-        self.feed(b"", final=True)
-        if self.partial:
-            self.writer.lines([self.partial], self.stream)
-            self.partial = ""
+        self._write(self.decoder.close())
+
+    def _write(self, lines):
+        if lines:
+            self.writer.lines(lines, self.stream)
 
 
 def kill_group(process):
