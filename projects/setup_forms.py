@@ -68,19 +68,8 @@ def app_name_field():
     )
 
 
-class EnvironmentForm(forms.ModelForm):
-    """Step 3: an environment's name, branch and Heroku app, checked with the stored key."""
-
-    app_name = app_name_field()
-
-    class Meta:
-        model = Environment
-        fields = ["name", "branch", "app_name"]
-        labels = {"name": "Environment"}
-        help_texts = {
-            "branch": "An exact name (main), a /regex/ as in CircleCI (/feature_.*/), or "
-            "several names separated by commas.",
-        }
+class EnvironmentChecks:
+    """What both environment forms (setup step 3, the settings page) check alike."""
 
     def __init__(self, *args, project, client=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -95,6 +84,21 @@ class EnvironmentForm(forms.ModelForm):
 
     def clean_branch(self):
         return clean_branch(self.cleaned_data["branch"])
+
+
+class EnvironmentForm(EnvironmentChecks, forms.ModelForm):
+    """Step 3: an environment's name, branch and Heroku app, checked with the stored key."""
+
+    app_name = app_name_field()
+
+    class Meta:
+        model = Environment
+        fields = ["name", "branch", "app_name"]
+        labels = {"name": "Environment"}
+        help_texts = {
+            "branch": "An exact name (main), a /regex/ as in CircleCI (/feature_.*/), or "
+            "several names separated by commas.",
+        }
 
     def clean_app_name(self):
         name = self.cleaned_data["app_name"].strip()
