@@ -10,13 +10,11 @@ from django.views.decorators.http import require_POST
 
 from deploys import confirmations, live, manual, mirror, services
 from deploys.models import Deploy
-from projects import audit
+from projects import audit, branches
 from projects.access import get_project_for_user
 from projects.models import Role
 
 COMMIT = re.compile(r"[0-9a-f]{7,40}")
-# What git accepts as a branch name, simplified: no spaces, "..", "~^:?*[\" or control chars.
-BRANCH = re.compile(r"(?!.*\.\.)(?!/)(?!.*//)[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])")
 
 
 class DeployForm(forms.Form):
@@ -39,7 +37,7 @@ class DeployForm(forms.Form):
 
     def clean_ref(self):
         ref = self.cleaned_data["ref"].strip()
-        if not BRANCH.fullmatch(ref):
+        if not branches.is_name(ref):  # a commit sha is a valid name too
             raise forms.ValidationError(
                 "This is not a branch name or a commit sha: use letters, digits, - _ . / only, "
                 "for example main or 3f2a9c1."

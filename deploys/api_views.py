@@ -15,11 +15,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from deploys import waiting
-from deploys.actions_views import BRANCH, COMMIT
+from deploys.actions_views import COMMIT
 from deploys.logformat import MAX_LINE_NUMBER, read_lines
 from deploys.models import Deploy, State, Trigger
 from deploys.trigger_models import ApiToken
 from herokucd import siteurl
+from projects import branches
 from projects.access import get_project_for_user, memberships_of, projects_for_user
 from projects.models import Role
 
@@ -177,7 +178,7 @@ def _bad_target(data) -> str:
     if sha and (not isinstance(sha, str) or not COMMIT.fullmatch(sha.lower())):
         return "The sha must be 7 to 40 hexadecimal characters."
     if branch and (
-        not isinstance(branch, str) or len(branch) > 255 or not BRANCH.fullmatch(branch)
+        not isinstance(branch, str) or len(branch) > 255 or not branches.is_name(branch)
     ):
         return "This is not a valid git branch name."
     return ""

@@ -17,7 +17,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rq.exceptions import DuplicateJobError
 
-from deploys.models import Deploy, LiveRelease
+from deploys.live_models import LiveRelease
+from deploys.models import Deploy
 from herokucd.heroku import HerokuClient, HerokuError
 from projects import pagecache
 from projects.models import Environment

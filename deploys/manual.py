@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from deploys import mirror
 from deploys.models import Deploy, State
+from projects import branches
 from projects.models import CacheFlush, Environment, MaintenanceMode
 
 MAX_BRANCHES = 10  # distinct branches whose recent commits one page lists
@@ -16,7 +17,7 @@ def suggested_ref(environment) -> str:
     """The environment's branch when it names one (the project's default branch if it is one
     of several names, else the first); the project's default branch for a /regex/."""
     default = environment.project.default_branch
-    names = [p for p in environment.branch_patterns() if not p.startswith("/")]
+    names = branches.names(environment.branch)
     if not names or default in names:
         return default
     return names[0]

@@ -22,6 +22,7 @@ from django.conf import settings
 
 from deploys import logformat, runners
 from herokucd import git
+from projects import branches
 from projects.models import Project
 
 FETCH_TIMEOUT = 900
@@ -199,7 +200,7 @@ def _run(args, cwd, writer, limits, source):
     url, userinfo = source
     kept = Kept()
     with runners.private_home() as home:
-        env = git.credential_env(url, userinfo, runners.git_env(home) | git.protocol_env(url))
+        env = git.git_env(home, url, userinfo) | git.protocol_env(url)
         status = runners.run(args, cwd=cwd, env=env, writer=kept, **limits)
     if status != 0:
         raise runners.CommandFailed(
@@ -318,7 +319,7 @@ def fetched_at(project) -> datetime | None:
 def recent_commits(project, branch: str, count: int = RECENT_COMMITS) -> list[Commit]:
     """The last `count` commits of `branch` in the project's mirror, newest first; [] when the
     mirror is not cloned, has no such branch, or git does not answer within READ_TIMEOUT."""
-    if not is_cloned(project) or not _plain_branch(branch):
+    if not is_cloned(project) or not branches.is_name(branch):
         return []
     out = _read(
         mirror_path(project),
@@ -339,7 +340,7 @@ def recent_commits(project, branch: str, count: int = RECENT_COMMITS) -> list[Co
 
 def branch_tip(project, branch: str) -> str | None:
     """The full sha `branch` points at in the mirror, None when unknown there."""
-    if not is_cloned(project) or not _plain_branch(branch):
+    if not is_cloned(project) or not branches.is_name(branch):
         return None
     return (
         _read(
@@ -379,12 +380,6 @@ def is_older(project, sha: str, than: str) -> bool:
     return result.returncode == 0
 
 
-def _plain_branch(branch: str) -> bool:
-    return (
-        bool(branch) and not branch.startswith("-") and ".." not in branch and "\x00" not in branch
-    )
-
-
 def _commit(sha, author, stamp, subject) -> Commit | None:
     if not re.fullmatch(r"[0-9a-f]{40}", sha) or not stamp.isdigit():
         return None
@@ -401,7 +396,7 @@ def _read(path, *args) -> str:
             cwd=path,
             capture_output=True,
             timeout=READ_TIMEOUT,
-            env=runners.git_env(tempfile.gettempdir()),
+            env=git.git_env(tempfile.gettempdir()),
             stdin=subprocess.DEVNULL,
             check=False,
         )

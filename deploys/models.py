@@ -3,6 +3,9 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+# Django registers the models of the modules an app's models module imports: the app's other
+# models live in these two, and are imported from them where used.
+from deploys import live_models, trigger_models  # noqa: F401
 from projects import pagecache
 from projects.models import Environment, Project
 
@@ -207,7 +210,3 @@ class LogChunk(models.Model):
 
     def __str__(self):
         return f"{self.deploy} lines {self.first_line}-{self.first_line + self.line_count - 1}"
-
-
-from deploys.trigger_models import *  # noqa
-from deploys.live_models import *  # noqa

@@ -31,6 +31,7 @@ from django.utils import timezone
 from rq import Retry
 
 from deploys.models import Deploy, State
+from deploys.templatetags.deploy_tags import duration
 from deploys.trigger_models import NotificationDelivery, NotificationTarget
 from herokucd import http, siteurl
 
@@ -134,11 +135,7 @@ def enqueue(target, deploy, event):
 
 
 def duration_text(deploy) -> str:
-    if deploy.duration is None:
-        return "—"
-    seconds = int(deploy.duration.total_seconds())
-    minutes, seconds = divmod(seconds, 60)
-    return f"{minutes}m {seconds}s" if minutes else f"{seconds}s"
+    return duration(deploy.duration) or "—"
 
 
 def trigger_text(deploy) -> str:

@@ -7,8 +7,6 @@ custom commands through HEROKU_API_KEY and a ~/.netrc in a private temporary HOM
 afterwards. Custom commands run in a bubblewrap sandbox (deploys/sandbox.py).
 """
 
-import base64
-import codecs
 import contextlib
 import itertools
 import os
@@ -20,11 +18,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
 from deploys import logformat, sandbox
+from herokucd.git import git_env
+from herokucd.lines import LineDecoder
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 TICK = 0.2  # how often a running command checks its deadlines and the cancel flag
@@ -127,28 +127,22 @@ def _stream(process, writer, watch):
 
 
 class _Lines:
-    """Bytes to whole lines; "\\r\\n" and a last line without "\\n" handled."""
+    """A stream's bytes to the writer, as whole lines."""
 
     def __init__(self, writer, stream):
         self.writer = writer
         self.stream = stream
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.partial = ""
-        self.seen: list[str] = []  # the last lines, for error messages
+        self.decoder = LineDecoder()
 
-    def feed(self, data: bytes, final=False):
-        text = self.partial + self.decoder.decode(data, final)
-        # A "\r" kept at the end of `partial` meets its "\n" here, in the next read's text.
-        *lines, self.partial = text.replace("\r\n", "\n").split("\n")
-        if lines:
-            self.writer.lines(lines, self.stream)
-            self.seen = (self.seen + lines[-50:])[-50:]
+    def feed(self, data: bytes):
+        self._write(self.decoder.feed(data))
 
     def close(self):
-        self.feed(b"", final=True)
-        if self.partial:
-            self.writer.lines([self.partial], self.stream)
-            self.partial = ""
+        self._write(self.decoder.close())
+
+    def _write(self, lines):
+        if lines:
+            self.writer.lines(lines, self.stream)
 
 
 def kill_group(process):
@@ -165,31 +159,10 @@ def kill_group(process):
 # -- git ------------------------------------------------------------------------------------
 
 
-def git_env(home, api_key=None, url=None) -> dict:
-    """git's environment: no prompt, no system or user configuration; with `api_key`, Heroku's
-    Basic authorization sent with every request to the host of `url`, and to no other.
-
-    Sent up front, as Heroku's git accepts it, a push saves the round trip of the 401 that
-    would make git ask for credentials, and nothing of the key is on a command line."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_ASKPASS": "/bin/false",  # never prompt: a missing or wrong key simply fails
-    }
-    if api_key:
-        parts = urlsplit(url)
-        token = base64.b64encode(f"heroku:{api_key}".encode()).decode()
-        env |= {
-            "GIT_CONFIG_COUNT": "2",
-            "GIT_CONFIG_KEY_0": f"http.{parts.scheme}://{parts.netloc}/.extraHeader",
-            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
-            "GIT_CONFIG_KEY_1": "http.followRedirects",  # the header goes nowhere else
-            "GIT_CONFIG_VALUE_1": "false",
-        }
-    return env
+def heroku_userinfo(api_key) -> str:
+    """The key as git's credential for Heroku's git host. Sent up front, as Heroku's git accepts
+    it, a push saves the round trip of the 401 that would make git ask for credentials."""
+    return f"heroku:{quote(api_key, safe='')}" if api_key else ""
 
 
 def git_push(checkout, url, sha, ref, *, api_key, writer, force=False, **limits):
@@ -200,7 +173,7 @@ def git_push(checkout, url, sha, ref, *, api_key, writer, force=False, **limits)
         args.append("--force")
     with private_home() as home:
         capture = Capture(writer)
-        env = git_env(home, api_key, url)
+        env = git_env(home, url, heroku_userinfo(api_key))
         status = run(args, cwd=checkout, env=env, writer=capture, **limits)
     if status != 0:
         failure = NotFastForward if not_fast_forward(capture.seen) else CommandFailed

@@ -24,7 +24,7 @@ from deploys import live, ratelimit, waiting, waitslots
 from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.templatetags.queue_tags import queue_sentence
-from deploys.trigger_models import GitRequest
+from deploys.trigger_models import GitRequest, Outcome, WebhookEvent
 from projects import layout, pagecache
 from projects.access import can_create_projects, get_project_for_user, memberships_of
 from projects.models import Environment, HerokuCredential
@@ -599,11 +599,7 @@ def _budget(row, environment):
 
 
 def recent_no_deploys(project, count=5):
-    """The last CI webhooks that deployed nothing, with why (when triggers are installed)."""
-    try:
-        from deploys.trigger_models import Outcome, WebhookEvent
-    except ImportError:
-        return []
+    """The last CI webhooks that deployed nothing, with why."""
     events = WebhookEvent.objects.filter(endpoint__project=project, outcome=Outcome.NO_DEPLOY)
     return list(events.order_by("-received_at", "-pk")[:count])
 

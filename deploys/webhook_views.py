@@ -26,8 +26,9 @@ from deploys.trigger_models import (
 )
 from herokucd import siteurl
 from herokucd.clientip import client_ip
+from projects import audit
 from projects.access import get_project_for_user
-from projects.models import AuditEvent, Role
+from projects.models import Role
 
 QUEUE_UNAVAILABLE = (
     "herokucd cannot queue deploys right now (Redis is unreachable); nothing was recorded, "
@@ -65,10 +66,6 @@ def _rejected(request, endpoint, status, answer, listed):
     """Answer as before, and list the delivery with the reason in the user's words."""
     webhooks.record_rejected(endpoint, request.headers, status, listed, client_ip(request))
     return JsonResponse({"error": answer}, status=status)
-
-
-def _audit(project, user, action, **details):
-    AuditEvent.objects.create(project=project, actor=user, action=action, details=details)
 
 
 def _show_secret(request, project, secret, what, endpoint=None):
@@ -112,7 +109,7 @@ def webhook_create(request, slug):
         messages.warning(request, "This project already has a webhook. Rotate its secret instead.")
         return redirect("triggers", project.slug)
     endpoint = WebhookEndpoint.objects.create(project=project, secret=new_secret())
-    _audit(project, request.user, "webhook.created")
+    audit.record(project, request.user, "webhook.created")
     return _show_secret(request, project, endpoint.secret, "webhook signing secret", endpoint)
 
 
@@ -124,7 +121,7 @@ def webhook_rotate(request, slug):
     if not confirmations.is_confirmed(request):
         return _ask(request, confirmations.rotate_secret(endpoint), project)
     secret = endpoint.rotate()
-    _audit(project, request.user, "webhook.secret_rotated")
+    audit.record(project, request.user, "webhook.secret_rotated")
     return _show_secret(request, project, secret, "new webhook signing secret", endpoint)
 
 
@@ -136,7 +133,7 @@ def webhook_delete(request, slug):
     if not confirmations.is_confirmed(request):
         return _ask(request, confirmations.delete_webhook(endpoint), project)
     endpoint.delete()
-    _audit(project, request.user, "webhook.deleted")
+    audit.record(project, request.user, "webhook.deleted")
     messages.success(request, "Webhook deleted: deliveries to its URL are answered 404.")
     return redirect("triggers", project.slug)
 
@@ -155,7 +152,7 @@ def gitlab_token(request, slug):
     if replaced and not confirmations.is_confirmed(request):
         return _ask(request, confirmations.replace_gitlab_token(endpoint), project)
     token = endpoint.new_gitlab_token()
-    _audit(
+    audit.record(
         project,
         request.user,
         "webhook.gitlab_token_replaced" if replaced else "webhook.gitlab_token_created",
@@ -201,7 +198,7 @@ def _add_target(request, project, form):
     target.secret = new_secret() if is_webhook else ""
     target.dashboard_url = siteurl.of_request(request)  # for links while SITE_URL is unset
     target.save()
-    _audit(project, request.user, "notification.added", target=str(target))
+    audit.record(project, request.user, "notification.added", target=str(target))
     if is_webhook:
         return _show_secret(request, project, target.secret, "notification signing secret")
     messages.success(
@@ -219,7 +216,7 @@ def notification_delete(request, slug, target_id):
         back = reverse("notifications", args=[project.slug])
         return confirmations.ask(request, confirmations.stop_notifying(target), back)
     target.delete()
-    _audit(project, request.user, "notification.removed", target=str(target))
+    audit.record(project, request.user, "notification.removed", target=str(target))
     messages.success(request, f"{target.shown_address} will no longer be notified.")
     return redirect("notifications", project.slug)
 

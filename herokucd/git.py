@@ -5,6 +5,7 @@ import base64
 import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -170,30 +171,40 @@ def protocol_env(url: str) -> dict:
 # -- Questions to a repository ------------------------------------------------------------------
 
 
-def git_env() -> dict:
-    """An environment in which git never waits for a person at a prompt."""
-    return {
-        **os.environ,
+def git_env(home, url: str = "", userinfo: str = "") -> dict:
+    """git's whole environment, built clean (nothing of the worker's own but PATH): no prompt
+    that would wait for a person, no system configuration, HOME `home`; for an ssh `url`, ssh
+    in batch mode; with `userinfo`, the credential sent as Basic authorization to `url`'s host
+    alone (credential_env). Custom commands start from it too (deploys/runners.py).
+
+    ssh finds the workers' key through the account's home, not HOME, so `home` may be private."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
         "GIT_TERMINAL_PROMPT": "0",
-        "GIT_ASKPASS": "/bin/false",
-        "SSH_ASKPASS": "/bin/false",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_ASKPASS": "/bin/false",  # never prompt: a missing or wrong credential simply fails
     }
+    if url and not is_local(url) and not url.lower().startswith("https://"):
+        env["SSH_ASKPASS"] = "/bin/false"
+        env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes -o ConnectTimeout=10"
+    return credential_env(url, userinfo, env)
 
 
 def ls_remote_heads(url: str, userinfo: str = "") -> list[str]:
     """The branch names of the repository at `url` (checked with check_repository_url first)."""
     command = ["git", "ls-remote", "--heads", "--", url]
-    env = credential_env(url, userinfo, git_env() | protocol_env(url))
     try:
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=LS_REMOTE_TIMEOUT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
+        with tempfile.TemporaryDirectory(prefix="herokucd-home-") as home:
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=LS_REMOTE_TIMEOUT,
+                env=git_env(home, url, userinfo) | protocol_env(url),
+                stdin=subprocess.DEVNULL,
+            )
     except subprocess.TimeoutExpired:
         raise GitError(UNREADABLE) from None
     if result.returncode != 0:

@@ -12,7 +12,6 @@ request, headers included.
 
 from __future__ import annotations
 
-import codecs
 import logging
 import random
 import socket
@@ -29,6 +28,7 @@ import requests
 from django.conf import settings
 
 from herokucd import __version__
+from herokucd.lines import LineDecoder
 
 __all__ = [
     "Backup",
@@ -677,19 +677,15 @@ class _OutputLines:
     def __init__(self, on_output: Callable[[str], object]):
         self.on_output = on_output
         self.exit_status: int | None = None
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._partial = ""
+        self._decoder = LineDecoder()
 
-    def feed(self, data: bytes, final: bool = False) -> None:
-        *complete, self._partial = (self._partial + self._decoder.decode(data, final)).split("\n")
-        for line in complete:
+    def feed(self, data: bytes) -> None:
+        for line in self._decoder.feed(data):
             self._emit(line)
 
     def close(self) -> None:
-        self.feed(b"", final=True)
-        if self._partial:
-            self._emit(self._partial)
-            self._partial = ""
+        for line in self._decoder.close():
+            self._emit(line)
 
     def _emit(self, line: str) -> None:
         line = line.rstrip("\r")

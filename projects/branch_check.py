@@ -9,7 +9,7 @@ with the project's credential given to git through its environment.
 from dataclasses import dataclass
 
 from herokucd import git
-from projects.models import Environment
+from projects import branches as branch_values
 
 SHOWN = 10  # branch names a warning lists
 
@@ -41,10 +41,10 @@ def warnings(value: str, branches: Branches) -> list[str]:
         ]
     has = _has(branches.names)
     found = []
-    for pattern in Environment(branch=value).branch_patterns():
-        if any(Environment(branch=pattern).matches(name) for name in branches.names):
+    for pattern in branch_values.patterns(value):
+        if any(branch_values.matches(pattern, name) for name in branches.names):
             continue
-        if pattern.startswith("/"):
+        if branch_values.is_regex(pattern):
             found.append(
                 f"Pattern {pattern} matches no branch of the repository ({has}): deploys from "
                 "webhooks will not match it until such a branch exists."

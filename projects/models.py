@@ -1,6 +1,3 @@
-import functools
-
-import re2
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -8,6 +5,7 @@ from django.utils import timezone
 
 from herokucd import git, http
 from herokucd.crypto import EncryptedTextField, mask
+from projects import branches
 
 
 class Role(models.TextChoices):
@@ -281,20 +279,10 @@ class Environment(models.Model):
         return http.masked(self.health_check_target)
 
     def branch_patterns(self) -> list[str]:
-        value = self.branch.strip()
-        if value.startswith("/") and value.endswith("/") and len(value) > 1:
-            return [value]
-        return [name.strip() for name in value.replace("\n", ",").split(",") if name.strip()]
+        return branches.patterns(self.branch)
 
     def matches(self, branch: str) -> bool:
-        for pattern in self.branch_patterns():
-            if pattern.startswith("/") and pattern.endswith("/") and len(pattern) > 1:
-                regex = branch_regex(pattern[1:-1])
-                if regex is not None and regex.fullmatch(branch):
-                    return True
-            elif pattern == branch:
-                return True
-        return False
+        return branches.matches(self.branch, branch)
 
     def app_checked_with(self, key_hash: str) -> bool:
         """Whether Heroku confirmed this app name reachable with the key of hash `key_hash`."""
@@ -311,33 +299,6 @@ class Environment(models.Model):
     @staticmethod
     def split_names(value: str) -> list[str]:
         return [name.strip() for name in value.split(",") if name.strip()]
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(pattern: str):
-    options = re2.Options()
-    options.log_errors = False  # a refused pattern is the user's to fix, not a server error
-    return re2.compile(pattern, options)
-
-
-def branch_regex(pattern: str):
-    """`pattern` compiled by RE2, whose matching time is linear in the branch name's length
-    (Python's `re` backtracks: `(a+)+b` on a long name took seconds on every push); None when
-    RE2 cannot compile it (backreferences, lookaround)."""
-    try:
-        return _compiled(pattern)
-    except re2.error:
-        return None
-
-
-def branch_regex_error(pattern: str) -> str | None:
-    """Why RE2 refuses `pattern`, or None when it compiles."""
-    try:
-        _compiled(pattern)
-    except re2.error as error:
-        reason = error.args[0] if error.args else "invalid"
-        return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
-    return None
 
 
 class AuditEvent(models.Model):

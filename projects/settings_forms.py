@@ -8,12 +8,7 @@ from django.db import models
 
 from herokucd import http
 from projects.models import Environment, MaintenanceMode
-from projects.setup_forms import (
-    app_name_field,
-    check_app_for,
-    check_app_name,
-    clean_branch,
-)
+from projects.setup_forms import EnvironmentChecks, app_name_field, check_app_for, check_app_name
 
 # Heroku caps a one-off dyno's time_to_live at one day (HEROKU.md §2).
 MAX_TIMEOUT = 86400
@@ -54,7 +49,7 @@ class MaskedURLInput(forms.TextInput):
             return None
 
 
-class EnvironmentOptionsForm(forms.ModelForm):
+class EnvironmentOptionsForm(EnvironmentChecks, forms.ModelForm):
     app_name = app_name_field()
     migration_preset = forms.ChoiceField(
         label="Migrations",
@@ -131,23 +126,13 @@ class EnvironmentOptionsForm(forms.ModelForm):
     field_order = Meta.fields[: Meta.fields.index("migration_command")]
     field_order += ["migration_preset", *Meta.fields[len(field_order) :]]
 
-    def __init__(self, *args, project, client=None, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.project, self.client = project, client
         self.fields["migration_preset"].initial = (
             preset_for(self.instance.migration_command) if self.instance.pk else "none"
         )
         # The stored password is never put in the input: it shows ••••, kept when sent back.
         self.initial["health_check_url"] = self.instance.shown_health_check_url
-
-    def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        if self.project.environments.exclude(pk=self.instance.pk).filter(name__iexact=name):
-            raise forms.ValidationError(f"This project already has an environment “{name}”.")
-        return name
-
-    def clean_branch(self):
-        return clean_branch(self.cleaned_data["branch"])
 
     def clean_app_name(self):
         name = self.cleaned_data["app_name"].strip()

@@ -7,6 +7,7 @@ missing and link to the wizard step that fixes it.
 from django.urls import reverse
 
 from herokucd.heroku import HerokuClient
+from projects import branches
 from projects.models import DeployKey, Environment, HerokuCredential
 
 STEPS = {
@@ -79,4 +80,4 @@ def _shared_branch(project, first, second):
 
 
 def _names(environment):
-    return [p for p in environment.branch_patterns() if not p.startswith("/")]
+    return branches.names(environment.branch)

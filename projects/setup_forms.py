@@ -6,7 +6,8 @@ from django import forms
 from django.utils.safestring import mark_safe
 
 from herokucd import heroku
-from projects.models import Environment, branch_regex_error
+from projects.branches import clean_branch
+from projects.models import Environment
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # The three forms Heroku has issued (HEROKU.md §3): bare UUID, HRKU-<uuid>, HRKU-<60 chars>.
@@ -67,19 +68,8 @@ def app_name_field():
     )
 
 
-class EnvironmentForm(forms.ModelForm):
-    """Step 3: an environment's name, branch and Heroku app, checked with the stored key."""
-
-    app_name = app_name_field()
-
-    class Meta:
-        model = Environment
-        fields = ["name", "branch", "app_name"]
-        labels = {"name": "Environment"}
-        help_texts = {
-            "branch": "An exact name (main), a /regex/ as in CircleCI (/feature_.*/), or "
-            "several names separated by commas.",
-        }
+class EnvironmentChecks:
+    """What both environment forms (setup step 3, the settings page) check alike."""
 
     def __init__(self, *args, project, client=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,6 +84,21 @@ class EnvironmentForm(forms.ModelForm):
 
     def clean_branch(self):
         return clean_branch(self.cleaned_data["branch"])
+
+
+class EnvironmentForm(EnvironmentChecks, forms.ModelForm):
+    """Step 3: an environment's name, branch and Heroku app, checked with the stored key."""
+
+    app_name = app_name_field()
+
+    class Meta:
+        model = Environment
+        fields = ["name", "branch", "app_name"]
+        labels = {"name": "Environment"}
+        help_texts = {
+            "branch": "An exact name (main), a /regex/ as in CircleCI (/feature_.*/), or "
+            "several names separated by commas.",
+        }
 
     def clean_app_name(self):
         name = self.cleaned_data["app_name"].strip()
@@ -111,32 +116,6 @@ class EnvironmentForm(forms.ModelForm):
 def production_like(name: str) -> bool:
     """Whether manual deploys to an environment of this name ask first by default."""
     return bool(PRODUCTION_LIKE.search(name))
-
-
-def clean_branch(value: str) -> str:
-    value = value.strip()
-    if value.startswith("/") and value.endswith("/") and len(value) > 2:
-        error = branch_regex_error(value[1:-1])
-        if error is not None:
-            raise forms.ValidationError(
-                f"This /regex/ does not compile ({error}): fix it or give branch names. "
-                "Backreferences and lookaround are not supported (patterns are matched in "
-                "linear time)."
-            )
-        return value
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    if not names:
-        raise forms.ValidationError("Give a branch name, several names or a /regex/.")
-    bad = [name for name in names if not _valid_ref_name(name)]
-    if bad:
-        raise forms.ValidationError(
-            f"“{bad[0]}” is not a valid git branch name (no spaces, ~ ^ : ? * [ \\ or ..)."
-        )
-    return ", ".join(names)
-
-
-def _valid_ref_name(name: str) -> bool:
-    return not re.search(r"[\s~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.lock$|^-", name)
 
 
 def check_app_name(name: str) -> None:

@@ -517,6 +517,8 @@
 
   // Header: state, duration, steps ------------------------------------------------------------
 
+  // The `duration` filter's rule (deploy_tags.py): 8s, 1m 12s, 2h 5m.
+  // tests/browser/test_durations_browser.py runs both on the same values.
   function formatDuration(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
     const h = Math.floor(seconds / 3600);

@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from deploys import jobs, live
-from deploys.models import Deploy, LiveRelease, State, Trigger
+from deploys.live_models import LiveRelease
+from deploys.models import Deploy, State, Trigger
 from deploys.services import request_deploy
 from tests.heroku_sim.fixtures import APP
 

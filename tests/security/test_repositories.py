@@ -180,7 +180,7 @@ def test_a_row_changed_behind_the_form_reads_nothing_at_fetch_time(project, othe
 
 def test_git_itself_refuses_other_transports_for_the_mirror(project, tmp_path):
     """Below the URL check: git is told which transports it may use at all."""
-    env = runners.git_env(tmp_path) | git.protocol_env("https://example.com/r.git")
+    env = git.git_env(tmp_path) | git.protocol_env("https://example.com/r.git")
     target = tmp_path / "clone"
     result = runners.subprocess.run(
         ["git", "clone", "--mirror", "ext::sh -c 'touch /tmp/herokucd-ext'", str(target)],
