@@ -5,7 +5,7 @@ never waits on the network."""
 
 from dataclasses import dataclass
 
-from deploys import mirror
+from deploys import mirror, pipeline
 from deploys.models import Deploy, State
 from projects import branches
 from projects.models import CacheFlush, Environment, MaintenanceMode
@@ -98,40 +98,34 @@ def last_succeeded(environment) -> Deploy | None:
 
 
 def steps(environment) -> list[str]:
-    """The deploy's steps in order, in words, from the environment's options."""
-    env = environment
-    migration = env.migration_command
-    scale = Environment.split_names(env.scale_down_types) if migration else []
-    mode = env.maintenance_mode
-    around = mode == MaintenanceMode.MIGRATIONS and migration
-    found = ["Fetch the repository and check out the commit"]
-    found += _commands("pre-deploy", env.pre_deploy_commands)
-    if env.backup_before_migrate and migration:
-        found.append("Back up the Postgres database")
-    if mode == MaintenanceMode.DEPLOY:
-        found.append("Turn maintenance mode on (the app answers with its maintenance page)")
-    if scale:
-        found.append(f"Scale {', '.join(scale)} to 0")
+    """The deploy's steps in order, in words: the pipeline's own plan (pipeline.planned_steps)
+    for the environment's options, each said as the confirmation page says it."""
+    return [_step_words(name, environment) for name in pipeline.planned_steps(environment)]
+
+
+def _step_words(name, env) -> str:
+    scale = ", ".join(Environment.split_names(env.scale_down_types))
     push = "Force push" if env.force_push else "Push"
-    found.append(
-        f"{push} the commit to the app's {env.heroku_branch} branch: Heroku builds it and "
-        "releases it"
-    )
-    if around:
-        found.append("Turn maintenance mode on")
-    if migration:
-        found.append(f"Run the migration in a one-off dyno: {migration}")
-    if scale:
-        found.append(f"Scale {', '.join(scale)} back to their quantities before the deploy")
-    if mode == MaintenanceMode.DEPLOY or around:
-        found.append("Turn maintenance mode off")
-    if env.cache_flush and env.cache_config_vars:
-        found.append(f"Flush the cache ({CacheFlush(env.cache_flush).label})")
-    found += _commands("post-deploy", env.post_deploy_commands)
-    if env.health_check_url or env.health_check_text:
-        rollback = ", rolled back automatically if it fails" if env.auto_rollback else ""
-        found.append(f"Check the app's health{rollback}")
-    return found
+    rollback = ", rolled back automatically if it fails" if env.auto_rollback else ""
+    return {
+        "checkout": lambda: "Fetch the repository and check out the commit",
+        "pre_deploy": lambda: _commands("pre-deploy", env.pre_deploy_commands),
+        "backup": lambda: "Back up the Postgres database",
+        "maintenance_on": lambda: (
+            "Turn maintenance mode on (the app answers with its maintenance page)"
+        ),
+        "scale_down": lambda: f"Scale {scale} to 0",
+        "push": lambda: (
+            f"{push} the commit to the app's {env.heroku_branch} branch: Heroku "
+            "builds it and releases it"
+        ),
+        "migrate": lambda: f"Run the migration in a one-off dyno: {env.migration_command}",
+        "scale_back": lambda: f"Scale {scale} back to their quantities before the deploy",
+        "maintenance_off": lambda: "Turn maintenance mode off",
+        "cache_flush": lambda: f"Flush the cache ({CacheFlush(env.cache_flush).label})",
+        "post_deploy": lambda: _commands("post-deploy", env.post_deploy_commands),
+        "health_check": lambda: f"Check the app's health{rollback}",
+    }[name]()
 
 
 def unchanged(environment) -> list[str]:
@@ -149,8 +143,6 @@ def unchanged(environment) -> list[str]:
     return notes
 
 
-def _commands(kind, text) -> list[str]:
+def _commands(kind, text) -> str:
     count = len([line for line in text.splitlines() if line.strip()])
-    if not count:
-        return []
-    return [f"Run {count} {kind} command{'' if count == 1 else 's'} in a sandbox"]
+    return f"Run {count} {kind} command{'' if count == 1 else 's'} in a sandbox"

@@ -89,6 +89,34 @@ def execute(deploy: Deploy, fetch: mirror.Fetch | None = None):
     return None
 
 
+def planned_steps(environment: Environment) -> dict[str, str]:
+    """The steps a deploy of `environment` runs with its options now, in order, name -> title:
+    what the pipeline runs and what the Deploy form's confirmation lists."""
+    env = environment
+    migrating = bool(env.migration_command)
+    types = Environment.split_names(env.scale_down_types) if migrating else []
+    mode = env.maintenance_mode
+    maintenance = mode == MaintenanceMode.DEPLOY or (
+        mode == MaintenanceMode.MIGRATIONS and migrating
+    )
+    flush = bool(env.cache_flush and Environment.split_names(env.cache_config_vars))
+    steps = [
+        ("checkout", True, "Check out the commit"),
+        ("pre_deploy", bool(_commands(env.pre_deploy_commands)), "Pre-deploy commands"),
+        ("backup", env.backup_before_migrate and migrating, "Back up the database"),
+        ("maintenance_on", maintenance, "Maintenance mode on"),
+        ("scale_down", bool(types), f"Scale {', '.join(types)} to 0"),
+        ("push", True, f"Push to Heroku ({env.heroku_branch})"),
+        ("migrate", migrating, f"Migration: {env.migration_command}"),
+        ("scale_back", bool(types), "Scale back"),
+        ("maintenance_off", maintenance, "Maintenance mode off"),
+        ("cache_flush", flush, flush and f"Flush the cache ({CacheFlush(env.cache_flush).label})"),
+        ("post_deploy", bool(_commands(env.post_deploy_commands)), "Post-deploy commands"),
+        ("health_check", bool(env.health_check_url or env.health_check_text), "Health check"),
+    ]
+    return {name: title for name, wanted, title in steps if wanted}
+
+
 class Run:
     """One execution of the pipeline for one deploy."""
 
@@ -175,36 +203,10 @@ class Run:
     def plan(self) -> dict[str, str]:
         """The steps this deploy runs, in order, name -> title. The one place that decides
         which steps run: each step method returns at once when its name is not planned."""
-        env = self.environment
         if self.deploy.trigger == Trigger.ROLLBACK:
             undone = self.deploy.rollback_of
             return {"rollback": f"Roll back deploy #{undone.number}" if undone else "Roll back"}
-        migrating = bool(env.migration_command)
-        types = Environment.split_names(env.scale_down_types) if migrating else []
-        mode = env.maintenance_mode
-        maintenance = mode == MaintenanceMode.DEPLOY or (
-            mode == MaintenanceMode.MIGRATIONS and migrating
-        )
-        flush = bool(env.cache_flush and Environment.split_names(env.cache_config_vars))
-        steps = [
-            ("checkout", True, "Check out the commit"),
-            ("pre_deploy", bool(_commands(env.pre_deploy_commands)), "Pre-deploy commands"),
-            ("backup", env.backup_before_migrate and migrating, "Back up the database"),
-            ("maintenance_on", maintenance, "Maintenance mode on"),
-            ("scale_down", bool(types), f"Scale {', '.join(types)} to 0"),
-            ("push", True, f"Push to Heroku ({env.heroku_branch})"),
-            ("migrate", migrating, f"Migration: {env.migration_command}"),
-            ("scale_back", bool(types), "Scale back"),
-            ("maintenance_off", maintenance, "Maintenance mode off"),
-            (
-                "cache_flush",
-                flush,
-                flush and f"Flush the cache ({CacheFlush(env.cache_flush).label})",
-            ),
-            ("post_deploy", bool(_commands(env.post_deploy_commands)), "Post-deploy commands"),
-            ("health_check", bool(env.health_check_url or env.health_check_text), "Health check"),
-        ]
-        return {name: title for name, wanted, title in steps if wanted}
+        return planned_steps(self.environment)
 
     def steps_after(self, name) -> list[str]:
         names = list(self.planned)
