@@ -1,4 +1,4 @@
-"""Heroku's git rate limit: 75 git requests per rolling hour per user and app (HEROKU.md §5).
+"""Heroku's git rate limit: 75 git requests per rolling hour per user and app (docs/heroku.md §5).
 
 herokucd keeps a ledger (`GitRequest` rows, shared by every worker through the database) of the
 git requests its pushes made per (key, app); the key is `HerokuCredential.key_hash`, so projects

@@ -2,7 +2,7 @@
 
 `receive(endpoint, headers, body)` is the whole flow: the signature is checked on the raw body
 before anything parses it, then the body becomes a `Build`, then herokucd decides (deploy, or
-record "no deploy" with the reason). Formats and headers: HEROKU.md §7.
+record "no deploy" with the reason). Formats and headers: docs/heroku.md §7.
 
 A captured delivery sent again deploys nothing new: its delivery id was seen, or its commit was
 deployed to that environment by a webhook within WEBHOOK_REPLAY_WINDOW, or the timestamp its

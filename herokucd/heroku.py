@@ -2,7 +2,7 @@
 
 Every Platform API call, every Postgres data API call and every attached one-off dyno goes
 through `HerokuClient`, so timeouts, retries, error wording and secret handling live in one
-place. Facts about Heroku's behaviour come from shared/reference/HEROKU.md (sections noted).
+place. Facts about Heroku's behaviour come from docs/heroku.md (sections noted).
 
 The API key is a credential for the user's whole Heroku account. It lives only in the
 session's Authorization header: it is never put in a URL, a log record, an exception or a repr,
@@ -52,10 +52,10 @@ ACCEPT = "application/vnd.heroku+json; version=3"
 DEFAULT_API_URL = "https://api.heroku.com"
 DEFAULT_DATA_API_URL = "https://api.data.heroku.com"
 DEFAULT_GIT_URL = "https://git.heroku.com"
-# The CLI's `heroku run --exit-code` trick (HEROKU.md §2): rendezvous has no exit-code frame.
+# The CLI's `heroku run --exit-code` trick (docs/heroku.md §2.7): rendezvous has no exit-code frame.
 EXIT_MARKER = "\uffff heroku-command-exit-status:"
 EXIT_ECHO = f'; echo "{EXIT_MARKER} $?"'
-# Heroku caps time_to_live at one day (HEROKU.md §2).
+# Heroku caps time_to_live at one day (docs/heroku.md §2.6).
 MAX_TIME_TO_LIVE = 86400
 # Short socket reads let run_attached notice a cancel or a deadline within half a second.
 POLL_TICK = 0.5
@@ -70,7 +70,7 @@ JSON = dict[str, Any]
 class HerokuError(Exception):
     """A Heroku call failed. str() is words fit to show the user.
 
-    `id` and `message` are Heroku's own (HEROKU.md §1 error body), `status` the HTTP status
+    `id` and `message` are Heroku's own (docs/heroku.md §1.2), `status` the HTTP status
     (None when no response arrived), `request_id` Heroku's Request-Id for support tickets.
     """
 
@@ -151,7 +151,7 @@ ERRORS_BY_STATUS = {401: Unauthorized, 403: Forbidden, 404: NotFound, 422: Inval
 
 @dataclass(frozen=True)
 class Backup:
-    """A Heroku Postgres backup (a "transfer", HEROKU.md §4)."""
+    """A Heroku Postgres backup (a "transfer", docs/heroku.md §4)."""
 
     name: str  # as users see it in `heroku pg:backups`: "b005", "a012" when scheduled
     uuid: str
@@ -243,7 +243,7 @@ class HerokuClient:
         return url.rstrip("/")
 
     def git_url(self, app: str) -> str:
-        """The app's HTTPS git remote, without credentials (HEROKU.md §3)."""
+        """The app's HTTPS git remote, without credentials (docs/heroku.md §3.3)."""
         base = self._git_url or _setting("HEROKU_GIT_URL", DEFAULT_GIT_URL)
         return f"{base.rstrip('/')}/{_segment(app)}.git"
 
@@ -260,7 +260,7 @@ class HerokuClient:
         return self._list("/account/keys")
 
     def add_key(self, public_key: str) -> JSON:
-        # Legacy endpoint, still used by the CLI's keys:add (HEROKU.md §2, SSH keys).
+        # Legacy endpoint, still used by the CLI's keys:add (docs/heroku.md §2.1).
         return self._call("POST", "/account/keys", json={"public_key": public_key})
 
     def remove_key(self, key_id: str) -> None:
@@ -298,7 +298,7 @@ class HerokuClient:
         """The app's releases, newest first; all of them, or only the newest `limit`."""
         path = f"/apps/{_segment(app)}/releases"
         page = min(limit or self.page_size, self.page_size)
-        # Release lists sort by version (HEROKU.md §1, the CLI's own Range).
+        # Release lists sort by version (docs/heroku.md §1.4, the CLI's own Range).
         first_range = f"version ..; max={page}, order=desc"
         return self._list(path, first_range, limit=limit)
 
@@ -315,13 +315,13 @@ class HerokuClient:
         return self.slug(app, slug["id"]).get("commit") if slug.get("id") else None
 
     def create_release(self, app: str, slug_id: str, description: str | None = None) -> JSON:
-        """A new release of an existing slug (HEROKU.md §2, Releases: Create requires `slug`).
+        """A new release of an existing slug (docs/heroku.md §2.5: Create with `slug`).
         Never retried: a retry could make two releases."""
         body = {"slug": slug_id, **({"description": description} if description else {})}
         return self._call("POST", f"/apps/{_segment(app)}/releases", json=body)
 
     def rollback(self, app: str, release_id: str) -> JSON:
-        """Create a new release that copies `release_id` (HEROKU.md §2, Releases)."""
+        """Create a new release that copies `release_id` (docs/heroku.md §2.5)."""
         path = f"/apps/{_segment(app)}/releases"
         return self._call("POST", path, json={"release": release_id})
 
@@ -382,7 +382,7 @@ class HerokuClient:
         except HerokuError as error:
             log.warning("Could not stop dyno %s: %s", dyno.get("name"), error)
 
-    # -- Postgres backups (HEROKU.md §4) --------------------------------------------------
+    # -- Postgres backups (docs/heroku.md §4) --------------------------------------------------
 
     def capture_backup(
         self,
@@ -450,7 +450,7 @@ class HerokuClient:
         return items
 
     def _pages(self, url: str, next_range: str | None) -> Iterator[list[JSON]]:
-        """Follow 206 Partial Content answers along their Next-Range (HEROKU.md §1)."""
+        """Follow 206 Partial Content answers along their Next-Range (docs/heroku.md §1.4)."""
         seen = set()
         while True:
             headers = {"Range": next_range} if next_range else None
@@ -597,7 +597,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         stack += [arg for arg in current.args if isinstance(arg, BaseException)]
 
 
-# -- Rendezvous (HEROKU.md §2, "Attach / rendezvous protocol") --------------------------------
+# -- Rendezvous (docs/heroku.md §2.7) --------------------------------
 
 
 class _Attachment:

@@ -10,9 +10,9 @@ from herokucd import http
 from projects.models import Environment, MaintenanceMode
 from projects.setup_forms import EnvironmentChecks, app_name_field, check_app_for, check_app_name
 
-# Heroku caps a one-off dyno's time_to_live at one day (HEROKU.md §2).
+# Heroku caps a one-off dyno's time_to_live at one day (docs/heroku.md §2.6).
 MAX_TIMEOUT = 86400
-PROCESS_TYPE = re.compile(r"\A[-\w]{1,128}\Z")  # formation type pattern (HEROKU.md §2)
+PROCESS_TYPE = re.compile(r"\A[-\w]{1,128}\Z")  # formation type pattern (docs/heroku.md §2.3)
 CONFIG_VAR = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 MIGRATION_PRESETS = {
     "none": ("No migrations", ""),

@@ -10,7 +10,7 @@ from projects.branches import clean_branch
 from projects.models import Environment
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-# The three forms Heroku has issued (HEROKU.md §3): bare UUID, HRKU-<uuid>, HRKU-<60 chars>.
+# The three forms Heroku has issued (docs/heroku.md §3.2): bare UUID, HRKU-<uuid>, HRKU-<60 chars>.
 API_KEY = re.compile(rf"\A(?:{UUID}|HRKU-{UUID}|HRKU-[0-9A-Za-z_-]{{60}})\Z")
 KEY_FORMS = (
     "a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), HRKU- followed by a UUID, "
@@ -20,7 +20,7 @@ KEY_FORMS = (
 PRODUCTION_LIKE = re.compile(r"(?:^|[^a-z0-9])(?:production|prod|prd|live)(?:$|[^a-z0-9])", re.I)
 APP_NAME = re.compile(r"\A[a-z][a-z0-9-]{1,28}[a-z0-9]\Z")
 UPPERCASE_APP_NAME = "The Heroku app name must not include upper-case characters."
-# Heroku's own wording for its app name rule (HEROKU.md §3).
+# Heroku's own wording for its app name rule (docs/heroku.md §3.1).
 APP_NAME_RULE = (
     "Name must start with a letter, end with a letter or digit and can only contain "
     "lowercase letters, numbers, and dashes."
@@ -141,7 +141,7 @@ def check_app_on_heroku(client, name: str, email: str) -> dict:
     ValidationError saying why not and what to do.
 
     GET /apps/{app} answers 200 only to the app's owner and collaborators (who may deploy
-    it); 403 to other accounts and 404 when no app has the name (HEROKU.md §1)."""
+    it); 403 to other accounts and 404 when no app has the name (docs/heroku.md §1.2)."""
     try:
         return client.app(name)
     except heroku.NotFound:

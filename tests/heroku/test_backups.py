@@ -1,4 +1,4 @@
-"""The Postgres backup flow of HEROKU.md §4 against the simulator."""
+"""The Postgres backup flow of docs/heroku.md §4 against the simulator."""
 
 import time
 

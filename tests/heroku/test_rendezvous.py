@@ -1,4 +1,4 @@
-"""Attached one-off dynos through the simulator's TLS rendezvous server (HEROKU.md §2)."""
+"""Attached one-off dynos through the simulator's TLS rendezvous server (docs/heroku.md §2.7)."""
 
 import threading
 import time

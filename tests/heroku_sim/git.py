@@ -1,7 +1,7 @@
 """Git over smart HTTP: `git http-backend` as a CGI per request, Heroku's auth and limits.
 
 Route for faults: "GIT /{app}.git" (every git request to any app). Credentials: HTTP Basic,
-any user name, the API key as password (HEROKU.md §3).
+any user name, the API key as password (docs/heroku.md §3.3).
 """
 
 import base64

@@ -6,7 +6,7 @@ from collections import defaultdict, deque
 
 
 class TokenBuckets:
-    """4500 tokens per account refilling 75 a minute (HEROKU.md §1)."""
+    """4500 tokens per account refilling 75 a minute (docs/heroku.md §1.3)."""
 
     def __init__(self, capacity, per_minute):
         self.capacity = capacity

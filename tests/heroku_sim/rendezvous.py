@@ -1,4 +1,4 @@
-"""The rendezvous endpoint for attached one-off dynos (HEROKU.md §2), over TLS.
+"""The rendezvous endpoint for attached one-off dynos (docs/heroku.md §2.7), over TLS.
 
 The client writes the secret (attach_url path without "/", plus query) and "\\r\\n"; we answer
 with one handshake chunk the client discards, then stream the process output; the socket

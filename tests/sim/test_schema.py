@@ -52,7 +52,7 @@ CALLS = [
     ),
     ("GET", "/schema", None),
 ]
-# Links dropped from today's schema (HEROKU.md §2): validate against the definition itself.
+# Links dropped from today's schema (docs/heroku.md §2.1): validate against the definition itself.
 DEFINITION_ONLY = {("POST", "/account/keys"): "key", ("DELETE", "/account/keys/{key}"): "key"}
 
 
