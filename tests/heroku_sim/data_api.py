@@ -1,4 +1,5 @@
-"""Heroku Postgres data API (api.data.heroku.com) as `pg:backups:capture` uses it (docs/heroku.md §4).
+"""Heroku Postgres data API (api.data.heroku.com) as `pg:backups:capture` uses it (§4 of
+docs/heroku.md).
 
 The CLI sends these to HEROKU_DATA_HOST with the same Bearer token; a backup finishes
 `backup_seconds` (STATE.json, default 1.0) after it was captured.
