@@ -15,6 +15,7 @@ from deploys.models import Deploy, State
 from deploys.services import request_deploy, rollback_deploy
 from projects.models import Environment, MaintenanceMode, Membership, Project, Role
 from tests.browser.test_demo_flow import demo, heroku_app, snap, worker  # noqa: F401 (fixtures)
+from tests.browser.test_live_browser import until_shown
 from tests.conftest import store_heroku_key
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -73,7 +74,8 @@ def test_retrying_a_rolled_back_deploy_is_no_false_success(
     commit(demo.repository, "NEWS.md", "A newer version\n", "A newer version")
     second = finished(request_deploy(staging, user=user, branch="main"))
     assert (first.state, second.state) == (State.SUCCEEDED, State.SUCCEEDED)
-    assert finished(rollback_deploy(second, user)).state == State.SUCCEEDED
+    rollback = finished(rollback_deploy(second, user, first.release_version))
+    assert rollback.state == State.SUCCEEDED
     live = heroku_app(demo)["releases"][-1]
     assert live["commit"] == first.sha
 
@@ -97,6 +99,12 @@ def test_retrying_a_rolled_back_deploy_is_no_false_success(
     page.reload()
     expect(page.locator("#end-state")).to_contain_text("this deploy's code is not live")
     assert heroku_app(demo)["releases"][-1]["id"] == live["id"]  # Heroku released nothing
+    # The project's card says what Heroku runs: the rollback's release of the first commit.
+    card = page.locator(".env-card .live-release")
+    until_shown(
+        page, staging.project.get_absolute_url(), card, f"v{live['version']} · {first.sha[:7]}"
+    )
+    expect(card).to_contain_text(f"deploy #{rollback.number}")
     assert page.console_errors == []
 
 
@@ -135,4 +143,17 @@ def test_a_failed_migration_shows_the_apps_state_and_roll_back_to_last_good(
         "href", f"/projects/demo-shop/deploys/{failed.number}/rollback/?to={good.number}"
     )
     snap(page, "failed-migration-banner")
+    card = page.locator(".env-card .live-release")
+    until_shown(page, staging.project.get_absolute_url(), card, f"v{failed.release_version}")
+    expect(card).to_contain_text(f"{failed.sha[:7]} · deploy #{failed.number}")
+
+    # One click from the banner to the confirmation, which names where the app goes.
+    page.goto(failed.get_absolute_url())
+    page.locator("#end-state").get_by_role("link", name=f"Roll back to #{good.number}").click()
+    page.get_by_role("button", name=f"Roll back {APP}").click()
+    expect(page.locator("#deploy-state")).to_have_text("Succeeded", timeout=60000)
+    expect(page.locator("#deploy-commit")).to_contain_text(good.sha[:7])
+    rollback = Deploy.objects.get(project=staging.project, trigger="rollback")
+    until_shown(page, staging.project.get_absolute_url(), card, f"{good.sha[:7]}")
+    expect(card).to_contain_text(f"v{rollback.release_version}")
     assert page.console_errors == []
