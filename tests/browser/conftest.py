@@ -82,7 +82,7 @@ def look_at(page, name, *, text, boxes, widths=(WIDE, NARROW), prefix=""):
     At each width: every string of `text` is visible; every selector of `boxes` matches a
     visible element lying inside the viewport's width; those elements, and the items of the top
     bar, do not overlap one another (an element may sit inside another); the page does not
-    scroll sideways. Then one Tab press must show a focus ring. A screenshot nobody checks
+    scroll sideways. Then one Tab (or Shift+Tab) must show a focus ring. A screenshot nobody checks
     catches nothing, so both lists are required.
     """
     if not text or not boxes:
@@ -111,9 +111,12 @@ def _check_layout(page, where, text, boxes):
 
 
 def _check_focus_ring(page, name):
-    before = page.evaluate_handle(BEFORE_TAB)
-    page.keyboard.press("Tab")
-    focused = page.evaluate(FOCUS_RING, before)
+    for key in ("Tab", "Shift+Tab"):  # the last element of a modal dialog tabs out of the page
+        before = page.evaluate_handle(BEFORE_TAB)
+        page.keyboard.press(key)
+        focused = page.evaluate(FOCUS_RING, before)
+        if focused["element"] != "body":
+            break
     assert focused["ring"], f"{name}: Tab focuses {focused['element']}, which shows no focus ring"
 
 
@@ -170,8 +173,8 @@ FOCUS_RING = """before => {
   const e = document.activeElement, style = getComputedStyle(e);
   const ring = e !== document.body && e.matches(":focus-visible") && (style.boxShadow !== "none"
     || (style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0));
-  const words = (e.innerText || e.textContent || "").trim().slice(0, 30);
-  const element = e.tagName.toLowerCase() + " " + JSON.stringify(words);
+  const words = JSON.stringify((e.innerText || e.textContent || "").trim().slice(0, 30));
+  const element = e === document.body ? "body" : `${e.tagName.toLowerCase()} ${words}`;
   const back = before.element !== document.body ? before.element : null;
   back ? back.focus({preventScroll: true}) : e.blur();
   scrollTo(before.x, before.y);
