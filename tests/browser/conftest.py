@@ -29,6 +29,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WIDE, NARROW = 1280, 390
+# What a deploy page lays out at every width: the title with the state badge, the facts, the
+# log's toolbar and the log.
+DEPLOY_PAGE = ["h1", "#deploy-state", ".facts", "#log-search", "#log"]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -13,13 +13,13 @@ from playwright.sync_api import expect
 
 from deploys.management.commands.demo import APPS, DEMO_USER, MIGRATION, start_demo
 from tests import processes
+from tests.browser.conftest import DEPLOY_PAGE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 APP = APPS[0]  # demo-staging
 DYNO_NAME = re.compile(r"run\.\d+")
 FORM = ["h1", ".field", ".primary"]  # what a form page lays out at every width
-DEPLOY_PAGE = ["h1", "#deploy-state", ".facts", "#log-search", "#log"]
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from deploys import logformat
 from deploys.models import Deploy, DeployStep, LogChunk, State, StepState
 from projects.models import Role
+from tests.browser.conftest import DEPLOY_PAGE
 from tests.deploys.factories import (
     append_lines,
     give_key,
@@ -24,9 +25,6 @@ from tests.deploys.factories import (
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# What a deploy page must lay out at every width: its title with the state badge, the facts,
-# the log's toolbar and the log.
-DEPLOY_PAGE = ["h1", "#deploy-state", ".facts", "#log-search", "#log"]
 
 
 # One Playwright for the whole run: `chromium` comes from tests/browser/conftest.py (a second
@@ -67,11 +65,12 @@ def open_as(chromium, live_server, transactional_db, request):
     for index, context in enumerate(contexts):
         if failed:
             for number, page in enumerate(context.pages):
-                shot(page, f"FAILED-{request.node.name}-{index}-{number}")
+                failure_shot(page, f"FAILED-{request.node.name}-{index}-{number}")
         context.close()
 
 
-def shot(page, name):
+def failure_shot(page, name):
+    """The page as a failed test left it (a passing test's screenshots go through `shoot`)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
