@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_wizard_browser import look, sign_in
+from tests.browser.test_wizard_browser import sign_in
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -21,7 +21,12 @@ def test_an_invited_person_joins_and_is_told_how_to_get_a_project(
     page.get_by_role("button", name="Create invitation link").click()
     link = page.get_by_label("Invitation link (shown only now)").input_value()
     expect(page.get_by_text("dana@example.com")).to_be_visible()
-    look(page, shoot, "invitations")
+    shoot(
+        page,
+        "invitations",
+        text=["Invitation link (shown only now)", "dana@example.com"],
+        boxes=["h1", "#invitation-link", ".primary"],
+    )
 
     guest = chromium.new_context(base_url=live_server.url).new_page()
     guest.goto(link)
@@ -29,12 +34,22 @@ def test_an_invited_person_joins_and_is_told_how_to_get_a_project(
     guest.get_by_label("Username").fill("dana")
     guest.get_by_label("Password", exact=True).fill(PASSWORD)
     guest.get_by_label("Password confirmation").fill(PASSWORD)
-    look(guest, shoot, "invitation-accept")
+    shoot(
+        guest,
+        "invitation-accept",
+        text=["Join herokucd", "Password confirmation"],
+        boxes=["h1", ".field", ".primary"],
+    )
     guest.get_by_role("button", name="Create my account").click()
     expect(guest.get_by_text("Welcome, dana.")).to_be_visible()
     expect(guest.get_by_text("Ask a project's admin to add you as dana")).to_be_visible()
     expect(guest.get_by_role("link", name="New project")).to_have_count(0)
-    look(guest, shoot, "home-without-projects")
+    shoot(
+        guest,
+        "home-without-projects",
+        text=["No projects yet", "Ask a project's admin to add you as"],
+        boxes=["h1", ".empty.card", ".message"],
+    )
 
     guest.goto(link)
     expect(guest.get_by_text("This invitation has been used already.")).to_be_visible()

@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from deploys import webhooks
 from deploys.trigger_models import NotificationTarget, WebhookEndpoint
-from tests.browser.test_wizard_browser import look, sign_in
+from tests.browser.test_wizard_browser import sign_in
 from tests.deploys.factories import make_environment
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -26,7 +26,12 @@ def test_stop_notifying_asks_in_a_dialog_and_keeping_changes_nothing(
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("will no longer be told when deploys of staging fail")
     expect(dialog.get_by_role("button", name="Keep notifying")).to_be_focused()
-    look(page, shoot, "stop-notifying-dialog")
+    shoot(
+        page,
+        "stop-notifying-dialog",
+        text=["will no longer be told when deploys of staging fail", "Keep notifying"],
+        boxes=["dialog[open]", "dialog[open] button"],
+    )
     dialog.get_by_role("button", name="Keep notifying").click()
     expect(dialog).to_be_hidden()
     assert NotificationTarget.objects.exists()
@@ -56,7 +61,12 @@ def test_rotating_asks_then_shows_the_url_with_the_new_secret(browser_page, shoo
     sign_in(page, "alice")
     page.goto("/projects/foo-bar/triggers/")
     expect(page.locator("#deliveries")).to_contain_text("check the secret in your CI settings")
-    look(page, shoot, "triggers-with-a-refused-delivery")
+    shoot(
+        page,
+        "triggers-with-a-refused-delivery",
+        text=["Webhook deliveries", "check the secret in your CI settings"],
+        boxes=["h1", "#deliveries", ".deliveries"],
+    )
     page.get_by_role("button", name="Rotate secret").click()
     dialog = page.get_by_role("dialog", name="Rotate the webhook's signing secret?")
     dialog.get_by_role("button", name="Rotate secret").click()

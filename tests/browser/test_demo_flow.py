@@ -13,12 +13,13 @@ from playwright.sync_api import expect
 
 from deploys.management.commands.demo import APPS, DEMO_USER, MIGRATION, start_demo
 from tests import processes
-from tests.browser.conftest import ARTIFACTS, WIDE
+from tests.browser.conftest import DEPLOY_PAGE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 APP = APPS[0]  # demo-staging
 DYNO_NAME = re.compile(r"run\.\d+")
+FORM = ["h1", ".field", ".primary"]  # what a form page lays out at every width
 
 
 @pytest.fixture
@@ -44,76 +45,76 @@ def worker(demo, settings):
     processes.stop(process)
 
 
-@pytest.fixture
-def snap():
-    """snap(page, name): the page as it looks at 1280 px, in test-artifacts/."""
-
-    def screenshot(page, name):
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=ARTIFACTS / f"demo-flow-{name}-{WIDE}.png", full_page=True)
-
-    return screenshot
-
-
-def test_a_newcomer_goes_from_the_wizard_to_a_finished_deploy(
-    browser_page, snap, shoot, demo, worker
-):
+def test_a_newcomer_goes_from_the_wizard_to_a_finished_deploy(browser_page, shoot, demo, worker):
     page = browser_page
-    sign_in(page, demo.password, snap)
-    create_project(page, str(demo.repository), snap)
-    save_the_demo_key(page, demo.api_key, snap)
-    become_the_deploy_user(page, snap)
-    add_staging(page, snap)
-    set_deploy_options(page, snap)
-    start_deploy(page, snap)
-    watch_it_run(page, snap)
+    sign_in(page, demo.password, shoot)
+    create_project(page, str(demo.repository), shoot)
+    save_the_demo_key(page, demo.api_key, shoot)
+    become_the_deploy_user(page, shoot)
+    add_staging(page, shoot)
+    set_deploy_options(page, shoot)
+    start_deploy(page, shoot)
+    watch_it_run(page, shoot)
     watch_it_succeed(page, shoot, demo)
     assert page.console_errors == []
     assert_heroku_app_is_back_to_normal(demo, head_of(demo.repository))
 
 
-def sign_in(page, password, snap):
+def sign_in(page, password, shoot=None):
+    """Sign in as the demo admin; with `shoot`, look at the sign-in page and the empty home."""
     page.goto("/login/")
-    snap(page, "sign-in")
+    if shoot:
+        shoot(page, "sign-in", text=["Sign in to herokucd", "Username"], boxes=FORM)
     page.get_by_label("Username").fill(DEMO_USER)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("link", name="New project").first).to_be_visible()
-    snap(page, "home-empty")
+    if shoot:
+        shoot(page, "home-empty", text=["No projects yet"], boxes=["h1", ".empty.card", ".primary"])
 
 
-def create_project(page, repository, snap):
+def create_project(page, repository, shoot):
     page.get_by_role("link", name="New project").first.click()
     page.get_by_label("Name", exact=True).fill("Demo shop")
     page.get_by_label("Repository", exact=True).fill(repository)
-    snap(page, "new-project")
+    shoot(page, "new-project", text=["New project", "Repository"], boxes=FORM)
     page.get_by_role("button", name="Create project").click()
     expect(page.get_by_text("Project Demo shop created.")).to_be_visible()
     expect(page.get_by_role("heading", name="Finish the setup to deploy")).to_be_visible()
-    snap(page, "project-setup-missing")
+    shoot(
+        page,
+        "project-setup-missing",
+        text=["Project Demo shop created.", "Finish the setup to deploy"],
+        boxes=["h1", ".message", ".setup-missing"],
+    )
     page.get_by_role("link", name="Step 1").click()
 
 
-def save_the_demo_key(page, api_key, snap):
+def save_the_demo_key(page, api_key, shoot):
     expect(page.get_by_text("Step 1 of 3")).to_be_visible()
     page.get_by_label("Heroku API key").fill(api_key)
-    snap(page, "wizard-step1")
+    shoot(page, "wizard-step1", text=["Step 1 of 3", "Heroku API key"], boxes=FORM)
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Step 2 of 3")).to_be_visible()
     expect(page.get_by_text("demo@example.com").first).to_be_visible()
     assert api_key not in page.content()
 
 
-def become_the_deploy_user(page, snap):
-    snap(page, "wizard-step2")
+def become_the_deploy_user(page, shoot):
+    shoot(page, "wizard-step2", text=["Step 2 of 3", "demo@example.com"], boxes=["h1", ".primary"])
     page.get_by_role("button", name="Set me as the Heroku deploy user").click()
     expect(page.locator(".facts")).to_contain_text("SHA256:")
     expect(page.locator(".public-key")).to_contain_text("herokucd-demo-shop")
-    snap(page, "wizard-step2-done")
+    shoot(
+        page,
+        "wizard-step2-done",
+        text=["SHA256:", "herokucd-demo-shop"],
+        boxes=["h1", ".facts", ".public-key", ".primary"],
+    )
     page.get_by_role("link", name="Next: app names").click()
 
 
-def add_staging(page, snap):
+def add_staging(page, shoot):
     expect(page.get_by_text("Step 3 of 3")).to_be_visible()
     page.get_by_label("Environment").fill("staging")
     page.get_by_label("Branch").fill("main")
@@ -122,42 +123,52 @@ def add_staging(page, snap):
     expect(page.locator(".field .error")).to_have_text(
         "The Heroku app name must not include upper-case characters."
     )
-    snap(page, "wizard-step3-uppercase")
+    shoot(
+        page,
+        "wizard-step3-uppercase",
+        text=["must not include upper-case characters"],
+        boxes=["h1", ".field .error", ".primary"],
+    )
     page.get_by_label("App name").fill(APP)
     page.get_by_role("button", name="Add environment").click()
     expect(page.get_by_text("Setup is complete.")).to_be_visible()
     expect(page.get_by_role("cell", name=APP)).to_be_visible()
-    snap(page, "wizard-step3-done")
+    shoot(page, "wizard-step3-done", text=["Setup is complete.", APP], boxes=["h1", "table"])
 
 
-def set_deploy_options(page, snap):
+def set_deploy_options(page, shoot):
     page.get_by_role("link", name="Settings", exact=True).click()
-    snap(page, "settings")
+    shoot(page, "settings", text=["Edit deploy options of staging", APP], boxes=["h1", "table"])
     page.get_by_role("link", name="Edit deploy options of staging").click()
     page.get_by_label("Maintenance mode", exact=True).select_option(value="deploy")
     page.get_by_label("Process types to scale to 0 during migrations").fill("worker")
     page.get_by_label("Migrations", exact=True).select_option("custom")
     page.get_by_label("Custom migration command").fill(MIGRATION)
-    snap(page, "deploy-options")
+    shoot(page, "deploy-options", text=["Custom migration command"], boxes=FORM)
     page.get_by_role("button", name="Save deploy options").click()
     expect(page.get_by_text("Saved the deploy options of staging.")).to_be_visible()
-    snap(page, "settings-saved")
+    shoot(
+        page,
+        "settings-saved",
+        text=["Saved the deploy options of staging."],
+        boxes=["h1", ".message", "table.audit"],
+    )
 
 
-def start_deploy(page, snap):
+def start_deploy(page, shoot):
     # The settings page has no project tabs: the project switcher leads back.
     page.locator("summary", has_text="Demo shop").click()
     page.get_by_role("link", name="Demo shop", exact=True).click()
-    snap(page, "project-ready")
+    shoot(page, "project-ready", text=["staging", APP], boxes=["h1", ".primary", ".env-card"])
     page.get_by_role("link", name="Deploy", exact=True).click()
     page.get_by_label("Environment").select_option(label=f"staging ({APP})")
     page.get_by_label("Branch or commit").fill("main")
-    snap(page, "deploy-new")
+    shoot(page, "deploy-new", text=["Deploy Demo shop", "Branch or commit"], boxes=FORM)
     page.get_by_role("button", name="Start deploy").click()
     expect(page.get_by_role("heading", name="Deploy #1 to staging")).to_be_visible()
 
 
-def watch_it_run(page, snap):
+def watch_it_run(page, shoot):
     """The migration prints a line a second: seeing one while the deploy runs proves the log is
     live, and the steps before it must have finished by then."""
     log = page.locator("#log")
@@ -167,7 +178,12 @@ def watch_it_run(page, snap):
     for title in ("Maintenance mode on", "Scale worker to 0", "Push to Heroku (main)"):
         expect(step_badge(page, title)).to_have_text("Succeeded")
     expect(log).to_contain_text("Applying shop.0002_demo... OK")  # arrives a second later
-    snap(page, "deploy-running")
+    shoot(
+        page,
+        "deploy-running",
+        text=[f"Migration: {MIGRATION}", "Running"],
+        boxes=[*DEPLOY_PAGE, "#deploy-actions button"],
+    )
 
 
 def watch_it_succeed(page, shoot, demo):
@@ -178,7 +194,12 @@ def watch_it_succeed(page, shoot, demo):
     expect(page.locator("#deploy-release")).to_have_text(f"v{release}")
     page.locator(".log-step-head", has_text="Migration").click()  # finished steps are folded
     expect(page.locator("#log")).to_contain_text("Applying shop.0003_demo... OK")
-    shoot(page, "deploy-succeeded-live")
+    shoot(
+        page,
+        "deploy-succeeded-live",
+        text=["Applying shop.0003_demo... OK", f"v{release}"],
+        boxes=DEPLOY_PAGE,
+    )
     page.reload()
     steps = page.locator("#step-list .badge")
     expect(steps.first).to_be_visible()
@@ -186,7 +207,7 @@ def watch_it_succeed(page, shoot, demo):
     progress = page.locator("#steps-progress")
     expect(progress).to_have_attribute("value", progress.get_attribute("max"))
     expect(page.get_by_role("button", name="Cancel deploy")).to_have_count(0)
-    shoot(page, "deploy-succeeded")
+    shoot(page, "deploy-succeeded", text=["Succeeded", f"v{release}"], boxes=DEPLOY_PAGE)
 
 
 def step_badge(page, title):

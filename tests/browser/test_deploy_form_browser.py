@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from deploys import mirror
 from deploys.models import Deploy
-from tests.browser.test_wizard_browser import look, sign_in
+from tests.browser.test_wizard_browser import sign_in
 from tests.deploys.factories import make_environment
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -61,14 +61,27 @@ def test_the_deploy_form_follows_the_environment_and_production_asks_first(
     expect(shown).not_to_contain_text("Work in progress on develop")
     shown.get_by_text("Shop change 1").click()
     expect(ref).to_have_value(picked)
-    look(page, shoot, "form")
+    shoot(
+        page,
+        "form",
+        text=["commits of main", "Shop change 1"],
+        boxes=["h1", ".commit-list:not([hidden])", ".primary"],
+    )
 
     page.get_by_role("button", name="Start deploy").click()
     button = page.get_by_role("button", name=f"Deploy {picked[:7]} to acme-prod")
     expect(button).to_be_visible()
     expect(page.get_by_text("Not known: no deploy to production has succeeded")).to_be_visible()
     assert not Deploy.objects.exists()
-    look(page, shoot, "confirm")
+    shoot(
+        page,
+        "confirm",
+        text=[
+            "Not known: no deploy to production has succeeded",
+            f"Deploy {picked[:7]} to acme-prod",
+        ],
+        boxes=["h1", ".primary"],
+    )
     button.click()
     expect(page.get_by_role("heading", name="Deploy #1 to production")).to_be_visible()
     deploy = Deploy.objects.get()

@@ -43,7 +43,7 @@ def test_the_cards_say_what_is_live_and_roll_back_to_last_good_puts_it_back(
 ):
     page = browser_page
     repository = GitRepo(demo.repository)
-    sign_in(page, demo.password, lambda *_: None)
+    sign_in(page, demo.password)
     good = deploy(page, shop, 1)
     repository.commit("CHANGES.md", "A change\n", "A change")
     bad = deploy(page, shop, 2)
@@ -54,7 +54,12 @@ def test_the_cards_say_what_is_live_and_roll_back_to_last_good_puts_it_back(
     until_shown(page, project_page, live, f"v{bad.release_version} · {bad.sha[:7]} · deploy #2")
     expect(live).to_contain_text("by demo")
     expect(page.locator(".env-card")).to_contain_text("Last succeeded deploy")
-    shoot(page, "project-live-after-deploy")
+    shoot(
+        page,
+        "project-live-after-deploy",
+        text=["Last succeeded deploy", "deploy #2"],
+        boxes=["h1", ".env-card .env-head", ".env-card .live-release", ".recent"],
+    )
 
     page.goto(f"/projects/{shop.slug}/deploys/2/")
     page.get_by_role("link", name="Roll back…").click()
@@ -65,7 +70,12 @@ def test_the_cards_say_what_is_live_and_roll_back_to_last_good_puts_it_back(
     )
     expect(page.get_by_role("radio", name=f"#1 · v{good.release_version}")).to_be_checked()
     expect(page.get_by_text("The database and the add-ons are not changed")).to_be_visible()
-    shoot(page, "rollback-confirm")
+    shoot(
+        page,
+        "rollback-confirm",
+        text=["The database and the add-ons are not changed", f"#1 · v{good.release_version}"],
+        boxes=["h1", "#rollback-route", "button.danger"],
+    )
     page.get_by_role("button", name=f"Roll back {APP}").click()
 
     expect(page.get_by_role("heading", name="Deploy #3 to staging")).to_be_visible()
@@ -77,7 +87,12 @@ def test_the_cards_say_what_is_live_and_roll_back_to_last_good_puts_it_back(
     until_shown(
         page, project_page, live, f"v{rollback.release_version} · {good.sha[:7]} · deploy #3"
     )
-    shoot(page, "project-live-after-rollback")
+    shoot(
+        page,
+        "project-live-after-rollback",
+        text=["deploy #3"],
+        boxes=["h1", ".env-card .env-head", ".env-card .live-release", ".recent"],
+    )
     home = page.locator(".project-card .live-release")
     until_shown(page, "/", home, f"Live v{rollback.release_version} {good.sha[:7]} #3")
     until_shown(

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from deploys import logformat
 from deploys.models import Deploy, DeployStep, LogChunk, State, StepState
 from projects.models import Role
+from tests.browser.conftest import DEPLOY_PAGE
 from tests.deploys.factories import (
     append_lines,
     give_key,
@@ -64,11 +65,12 @@ def open_as(chromium, live_server, transactional_db, request):
     for index, context in enumerate(contexts):
         if failed:
             for number, page in enumerate(context.pages):
-                shot(page, f"FAILED-{request.node.name}-{index}-{number}")
+                failure_shot(page, f"FAILED-{request.node.name}-{index}-{number}")
         context.close()
 
 
-def shot(page, name):
+def failure_shot(page, name):
+    """The page as a failed test left it (a passing test's screenshots go through `shoot`)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -97,7 +99,7 @@ def log_lines_in_dom(page):
 # Live ------------------------------------------------------------------------------------
 
 
-def test_lines_of_a_running_deploy_appear_without_reloading(open_as, alice, project):
+def test_lines_of_a_running_deploy_appear_without_reloading(open_as, alice, project, shoot):
     # How fast (p95 <= 300 ms) is measured by `make bench` (live_log_p95_ms), not asserted here.
     deploy = make_deploy(project, state=State.RUNNING, finished_at=None)
     make_steps(deploy, [StepState.RUNNING], first_lines={1: 1})
@@ -110,7 +112,7 @@ def test_lines_of_a_running_deploy_appear_without_reloading(open_as, alice, proj
         time.sleep(0.05)
     assert page.locator("#L31 .tx").inner_text() == "live line 31"
     assert page.get_attribute("#log-follow", "aria-pressed") == "true"
-    shot(page, "deploy-running-1280")
+    shoot(page, "deploy-running", text=["live line 31", "Running"], boxes=DEPLOY_PAGE)
 
 
 def test_the_page_stops_asking_when_the_deploy_finishes(open_as, alice, project):
@@ -145,10 +147,12 @@ def start_step(deploy, position, title, first_line=None):
     )
 
 
-def test_a_page_opened_while_queued_follows_the_deploy_until_it_succeeds(open_as, alice, project):
+def test_a_page_opened_while_queued_follows_the_deploy_until_it_succeeds(
+    open_as, alice, project, shoot
+):
     deploy = make_deploy(project, state=State.QUEUED, sha="", finished_at=None)
     page = ready(open_as(alice, deploy.get_absolute_url()))
-    expect(page.locator("#progress-title")).to_have_text("Waiting for the first step")
+    expect(page.locator("#progress-title")).to_have_text("Not started yet")
     expect(page.locator("#deploy-commit")).to_have_text("—")
     expect(page.locator("#deploy-started")).to_have_text("Not yet")
     expect(page.get_by_role("button", name="Cancel deploy")).to_be_visible()
@@ -198,9 +202,12 @@ def test_a_page_opened_while_queued_follows_the_deploy_until_it_succeeds(open_as
     assert len(requests) == asked  # it stopped asking
     assert page.inner_text("#deploy-duration") == duration  # and stopped ticking
     assert page.errors == []
-    for width in (1280, 390):
-        page.set_viewport_size({"width": width, "height": 900})
-        shot(page, f"deploy-followed-from-queued-{width}")
+    shoot(
+        page,
+        "deploy-followed-from-queued",
+        text=["Succeeded", "Push to Heroku", "v4"],
+        boxes=[*DEPLOY_PAGE, "#deploy-actions button"],
+    )
 
 
 def test_a_viewer_sees_no_buttons_appear_when_the_deploy_finishes(open_as, bob_as, project):
@@ -225,7 +232,9 @@ def test_step_states_read_the_same_words_everywhere(open_as, alice, project):
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_a_short_log_leaves_no_empty_panel_and_search_fills_its_row(open_as, alice, project, width):
+def test_a_short_log_leaves_no_empty_panel_and_search_fills_its_row(
+    open_as, alice, project, width, shoot
+):
     deploy = deploy_with_steps(
         project, [StepState.SUCCEEDED, StepState.SUCCEEDED], [["one", "two"], ["three"]]
     )
@@ -243,8 +252,13 @@ def test_a_short_log_leaves_no_empty_panel_and_search_fills_its_row(open_as, ali
                      return [input.width, bar.width]; }""",
     )
     assert row[0] > (0.6 if width == 390 else 0.3) * row[1]
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    shot(page, f"deploy-short-log-{width}")
+    shoot(
+        page,
+        "deploy-short-log",
+        text=["Check out the code", "Push to Heroku"],
+        boxes=DEPLOY_PAGE,
+        widths=[width],
+    )
 
 
 # Rendering -------------------------------------------------------------------------------
@@ -354,7 +368,7 @@ def test_finished_steps_are_folded_and_unfold_on_click(open_as, alice, project):
     expect(heads.nth(1)).to_have_attribute("aria-expanded", "false")
 
 
-def test_a_failed_step_is_open_and_its_last_lines_are_pinned_on_top(open_as, alice, project):
+def test_a_failed_step_is_open_and_its_last_lines_are_pinned_on_top(open_as, alice, project, shoot):
     migrate = [f"migrating {n}" for n in range(1, 31)] + [
         "\x1b[31mdjango.db.OperationalError\x1b[0m"
     ]
@@ -374,10 +388,15 @@ def test_a_failed_step_is_open_and_its_last_lines_are_pinned_on_top(open_as, ali
     assert heads.nth(0).get_attribute("aria-expanded") == "false"
     assert heads.nth(1).get_attribute("aria-expanded") == "true"
     assert heads.nth(2).is_disabled()  # skipped: no line to show
-    shot(page, "deploy-failed-1280")
+    pinned_text = ["failed. Its last lines", "django.db.OperationalError"]
+    shoot(
+        page, "deploy-failed", text=pinned_text, boxes=[*DEPLOY_PAGE, "#log-pinned"], widths=[1280]
+    )
     narrow = ready(open_as(alice, deploy.get_absolute_url(), width=390))
     narrow.locator("#log-pinned").wait_for()
-    shot(narrow, "deploy-failed-390")
+    shoot(
+        narrow, "deploy-failed", text=pinned_text, boxes=[*DEPLOY_PAGE, "#log-pinned"], widths=[390]
+    )
 
 
 # Follow and download ---------------------------------------------------------------------
@@ -458,7 +477,7 @@ def test_a_200000_line_log_opens_with_a_bounded_dom(open_as, alice, project):
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_history_project_and_home_pages_look_right(open_as, alice, project, width):
+def test_history_project_and_home_pages_look_right(open_as, alice, project, width, shoot):
     from datetime import timedelta
 
     staging = make_environment(project, "staging", app_name="foo-bar-staging")
@@ -490,14 +509,25 @@ def test_history_project_and_home_pages_look_right(open_as, alice, project, widt
         state=State.FAILED,
     )
     Deploy.objects.filter(pk=failed.pk).update(reason="Heroku rejected the push: see step 2.")
-    for name, path in [
-        ("deploy", failed.get_absolute_url()),
-        ("history", f"/projects/{project.slug}/deploys/"),
-        ("project", project.get_absolute_url()),
-        ("home", "/"),
-    ]:
+    pages = {
+        failed.get_absolute_url(): (
+            "deploy",
+            ["Heroku rejected the push: see step 2.", "remote: error: rejected"],
+            [*DEPLOY_PAGE, "#deploy-reason", "#log-pinned"],
+        ),
+        f"/projects/{project.slug}/deploys/": (
+            "history",
+            ["Deploy history", "#26", "Filter deploys"],
+            ["h1", ".filters", ".chart", "table", ".pagination"],
+        ),
+        project.get_absolute_url(): (
+            "project",
+            ["foo-bar-staging", "foo-bar-production"],
+            ["h1", ".env-card .env-head", ".env-card .badge", ".recent"],
+        ),
+        "/": ("home", ["Foo Bar", "staging"], ["h1", ".project-card", ".env-list .badge"]),
+    }
+    for path, (name, text, boxes) in pages.items():
         page = open_as(alice, path, width=width)
         assert page.errors == []
-        # Nothing sticks out sideways on a phone: the page scrolls only vertically.
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-        shot(page, f"{name}-{width}")
+        shoot(page, name, text=text, boxes=boxes, widths=[width])

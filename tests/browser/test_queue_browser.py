@@ -73,18 +73,33 @@ def test_a_queued_deploy_shows_what_it_waits_behind_then_starts_when_it_ends(
     expect(note.get_by_role("link", name="#1")).to_have_attribute("href", first.get_absolute_url())
     expect(page.locator("#deploy-state")).to_have_text("Queued")
     expect(page.locator("#progress-title")).to_contain_text("Not started yet")
-    shoot(page, "queued-behind-running")
+    shoot(
+        page,
+        "queued-behind-running",
+        text=["Waiting behind #1", "Not started yet"],
+        boxes=["h1", "#deploy-state", "#queue-note", ".facts", "#deploy-actions button"],
+    )
 
     page.goto(staging.project.get_absolute_url())
     card = page.locator(".env-card", has_text="staging")
     expect(card.locator(".env-head .badge")).to_have_text("Running")
     expect(card.get_by_role("link", name="+1 queued")).to_be_visible()
-    shoot(page, "project-running-and-queued")
+    shoot(
+        page,
+        "project-running-and-queued",
+        text=["+1 queued", "Running"],
+        boxes=["h1", ".env-card .env-head", ".env-card .badge", ".recent"],
+    )
     page.goto(f"{staging.project.get_absolute_url()}deploys/")
     expect(page.get_by_role("row", name=re.compile("#2"))).to_contain_text("1st behind #1")
     page.goto("/")
     expect(page.locator(".env-list li", has_text="staging")).to_contain_text("+1 queued")
-    shoot(page, "home-running-and-queued")
+    shoot(
+        page,
+        "home-running-and-queued",
+        text=["Demo shop", "+1 queued"],
+        boxes=["h1", ".project-card", ".env-list .badge"],
+    )
 
     # Left open, the queued deploy's page follows by itself: it starts once #1 ends.
     page.goto(second.get_absolute_url())
