@@ -14,7 +14,8 @@ from deploys.management.commands.demo import APPS, DEMO_USER, MIGRATION
 from deploys.models import Deploy, State
 from deploys.services import request_deploy, rollback_deploy
 from projects.models import Environment, MaintenanceMode, Membership, Project, Role
-from tests.browser.test_demo_flow import demo, heroku_app, snap, worker  # noqa: F401 (fixtures)
+from tests.browser.conftest import DEPLOY_PAGE
+from tests.browser.test_demo_flow import demo, heroku_app, worker  # noqa: F401 (fixtures)
 from tests.browser.test_live_browser import until_shown
 from tests.conftest import store_heroku_key
 
@@ -64,7 +65,7 @@ def sign_in(page, password):
 
 def test_retrying_a_rolled_back_deploy_is_no_false_success(
     browser_page,
-    snap,
+    shoot,
     demo,
     worker,
     staging,
@@ -95,7 +96,12 @@ def test_retrying_a_rolled_back_deploy_is_no_false_success(
     expect(end).to_contain_text("this deploy's code is not live")
     expect(end).to_contain_text("The migration did not run")
     expect(page.locator("#deploy-release")).to_have_text("—")
-    snap(page, "redeploy-after-rollback")
+    shoot(
+        page,
+        "redeploy-after-rollback",
+        text=["Failed", "this deploy's code is not live"],
+        boxes=[*DEPLOY_PAGE, "#end-state"],
+    )
     page.reload()
     expect(page.locator("#end-state")).to_contain_text("this deploy's code is not live")
     assert heroku_app(demo)["releases"][-1]["id"] == live["id"]  # Heroku released nothing
@@ -110,7 +116,7 @@ def test_retrying_a_rolled_back_deploy_is_no_false_success(
 
 def test_a_failed_migration_shows_the_apps_state_and_roll_back_to_last_good(
     browser_page,
-    snap,
+    shoot,
     demo,
     worker,
     staging,
@@ -142,7 +148,12 @@ def test_a_failed_migration_shows_the_apps_state_and_roll_back_to_last_good(
     expect(link).to_have_attribute(
         "href", f"/projects/demo-shop/deploys/{failed.number}/rollback/?to={good.number}"
     )
-    snap(page, "failed-migration-banner")
+    shoot(
+        page,
+        "failed-migration-banner",
+        text=["Maintenance mode is off.", f"Roll back to #{good.number} (last good)"],
+        boxes=[*DEPLOY_PAGE, "#end-state"],
+    )
     card = page.locator(".env-card .live-release")
     until_shown(page, staging.project.get_absolute_url(), card, f"v{failed.release_version}")
     expect(card).to_contain_text(f"{failed.sha[:7]} · deploy #{failed.number}")
