@@ -396,7 +396,7 @@ def _read(path, *args) -> str:
             cwd=path,
             capture_output=True,
             timeout=READ_TIMEOUT,
-            env=git.git_env(tempfile.gettempdir()),
+            env=git.git_env(git.quiet_home()),
             stdin=subprocess.DEVNULL,
             check=False,
         )

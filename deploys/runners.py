@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 from django.conf import settings
 
 from deploys import logformat, sandbox
-from herokucd.git import git_env
+from herokucd.git import git_env, quiet_home
 from herokucd.lines import LineDecoder
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
@@ -337,7 +337,7 @@ def git(*args, cwd=None, check=True, timeout=600) -> subprocess.CompletedProcess
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=git_env(tempfile.gettempdir()),
+        env=git_env(quiet_home()),
         check=False,
     )
     if check and result.returncode != 0:

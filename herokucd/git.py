@@ -192,6 +192,15 @@ def git_env(home, url: str = "", userinfo: str = "") -> dict:
     return credential_env(url, userinfo, env)
 
 
+def quiet_home() -> Path:
+    """The HOME of herokucd's own local git commands: an empty folder inside the private data
+    folder. Never the shared temporary folder, where any local account could leave a .gitconfig
+    (core.hooksPath, say) that git would obey as herokucd."""
+    home = Path(settings.DATA_DIR) / "git-home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    return home
+
+
 def ls_remote_heads(url: str, userinfo: str = "") -> list[str]:
     """The branch names of the repository at `url` (checked with check_repository_url first)."""
     command = ["git", "ls-remote", "--heads", "--", url]

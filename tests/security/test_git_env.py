@@ -1,6 +1,11 @@
 """The one environment git gets (herokucd/git.py git_env): built clean, never the worker's own,
 a credential only through GIT_CONFIG_* for its URL's host, never a prompt."""
 
+import subprocess
+import tempfile
+from pathlib import Path
+
+from deploys import runners
 from herokucd import git
 
 
@@ -25,3 +30,28 @@ def test_ssh_runs_in_batch_mode_for_an_ssh_url_only(tmp_path):
     assert "BatchMode=yes" in git.git_env(tmp_path, "git@github.com:o/r.git")["GIT_SSH_COMMAND"]
     assert "GIT_SSH_COMMAND" not in git.git_env(tmp_path, "https://github.com/o/r.git")
     assert "GIT_SSH_COMMAND" not in git.git_env(tmp_path)
+
+
+def test_a_gitconfig_left_in_the_temporary_folder_is_never_obeyed(tmp_path, monkeypatch, settings):
+    """Any local account can write /tmp/.gitconfig; herokucd's own git commands (the checkout of
+    a deploy, the Deploy form's reads) must not run the hooks it points at."""
+    shared_tmp = tmp_path / "shared-tmp"  # stands for /tmp
+    hooks = shared_tmp / "hooks"
+    hooks.mkdir(parents=True)
+    marker = tmp_path / "hook-ran"
+    (hooks / "post-checkout").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    (hooks / "post-checkout").chmod(0o755)
+    (shared_tmp / ".gitconfig").write_text(f"[core]\n\thooksPath = {hooks}\n")
+    monkeypatch.setattr(tempfile, "tempdir", str(shared_tmp))
+    repo = tmp_path / "repo"
+    identity = ["-c", "user.email=a@example.com", "-c", "user.name=a"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), *identity, "commit", "-q", "--allow-empty", "-m", "x"])
+    mirror = tmp_path / "mirror.git"
+    subprocess.run(["git", "clone", "-q", "--mirror", str(repo), str(mirror)], check=True)
+
+    runners.git("worktree", "add", "--detach", str(tmp_path / "checkout"), "HEAD", cwd=mirror)
+
+    assert (tmp_path / "checkout").is_dir() and not marker.exists()
+    home = git.quiet_home()
+    assert home.parent == Path(settings.DATA_DIR) and home.stat().st_mode & 0o077 == 0
