@@ -177,7 +177,10 @@ def deploy_rollback(request, slug, number):
     deploy = _deploy(request, slug, number)
     if request.method == "POST":
         try:
-            rollback = services.rollback_deploy(deploy, request.user, request.POST.get("release"))
+            shown_app = request.POST.get("app")  # the app the page named
+            rollback = services.rollback_deploy(
+                deploy, request.user, request.POST.get("release"), shown_app
+            )
         except services.DeployError as error:
             messages.error(request, str(error))
             return redirect("deploy_rollback", slug, number)

@@ -248,28 +248,42 @@ def rollback_choices(environment) -> Choices:
 
 
 def _choices(client, environment) -> Choices:
-    app = environment.app_name
-    releases = client.releases(app, limit=RELEASES_LISTED)
+    releases = client.releases(environment.app_name, limit=RELEASES_LISTED)
     current = next((release for release in releases if release.get("current")), None)
-    rollbackable = {
+    rollbackable = _rollbackable(releases)
+    choices = Choices(deploys=_deploy_targets(environment, rollbackable))
+    if current is not None:
+        choices.live = _release_target(client, environment, current)
+    outside = outside_choices(environment, releases)
+    choices.outside = [_release_target(client, environment, r) for r in outside]
+    return choices
+
+
+def _rollbackable(releases) -> dict:
+    return {
         release["version"]: release
         for release in releases
-        if release is not current
+        if not release.get("current")
         and release.get("slug")
         and release.get("status") == "succeeded"
         and release.get("eligible_for_rollback", True)
     }
-    choices = Choices(deploys=_deploy_targets(environment, rollbackable))
-    if current is not None:
-        choices.live = _release_target(client, environment, current)
+
+
+def outside_choices(environment, releases) -> list:
+    """The releases made outside herokucd that the chooser offers: the newest CHOICES of the app's
+    recent `releases` that no deploy of the project made. A rollback may go only to these or to
+    a release one of the project's deploys made."""
+    rollbackable = _rollbackable(releases)
     made_here = set(
         Deploy.objects.filter(
-            project_id=environment.project_id, app_name=app, release_version__in=rollbackable
+            project_id=environment.project_id,
+            app_name=environment.app_name,
+            release_version__in=rollbackable,
         ).values_list("release_version", flat=True)
     )
     outside = [rollbackable[v] for v in sorted(rollbackable, reverse=True) if v not in made_here]
-    choices.outside = [_release_target(client, environment, r) for r in outside[:CHOICES]]
-    return choices
+    return outside[:CHOICES]
 
 
 def _deploy_targets(environment, releases: dict | None) -> list[Target]:

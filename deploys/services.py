@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from deploys import jobs
+from deploys import jobs, live
 from deploys.models import Deploy, State, StepState, Trigger
 from herokucd.heroku import HerokuClient, HerokuError, NotFound
 from projects.models import Project
@@ -116,13 +116,19 @@ def retry_deploy(deploy: Deploy, user) -> Deploy:
     )
 
 
-def rollback_deploy(deploy: Deploy, user, version) -> Deploy:
+def rollback_deploy(deploy: Deploy, user, version, shown_app=None) -> Deploy:
     """A deploy that puts back release `version` of the app (Heroku copies its code and config
     vars into a new release), started from `deploy`'s page. Heroku is asked first that it is
     a release of the app that can be rolled back to; the rollback deploy's commit is the one
-    that release runs, so its page shows what it put live."""
+    that release runs, so its page shows what it put live. `shown_app`: the app the
+    confirmation named, refused when the environment has moved to another app since."""
     environment = _environment_of(deploy)
     app = environment.app_name
+    if shown_app is not None and shown_app != app:
+        raise DeployError(
+            f"The environment {environment.name} now deploys to {app}, not {shown_app} as the page "
+            "said: look at the releases again before rolling back."
+        )
     release, commit = _rollback_target(environment, _version(version))
     made = Deploy.objects.filter(
         project_id=deploy.project_id, app_name=app, release_version=release["version"]
@@ -163,6 +169,7 @@ def _rollback_target(environment, version) -> tuple[dict, str]:
         with HerokuClient(credential.api_key, retries=1) as client:  # a person waits
             release = client.release(app, version)
             _check_target(release, app)
+            _check_offered(client, environment, version)
             return release, client.release_commit(app, release) or ""
     except NotFound:
         raise DeployError(
@@ -183,6 +190,24 @@ def _check_target(release, app):
         raise DeployError(f"v{version} of {app} has no code to roll back to.")
     if release.get("status") != "succeeded" or not release.get("eligible_for_rollback", True):
         raise DeployError(f"Heroku cannot roll {app} back to v{version}: choose another release.")
+
+
+def _check_offered(client, environment, version):
+    """Only what the chooser offers: a release one of the project's deploys made, or one of the
+    app's newest releases made outside herokucd (live.outside_choices). Older releases can
+    carry config vars rotated since (old credentials): they are not for a deployer to restore."""
+    app = environment.app_name
+    made = Deploy.objects.filter(
+        project_id=environment.project_id, app_name=app, release_version=version
+    )
+    if made.exists():
+        return
+    recent = client.releases(app, limit=live.RELEASES_LISTED)
+    if version not in {release["version"] for release in live.outside_choices(environment, recent)}:
+        raise DeployError(
+            f"v{version} of {app} is not one of the releases offered to roll back to: choose "
+            "one from the list."
+        )
 
 
 def _environment_of(deploy: Deploy):

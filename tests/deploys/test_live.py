@@ -11,6 +11,7 @@ from deploys import jobs, live
 from deploys.live_models import LiveRelease
 from deploys.models import Deploy, State, Trigger
 from deploys.services import request_deploy
+from projects.models import Role
 from tests.heroku_sim.fixtures import APP
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -319,3 +320,42 @@ def test_the_cards_read_what_is_live_without_a_query_of_their_own(
     assert 'Live <span class="mono">v12</span>' in card
     assert f'<a href="/projects/foo-bar/deploys/{deploy.number}/">#{deploy.number}</a>' in card
     assert 'Live <span class="mono">v3</span> <span class="muted">made outside herokucd' in card
+
+
+def test_a_deployer_cannot_roll_back_to_an_older_release_than_the_page_offers(
+    environment, git_repo, sim, client_for, alice, bob_as
+):
+    """Old releases carry old config vars (credentials rotated since): only the chooser's."""
+    git_repo.commit("a.txt", "a\n", "A")
+    first = deploy_now(environment, user=alice)
+    for n in range(live.CHOICES + 2):
+        sim.api("PATCH", f"/apps/{APP}/config-vars", json={"OLD_SECRET": f"v{n}"})
+    hidden = first.release_version + 1  # made outside herokucd, older than the ten offered
+    deployer = client_for(bob_as(Role.DEPLOYER))
+    assert f'value="{hidden}"' not in deployer.get(rollback_url(first)).content.decode()
+
+    response = deployer.post(rollback_url(first), {"release": hidden}, follow=True)
+
+    assert not Deploy.objects.filter(trigger=Trigger.ROLLBACK).exists()
+    assert f"v{hidden} of {APP} is not one of the releases offered" in response.content.decode()
+    deployer.post(rollback_url(first), {"release": first.release_version})  # its own: allowed
+    assert Deploy.objects.get(trigger=Trigger.ROLLBACK).rollback_version == first.release_version
+
+
+def test_a_rollback_confirmed_for_an_app_the_environment_no_longer_deploys_to_is_refused(
+    environment, git_repo, sim, client_for, alice
+):
+    first = deploy_now(environment, user=alice)
+    git_repo.commit("b.txt", "b\n", "B")
+    deploy_now(environment, user=alice)
+    admin = client_for(alice)
+    assert f'name="app" value="{APP}"' in admin.get(rollback_url(first)).content.decode()
+    environment.app_name = "another-app"
+    environment.save()
+
+    response = admin.post(
+        rollback_url(first), {"release": first.release_version, "app": APP}, follow=True
+    )
+
+    assert "now deploys to another-app, not " + APP in response.content.decode()
+    assert not Deploy.objects.filter(trigger=Trigger.ROLLBACK).exists()
