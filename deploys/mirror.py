@@ -326,7 +326,8 @@ def recent_commits(project, branch: str, count: int = RECENT_COMMITS) -> list[Co
         "log",
         f"--max-count={min(count, 100)}",
         "--no-show-signature",
-        "--format=%H%x00%an%x00%ct%x00%s%x00",
+        # git cuts author and subject itself: a subject of megabytes never reaches the page.
+        f"--format=%H%x00%<({SUBJECT_MAX},trunc)%an%x00%ct%x00%<({SUBJECT_MAX},trunc)%s%x00",
         f"refs/heads/{branch}",
         "--",
     )
@@ -384,7 +385,7 @@ def _commit(sha, author, stamp, subject) -> Commit | None:
     if not re.fullmatch(r"[0-9a-f]{40}", sha) or not stamp.isdigit():
         return None
     date = datetime.fromtimestamp(int(stamp), tz=UTC)
-    return Commit(sha, subject[:SUBJECT_MAX], author[:SUBJECT_MAX], date)
+    return Commit(sha, subject[:SUBJECT_MAX].rstrip(), author[:SUBJECT_MAX].rstrip(), date)
 
 
 def _read(path, *args) -> str:

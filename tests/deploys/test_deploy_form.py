@@ -303,3 +303,10 @@ def test_a_subject_that_is_not_utf8_does_not_break_the_page(
     page = response.content.decode()
     assert "Caf\ufffd \ufffd\ufffd broken" in page
     assert "First commit" in page  # the rest of the list is there
+
+
+def test_a_huge_subject_is_cut_by_git_before_it_reaches_the_page(project, git_repo, cloned):
+    git_repo.commit("big", "big", "Fix " + "x" * 100_000)  # as long as a command line allows
+    cloned()
+    [newest] = mirror.recent_commits(project, "main", count=1)
+    assert newest.subject.startswith("Fix xxx") and len(newest.subject) <= mirror.SUBJECT_MAX
