@@ -53,7 +53,11 @@ class Waiting:
     def fingerprint(self) -> tuple:
         """What its note shows, without the time that ticks: a change re-renders the note."""
         running = self.running
-        shown = (running.pk, running.current_step, running.step_count) if running else None
+        shown = None
+        if running is not None and running.project_id != self.deploy.project_id:
+            shown = running.pk  # another project's: its steps are not this viewer's to follow
+        elif running is not None:
+            shown = (running.pk, running.current_step, running.step_count)
         return (shown, tuple(deploy.pk for deploy in self.ahead), self.deferred, self.until)
 
 

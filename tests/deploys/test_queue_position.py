@@ -185,6 +185,21 @@ def test_a_member_of_both_projects_sees_the_other_deploy_named_and_linked(
     assert f'<a href="{theirs.get_absolute_url()}">' in page
 
 
+def test_another_projects_steps_do_not_move_a_waiting_pages_version(
+    client_for, alice, project, staging, other_project
+):
+    """Its steps are hidden from the note, so they must not show through the live version."""
+    theirs = make_deploy(
+        other_project, make_environment(other_project, "prod", app_name=APP), state="running"
+    )
+    make_steps(theirs, [S, R, P])
+    mine = queued(project, staging)
+    before = log_json(client_for(alice), mine, wait=1, timeout=0)["version"]
+    theirs.steps.filter(position=2).update(state=StepState.SUCCEEDED)
+    theirs.steps.filter(position=3).update(state=StepState.RUNNING)
+    assert log_json(client_for(alice), mine, wait=1, timeout=0)["version"] == before
+
+
 def test_another_projects_queued_deploy_counts_only_once_its_app_is_checked(
     client_for, alice, project, staging, other_project
 ):
