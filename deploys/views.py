@@ -615,8 +615,8 @@ def home(request):
     cards = [mark_safe(card) for card in cards]  # noqa: S308 - rendered and escaped by templates
     can_create = can_create_projects(request.user)
     context = {"cards": cards, "can_create": can_create, "user": request.user}
-    body = render_to_string("projects/_home.html", context)
-    return layout.render_page(request, "projects/home.html", {}, body)
+    body = render_to_string("deploys/_home.html", context)
+    return layout.render_page(request, "deploys/home.html", {}, body)
 
 
 def project_cards(projects) -> dict:
@@ -644,7 +644,7 @@ def project_cards(projects) -> dict:
     return {
         project.pk: pagecache.Part(
             render_to_string(
-                "projects/_project_card.html",
+                "deploys/_project_card.html",
                 {"project": project, "environments": by_project[project.pk]},
             ),
             under_way=project.pk in under_way,
@@ -677,20 +677,20 @@ def project_overview(request, slug):
     body = pagecache.part(
         project, "overview", membership.role, lambda: overview_part(project, membership)
     )
-    return layout.render_page(request, "projects/project_detail.html", {"project": project}, body)
+    return layout.render_page(request, "deploys/project_overview.html", {"project": project}, body)
 
 
 def overview_part(project, membership) -> pagecache.Part:
     context = {"project": project, "membership": membership}
     context |= project_overview_context(project)
-    html = render_to_string("projects/_overview.html", context)
+    html = render_to_string("deploys/_overview.html", context)
     environments = context["environments"]
     shown = [env.last_deploy for env in environments if env.last_deploy]
     return pagecache.Part(html, under_way=not _all_finished(shown, context["recent_deploys"]))
 
 
 def project_overview_context(project):
-    """Context for templates/projects/_overview.html (fixed number of queries)."""
+    """Context for templates/deploys/_overview.html (fixed number of queries)."""
     recent = list(project.deploys.select_related("triggered_by").order_by("-number")[:10])
     environments = environments_with_last_deploys(project)
     # Where each deploy under way stands: one query for the cards and the rows.

@@ -1,43 +1,35 @@
+"""Where each page lives. Each app lists its own pages in its urls.py; this file gives each list
+its prefix, in the order a reader meets them:
+
+    /                                   home                          deploys
+    /projects/new/                      a new project                 projects
+    /projects/<slug>/members|settings|heroku/setup/...                projects
+    /projects/<slug>/, deploys/<n>/, triggers/, notifications/        deploys
+    /account/tokens/                    API tokens                    deploys
+    /hooks/<id>/                        the CI webhook (public)       deploys
+    /api/v1/                            the JSON API (token)          deploys
+    /login/, /invitations/, /account/.. signing in, invitations       projects
+    /admin/                             Django admin, RQ (staff)
+
+"/projects/new/" comes before "/projects/<slug>/" as the slug pattern would match it too
+(projects.forms.RESERVED_SLUGS keeps "new" from being a project's slug).
+"""
+
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from projects import access_views
-from projects import views as project_views
+from deploys import urls as deploys
+from projects import urls as projects
 
 urlpatterns = [
-    # The pages and live logs asked for most first: a URL is resolved by trying patterns in
-    # order. The new-project page before them, as "projects/<slug>/" would match it too
-    # (projects.forms.RESERVED_SLUGS keeps "new" from being a project's slug).
-    path("projects/new/", project_views.project_new, name="project_new"),
-    path("", include("deploys.urls_views")),
-    path("login/", project_views.SignInView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("setup/first-admin/", project_views.first_admin, name="first_admin"),
-    path("invitations/", access_views.invitations, name="invitations"),
-    path("invitations/<int:pk>/revoke/", access_views.invitation_revoke, name="invitation_revoke"),
-    # Public: an invitation's link, and resetting a forgotten password by email.
-    path(
-        "account/invitation/<str:token>/", access_views.invitation_accept, name="invitation_accept"
-    ),
-    path("account/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
-    path(
-        "account/password-reset/sent/",
-        auth_views.PasswordResetDoneView.as_view(),
-        name="password_reset_done",
-    ),
-    path(
-        "account/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
-        name="password_reset_confirm",
-    ),
-    path(
-        "account/reset/done/",
-        auth_views.PasswordResetCompleteView.as_view(),
-        name="password_reset_complete",
-    ),
+    path("", include(deploys.home)),
+    path("projects/", include(projects.projects)),
+    path("projects/<slug:slug>/", include(projects.project)),
+    path("projects/<slug:slug>/", include(deploys.project)),
+    path("account/tokens/", include(deploys.tokens)),
+    path("hooks/", include(deploys.hooks)),
+    path("api/v1/", include(deploys.api)),
+    path("", include(projects.people)),
     path("admin/rq/", include("django_rq.urls")),  # staff only: its views require staff
     path("admin/", admin.site.urls),
-    path("", include("projects.urls")),
-    path("", include("deploys.urls")),
 ]

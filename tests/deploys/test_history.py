@@ -155,7 +155,7 @@ def overview(project, user):
     membership = project.memberships.get(user=user)
     ctx = project_overview_context(project)
     return render_page(
-        "projects/_overview.html", user, project=project, membership=membership, **ctx
+        "deploys/_overview.html", user, project=project, membership=membership, **ctx
     )
 
 
