@@ -192,7 +192,7 @@ def test_pressing_ctrl_c_twice_in_make_demo_still_stops_everything(foreground):
     demo.wait_until_serving()
     demo.run_a_long_job()
     tree = demo.tree()
-    assert any("tests.heroku_sim" in p.cmdline() for p in tree)
+    assert any("heroku_simulator" in p.cmdline() for p in tree)
 
     os.killpg(demo.make.pid, signal.SIGINT)
     time.sleep(0.5)  # impatient: again while it stops

@@ -1,0 +1,1 @@
+"""Pytest fixtures of the Heroku simulator (heroku_simulator/): `fixtures` is a pytest plugin."""

@@ -140,7 +140,7 @@ def start_heroku_sim(state=None):
         [
             sys.executable,
             "-m",
-            "tests.heroku_sim",
+            "heroku_simulator",
             "--port",
             "0",
             "--state",

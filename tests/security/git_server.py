@@ -10,7 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.heroku_sim.tls import make_server_context
+from heroku_simulator.tls import make_server_context
 
 
 class _Handler(BaseHTTPRequestHandler):

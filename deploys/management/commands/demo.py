@@ -3,7 +3,7 @@
 1. Migrate the database; create (or reset) the demo admin.
 2. Make a sample git repository next to the data folder (projects may not read local paths in
    it): a small app with a migration script; allow its folder (ALLOWED_LOCAL_REPOSITORY_FOLDERS).
-3. Start the simulator (tests/heroku_sim) with a demo account, its API key and two apps,
+3. Start the Heroku simulator (heroku_simulator/) with a demo account, its API key and two apps,
    demo-staging and demo-production, and wait for its ready line.
 4. Point the dashboard's processes at the simulator (HEROKU_* environment variables), start them
    the way `manage.py serve` does, and print how to sign in and what to paste into the wizard.
@@ -157,7 +157,7 @@ def start_simulator(folder: Path, api_key: str, port: int):
     command = [
         sys.executable,
         "-m",
-        "tests.heroku_sim",
+        "heroku_simulator",
         "--port",
         str(port),
         "--state",

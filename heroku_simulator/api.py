@@ -15,7 +15,7 @@ from .router import ApiError, Router
 from .state import Key, now_iso
 
 router = Router()
-SCHEMA_PATH = Path("/work/shared/reference/heroku-platform-api-schema.json")
+SCHEMA_PATH = Path(__file__).with_name("heroku-platform-api-schema.json")  # the official one
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
 CONFIG_KEY = re.compile(r"^\w+$")
 QUANTITY = re.compile(r"^([+-]?)(\d+)$")

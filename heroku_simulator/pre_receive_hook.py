@@ -21,13 +21,14 @@ def say(line=""):
 
 
 def report(push):
-    request = urllib.request.Request(
+    # The simulator's own control URL, given to its hook by the simulator (never a user's).
+    request = urllib.request.Request(  # noqa: S310
         os.environ["HEROKU_SIM_CONTROL"] + "/__sim__/internal/push",
         data=json.dumps(push).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         return json.load(response)
 
 

@@ -1,4 +1,4 @@
-"""python -m tests.heroku_sim --port PORT --state STATE.json [--data-dir DIR]"""
+"""python -m heroku_simulator --port PORT --state STATE.json [--data-dir DIR]"""
 
 import argparse
 import json
@@ -10,7 +10,7 @@ from .server import Simulator
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tests.heroku_sim")
+    parser = argparse.ArgumentParser(prog="python -m heroku_simulator")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--state", required=True, help="STATE.json seed")
     parser.add_argument("--data-dir", help="where repositories and ca.pem go (default: temp)")
