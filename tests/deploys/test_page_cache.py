@@ -1,6 +1,6 @@
 """The project page and the deploy history keep their rendered content until the project changes
-(projects/pagecache.py), and their layout for the same person and projects (projects/layout.py):
-a change shows on the very next view, whoever made it and however."""
+(projects/pagecache.py); the top bar around it is each viewer's own: a change shows on the very
+next view, whoever made it and however."""
 
 import re
 
@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from deploys.models import Deploy, State
 from deploys.services import request_deploy
-from projects import layout, pagecache
+from projects import pagecache
 from projects.models import Role
 from tests.deploys.factories import give_key, make_deploy, make_environment
 
@@ -39,7 +39,7 @@ def test_a_kept_page_is_served_with_only_the_sign_in_queries(
     make_deploy(project)
     client = client_for(alice)
     page(client, project, name)
-    with django_assert_num_queries(2):  # the user, and their memberships with the projects
+    with django_assert_num_queries(3):  # the user, their memberships, may they create projects
         assert "#1" in page(client, project, name)
 
 
@@ -70,7 +70,7 @@ def test_writing_only_the_line_count_keeps_the_page(
     client = client_for(alice)
     page(client, project)
     Deploy.objects.filter(pk=deploy.pk).update(line_count=500)  # the log writer's every flush
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         page(client, project)
 
 
@@ -89,16 +89,16 @@ def test_a_page_with_a_deploy_under_way_is_kept_only_a_moment(
     make_deploy(project, state=State.RUNNING)  # its duration grows with every view
     client = client_for(alice)
     page(client, project)
-    assert count_queries(client, project) == 2  # kept: the user and the memberships
+    assert count_queries(client, project) == 3  # kept: the sign-in queries
     caches["pages"].clear()
     monkeypatch.setattr(pagecache, "UNDER_WAY_TTL", 0.0)
     page(client, project)
-    assert count_queries(client, project) > 2  # kept no time: rendered again
+    assert count_queries(client, project) > 3  # kept no time: rendered again
     caches["pages"].clear()
     monkeypatch.setattr(pagecache, "UNDER_WAY_TTL", 2.0)
     monkeypatch.setattr(pagecache, "TTL", 0.0)  # not the time to live of a deploy under way
     page(client, project)
-    assert count_queries(client, project) == 2
+    assert count_queries(client, project) == 3
 
 
 def test_each_role_gets_the_content_kept_for_its_role(client_for, alice, bob_as, project):
@@ -146,12 +146,11 @@ def test_a_part_expires_after_its_time_to_live(client_for, alice, project, monke
     client = client_for(alice)
     monkeypatch.setattr(pagecache, "TTL", 0.0)
     page(client, project)
-    assert count_queries(client, project) > 2
+    assert count_queries(client, project) > 3
 
 
 def kept(kind=""):
-    """What this process keeps of pages, as stored (pickled text): parts ("part"), layouts
-    ("layout") or both."""
+    """What this process keeps of pages, as stored (pickled text): parts ("part")."""
     return [value for key, value in caches["pages"]._cache.items() if f":{kind}" in key]
 
 
@@ -161,7 +160,7 @@ def count_queries(client, project):
     return len(queries)
 
 
-# The layout around the content (projects/layout.py) ------------------------------------------
+# The top bar around the content (templates/includes/top_bar.html) ---------------------------
 
 
 def sign_out_token(html):
@@ -169,13 +168,13 @@ def sign_out_token(html):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_signing_out_works_from_a_page_whose_layout_was_kept(alice, project, name):
-    for _ in range(2):  # each with its own session and CSRF cookie, the second layout kept
+def test_signing_out_works_from_a_page_whose_content_was_kept(alice, project, name):
+    for _ in range(2):  # each with its own session and CSRF cookie, the second content kept
         client = Client(enforce_csrf_checks=True)
         client.force_login(alice, backend="projects.backends.ModelBackend")
         page(client, project, name)
         token = sign_out_token(page(client, project, name))
-        assert token not in (layout.TOKEN, "")
+        assert token
         assert client.post(reverse("logout"), {"csrfmiddlewaretoken": token}).status_code == 302
         assert client.get(reverse("home")).status_code == 302  # signed out
 
@@ -195,7 +194,7 @@ def test_each_person_gets_their_own_top_bar(client_for, alice, bob_as, project):
     assert "<summary>bob</summary>" in shown and "<summary>alice</summary>" not in shown
 
 
-def test_a_message_shows_once_on_a_page_whose_layout_was_kept(client_for, alice, project):
+def test_a_message_shows_once_on_a_page_whose_content_was_kept(client_for, alice, project):
     client = client_for(alice)
     page(client, project)
     storage = CookieStorage(RequestFactory().get("/"))
