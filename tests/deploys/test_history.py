@@ -132,12 +132,11 @@ def test_history_uses_a_fixed_number_of_queries(
     bulk_deploys(project, make_environment(project), count)
     client = client_for(alice)
     client.get(history(project))  # warm the session
-    # user, memberships (this one and the project switcher's), whether the user may create
-    # projects (the switcher's link), environments, the last 50 (page 1 and the chart), never a
-    # count; the session comes from the cache
-    with django_assert_num_queries(5):
+    # user, memberships (this one and the project switcher's), environments, the last 50 (page 1
+    # and the chart), never a count; the session comes from the cache
+    with django_assert_num_queries(4):
         assert client.get(history(project, state="succeeded")).status_code == 200
-    with django_assert_num_queries(6):  # and an older page: its own rows
+    with django_assert_num_queries(5):  # and an older page: its own rows
         assert client.get(history(project, page=3)).status_code == 200
 
 
@@ -234,7 +233,7 @@ def test_a_kept_home_page_costs_only_the_sign_in_queries(
     running = make_deploy(project, environment, state=State.RUNNING, finished_at=None)
     client = client_for(alice)
     client.get("/")
-    with django_assert_num_queries(3):  # the user, their memberships, may they create projects
+    with django_assert_num_queries(2):  # the user, and their memberships with the projects
         assert 'state-running">Running' in client.get("/").content.decode()
     Deploy.objects.filter(pk=running.pk).update(state=State.FAILED, finished_at=timezone.now())
     assert 'state-failed">Failed' in client.get("/").content.decode()

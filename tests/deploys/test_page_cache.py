@@ -39,7 +39,7 @@ def test_a_kept_page_is_served_with_only_the_sign_in_queries(
     make_deploy(project)
     client = client_for(alice)
     page(client, project, name)
-    with django_assert_num_queries(3):  # the user, their memberships, may they create projects
+    with django_assert_num_queries(2):  # the user, and their memberships with the projects
         assert "#1" in page(client, project, name)
 
 
@@ -70,7 +70,7 @@ def test_writing_only_the_line_count_keeps_the_page(
     client = client_for(alice)
     page(client, project)
     Deploy.objects.filter(pk=deploy.pk).update(line_count=500)  # the log writer's every flush
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         page(client, project)
 
 
@@ -89,16 +89,16 @@ def test_a_page_with_a_deploy_under_way_is_kept_only_a_moment(
     make_deploy(project, state=State.RUNNING)  # its duration grows with every view
     client = client_for(alice)
     page(client, project)
-    assert count_queries(client, project) == 3  # kept: the sign-in queries
+    assert count_queries(client, project) == 2  # kept: the user and the memberships
     caches["pages"].clear()
     monkeypatch.setattr(pagecache, "UNDER_WAY_TTL", 0.0)
     page(client, project)
-    assert count_queries(client, project) > 3  # kept no time: rendered again
+    assert count_queries(client, project) > 2  # kept no time: rendered again
     caches["pages"].clear()
     monkeypatch.setattr(pagecache, "UNDER_WAY_TTL", 2.0)
     monkeypatch.setattr(pagecache, "TTL", 0.0)  # not the time to live of a deploy under way
     page(client, project)
-    assert count_queries(client, project) == 3
+    assert count_queries(client, project) == 2
 
 
 def test_each_role_gets_the_content_kept_for_its_role(client_for, alice, bob_as, project):
@@ -146,7 +146,7 @@ def test_a_part_expires_after_its_time_to_live(client_for, alice, project, monke
     client = client_for(alice)
     monkeypatch.setattr(pagecache, "TTL", 0.0)
     page(client, project)
-    assert count_queries(client, project) > 3
+    assert count_queries(client, project) > 2
 
 
 def kept(kind=""):
