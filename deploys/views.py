@@ -25,7 +25,7 @@ from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.templatetags.queue_tags import queue_sentence
 from deploys.trigger_models import GitRequest
-from projects import pagecache
+from projects import layout, pagecache
 from projects.access import can_create_projects, get_project_for_user, memberships_of
 from projects.models import Environment, HerokuCredential
 from projects.setup import missing_steps
@@ -402,7 +402,7 @@ def deploy_history(request, slug):
     project, _ = get_project_for_user(request, slug)
     query = request.GET.urlencode()
     body = pagecache.part(project, "history", query, lambda: history_part(project, request.GET))
-    return render(request, "deploys/deploy_history.html", {"project": project, "body": body})
+    return layout.render_page(request, "deploys/deploy_history.html", {"project": project}, body)
 
 
 def history_part(project, query) -> pagecache.Part:
@@ -613,7 +613,7 @@ def home(request):
     can_create = can_create_projects(request.user)
     context = {"cards": cards, "can_create": can_create, "user": request.user}
     body = render_to_string("projects/_home.html", context)
-    return render(request, "projects/home.html", {"body": body})
+    return layout.render_page(request, "projects/home.html", {}, body)
 
 
 def project_cards(projects) -> dict:
@@ -674,7 +674,7 @@ def project_overview(request, slug):
     body = pagecache.part(
         project, "overview", membership.role, lambda: overview_part(project, membership)
     )
-    return render(request, "projects/project_detail.html", {"project": project, "body": body})
+    return layout.render_page(request, "projects/project_detail.html", {"project": project}, body)
 
 
 def overview_part(project, membership) -> pagecache.Part:

@@ -144,7 +144,7 @@ CACHES = {
         "KEY_PREFIX": "herokucd",
         "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
     },
-    # Rendered page parts each web process keeps (projects/pagecache.py) and its top bars.
+    # Rendered page parts and layouts each web process keeps (projects/pagecache.py, layout.py).
     "pages": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "herokucd-pages",

@@ -1,6 +1,6 @@
 """The project page and the deploy history keep their rendered content until the project changes
-(projects/pagecache.py); the top bar around it is each viewer's own: a change shows on the very
-next view, whoever made it and however."""
+(projects/pagecache.py), and their layout for the same person and projects (projects/layout.py):
+a change shows on the very next view, whoever made it and however."""
 
 import re
 
@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from deploys.models import Deploy, State
 from deploys.services import request_deploy
-from projects import pagecache
+from projects import layout, pagecache
 from projects.models import Role
 from tests.deploys.factories import give_key, make_deploy, make_environment
 
@@ -150,7 +150,8 @@ def test_a_part_expires_after_its_time_to_live(client_for, alice, project, monke
 
 
 def kept(kind=""):
-    """What this process keeps of pages, as stored (pickled text): parts ("part")."""
+    """What this process keeps of pages, as stored (pickled text): parts ("part"), layouts
+    ("layout") or both."""
     return [value for key, value in caches["pages"]._cache.items() if f":{kind}" in key]
 
 
@@ -160,7 +161,7 @@ def count_queries(client, project):
     return len(queries)
 
 
-# The top bar around the content (templates/includes/top_bar.html) ---------------------------
+# The layout around the content (projects/layout.py) ------------------------------------------
 
 
 def sign_out_token(html):
@@ -168,13 +169,13 @@ def sign_out_token(html):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_signing_out_works_from_a_page_whose_content_was_kept(alice, project, name):
-    for _ in range(2):  # each with its own session and CSRF cookie, the second content kept
+def test_signing_out_works_from_a_page_whose_layout_was_kept(alice, project, name):
+    for _ in range(2):  # each with its own session and CSRF cookie, the second layout kept
         client = Client(enforce_csrf_checks=True)
         client.force_login(alice, backend="projects.backends.ModelBackend")
         page(client, project, name)
         token = sign_out_token(page(client, project, name))
-        assert token
+        assert token not in (layout.TOKEN, "")
         assert client.post(reverse("logout"), {"csrfmiddlewaretoken": token}).status_code == 302
         assert client.get(reverse("home")).status_code == 302  # signed out
 
@@ -194,7 +195,7 @@ def test_each_person_gets_their_own_top_bar(client_for, alice, bob_as, project):
     assert "<summary>bob</summary>" in shown and "<summary>alice</summary>" not in shown
 
 
-def test_a_message_shows_once_on_a_page_whose_content_was_kept(client_for, alice, project):
+def test_a_message_shows_once_on_a_page_whose_layout_was_kept(client_for, alice, project):
     client = client_for(alice)
     page(client, project)
     storage = CookieStorage(RequestFactory().get("/"))
