@@ -2,9 +2,9 @@
 
 Two forms: the sentence of the deploy page ("Waiting behind #10 (running on demo-staging, step 3
 of 8, started 2 minutes ago)."), and the short place of history rows and environment cards
-("2nd behind #10"). A deploy of another project is named only to its members: the sentence is
-given the projects the viewer belongs to; the short form, kept for every viewer of the project's
-pages (projects/pagecache.py), never names one.
+("2nd behind #10", templates/deploys/_queue_place.html). A deploy of another project is named
+only to its members: the sentence is given the projects the viewer belongs to; the short form,
+kept for every viewer of the project's pages (projects/pagecache.py), never names one.
 """
 
 from django import template
