@@ -1,24 +1,16 @@
 """How deploys read on every page: durations as `1m 12s`, times relative with the exact time on
 hover, states as a word plus a colour.
-
-The deploy rows and chart bars are built here rather than in template loops: with 25 rows and
-50 bars, the template language (a `{% url %}` and a `timesince` per row) cost more than the rest
-of the history page together (bench/pages.py).
 """
 
 from datetime import timedelta
-from html import escape
 
 from django import template
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
 from deploys import ratelimit
 from deploys.live import mark
-from deploys.templatetags.queue_tags import place_html
-from projects.templatetags.project_tags import ago, reltime
+from projects.templatetags.project_tags import reltime
 
 register = template.Library()
 
@@ -52,80 +44,18 @@ def state_badge(state, label=None):
     )
 
 
-def deploy_url_prefix(project) -> str:
-    """`/projects/<slug>/deploys/`: a deploy's page is this plus `<number>/` (see urls_views)."""
-    return reverse("deploy_history", args=[project.slug])
-
-
 @register.simple_tag
-def deploy_rows(project, deploys, live=None):
-    """The `<tr>` of each deploy in a deploys table (templates/deploys/_deploy_rows.html);
-    `live`: {environment pk: LiveRelease}, to say whose release is live now."""
-    prefix, now, live = deploy_url_prefix(project), timezone.now(), live or {}
-    rows = (_row(prefix, deploy, now, live.get(deploy.environment_id)) for deploy in deploys)
-    return mark_safe("".join(rows))  # noqa: S308
+def deploy_rows(deploys, live=None):
+    """What each row of a deploys table (templates/deploys/_deploy_rows.html) shows beyond the
+    deploy: whether its release is live (`live`: {environment pk: LiveRelease}) and how long
+    it ran."""
+    now, live = timezone.now(), live or {}
+    return [_row(deploy, now, live.get(deploy.environment_id)) for deploy in deploys]
 
 
-def _row(prefix, deploy, now, live=None):
-    # Plain f-strings with every text escaped: format_html costs ~4x more per value.
-    by = deploy.triggered_by
-    by = f' <span class="muted">by {escape(by.username)}</span>' if by else ""
-    return (
-        f'<tr><td><a href="{prefix}{deploy.number}/">#{deploy.number}</a></td>'
-        f"<td>{_badge(deploy.state, deploy.get_state_display())}{_live(deploy, live)}"
-        f"{place_html(prefix, getattr(deploy, 'waiting', None))}</td>"
-        f'<td>{escape(deploy.environment_name)} <span class="muted mono">'
-        f"{escape(deploy.app_name)}</span></td>"
-        f'<td class="mono"><span class="branch">{escape(deploy.branch or "—")}</span> '
-        f'<abbr title="{escape(deploy.sha)}">'
-        f"{escape(deploy.short_sha)}</abbr></td>"
-        f"<td>{escape(deploy.get_trigger_display())}{by}</td>"
-        f'<td class="mono">{duration(_elapsed(deploy, now)) or "—"}</td>'
-        f"<td>{_time(deploy.created_at, now)}</td></tr>"
-    )
-
-
-def _live(deploy, record):
-    """ " Live now" / " replaced by v13" after the state: is the deploy's release still live?"""
-    seen = mark(deploy, record)
-    if seen == "live":
-        return ' <span class="badge live-now">Live now</span>'
-    if seen == "replaced":
-        return f' <span class="muted live-replaced">replaced by v{record.version}</span>'
-    return ""
-
-
-def _badge(state, label):
-    return f'<span class="badge state state-{escape(state)}">{escape(label)}</span>'
-
-
-def _time(value, now):
-    exact = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
-    return f'<time datetime="{value.isoformat()}" title="{exact}">{ago(value, now)}</time>'
-
-
-def _elapsed(deploy, now):
-    if not deploy.started_at:
-        return None
-    return (deploy.finished_at or now) - deploy.started_at
-
-
-@register.simple_tag
-def chart_bars(project, bars):
-    """One linked `<rect>` per bar of `deploys.views.deploy_chart`, its details on hover."""
-    prefix = deploy_url_prefix(project)
-    return mark_safe("".join(_bar(prefix, bar) for bar in bars))  # noqa: S308
-
-
-def _bar(prefix, bar):
-    number, state = bar["number"], escape(bar["state"])
-    title = f"#{number} {state} · {escape(bar['environment_name'])} · "
-    title += duration(bar["seconds"]) or "not started"
-    return (
-        f'<a href="{prefix}{number}/"><rect class="bar bar-{state}" x="{bar["x"]}" '
-        f'y="{bar["y"]}" width="{bar["width"]}" height="{bar["height"]}">'
-        f"<title>{title}</title></rect></a>"
-    )
+def _row(deploy, now, record):
+    elapsed = (deploy.finished_at or now) - deploy.started_at if deploy.started_at else None
+    return {"deploy": deploy, "live": mark(deploy, record), "record": record, "elapsed": elapsed}
 
 
 @register.filter

@@ -2,9 +2,9 @@
 
 Two forms: the sentence of the deploy page ("Waiting behind #10 (running on demo-staging, step 3
 of 8, started 2 minutes ago)."), and the short place of history rows and environment cards
-("2nd behind #10"). A deploy of another project is named only to its members: the sentence is
-given the projects the viewer belongs to; the short form, kept for every viewer of the project's
-pages (projects/pagecache.py), never names one.
+("2nd behind #10", templates/deploys/_queue_place.html). A deploy of another project is named
+only to its members: the sentence is given the projects the viewer belongs to; the short form,
+kept for every viewer of the project's pages (projects/pagecache.py), never names one.
 """
 
 from django import template
@@ -128,34 +128,10 @@ def _capfirst(html):
 # The short place of rows and cards -------------------------------------------------------------
 
 
-def place_html(prefix, waiting) -> str:
-    """ "2nd behind #10", "2nd in line", "waiting for a worker" (escaped HTML); `prefix` is
-    the project's deploy URL prefix (deploy_tags.deploy_url_prefix)."""
-    if not waiting:
-        return ""
-    if waiting.deferred:
-        text = f"waiting for {RATE_LIMIT}"
-    elif waiting.running is not None:
-        text = f"{ordinal(waiting.position)} behind {_short(prefix, waiting)}"
-    elif waiting.ahead:
-        text = f"{ordinal(waiting.position)} in line"
-    else:
-        text = "waiting for a worker"
-    return f' <span class="muted queue-place">{text}</span>'
-
-
-def _short(prefix, waiting):
-    running = waiting.running
-    if running.project_id != waiting.deploy.project_id:
-        return "another project's deploy"
-    return f'<a href="{prefix}{running.number}/">#{running.number}</a>'
-
-
-@register.simple_tag
+@register.inclusion_tag("deploys/_queue_place.html")
 def queue_place(project, waiting):
-    from deploys.templatetags.deploy_tags import deploy_url_prefix
-
-    return mark_safe(place_html(deploy_url_prefix(project), waiting))  # noqa: S308
+    """ "2nd behind #10", "2nd in line", "waiting for a worker"."""
+    return {"project": project, "waiting": waiting}
 
 
 @register.filter

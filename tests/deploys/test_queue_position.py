@@ -273,7 +273,7 @@ def history_of(client, project):
 
 
 def row_of(page, number):
-    return re.search(rf'<tr><td><a href="[^"]+">#{number}</a>.*?</tr>', page).group(0)
+    return re.search(rf'<tr><td><a href="[^"]+">#{number}</a>.*?</tr>', page, re.S).group(0)
 
 
 def text_of(html):
