@@ -178,7 +178,9 @@ def migrating(environment, git_repo):
 
 
 def wait_until_migrating(deploy):
-    wait_for(lambda: deploy.steps.filter(name="migrate").exists(), 60, "the migration")
+    # Planned steps exist from the start: wait for the migration to have started.
+    started = deploy.steps.filter(name="migrate").exclude(started_at=None)
+    wait_for(started.exists, 60, "the migration")
 
 
 def test_a_killed_work_horse_fails_the_deploy_cleans_up_and_frees_the_app(migrating, workers, sim):
