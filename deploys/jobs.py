@@ -12,13 +12,11 @@ from datetime import timedelta
 import django_rq
 import redis
 from django.core.signals import setting_changed
-from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, Exists, F, Value
-from django.db.models.functions import Coalesce
 from django.dispatch import receiver
 from django.utils import timezone
 
 from deploys import app_lock, live, pipeline, reaper
+from deploys.heartbeat import this_worker
 from deploys.models import Deploy, State, Trigger
 
 log = logging.getLogger(__name__)
@@ -26,7 +24,6 @@ WAIT_SECONDS = 5  # a deploy waiting for its app asks again this often (and on e
 QUEUE = "default"
 # What a run reads of a deploy, in one query: its environment, project, key and deploy key.
 RUN_WITH = ["environment", "project__heroku_credential", "project__deploy_key"]
-OWN_FIELDS = [field.attname for field in Deploy._meta.concrete_fields if not field.is_relation]
 FETCH_FIRST = "fetch_first"  # a run_deploy job's meta: the project whose mirror to fetch first
 
 
@@ -95,30 +92,7 @@ def _claim_and_run(deploy, fetch) -> str:
 
 def claim(deploy: Deploy) -> bool | None:
     """True: ours now. False: no longer queued. None: the app is busy (or others wait first)."""
-    older_waiting = app_lock.same_app_waiting_before()
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            changed = (
-                Deploy.objects.filter(state=State.QUEUED)
-                .filter(~Exists(older_waiting))
-                .update_of(
-                    deploy,
-                    state=State.RUNNING,
-                    started_at=Coalesce(F("started_at"), Value(now), output_field=DateTimeField()),
-                    heartbeat_at=now,
-                    worker_name=pipeline.this_worker(),
-                )
-            )
-    except IntegrityError:  # one_running_deploy_per_app: another deploy of the app runs
-        return None
-    if changed == 1:
-        # Its own columns as claimed; the project, key and environment read with it are kept
-        # (a plain refresh_from_db() would drop them, to be read again one by one).
-        deploy.refresh_from_db(fields=OWN_FIELDS)
-        return True
-    still_queued = Deploy.objects.filter(pk=deploy.pk, state=State.QUEUED).exists()
-    return None if still_queued else False
+    return deploy.claim(this_worker(), app_lock.same_app_waiting_before())
 
 
 def hand_over(app_name: str) -> None:

@@ -17,7 +17,8 @@ import sys
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import jobs, mirror, notifications, pipeline, ratelimit, reaper
+from deploys import jobs, mirror, notifications, ratelimit, reaper
+from deploys.heartbeat import this_worker
 from deploys.models import Deploy, DeployStep, State
 from herokucd import crypto, supervise
 
@@ -122,7 +123,7 @@ def fail_deploy_of_dead_horse(deploy_id, horse_pid, status):
     """Clean up and fail the deploy the dead horse ran (its app held meanwhile), then hand
     the app to its next queued deploy."""
     how = describe_exit(status)
-    deploy = reaper.fail_dead_worker(deploy_id, pipeline.this_worker(horse_pid), how)
+    deploy = reaper.fail_dead_worker(deploy_id, this_worker(horse_pid), how)
     # Failed, or still queued because the horse died before claiming it: either way the app's
     # oldest queued deploy needs a job now.
     deploy = deploy or Deploy.objects.filter(pk=deploy_id, state=State.QUEUED).first()
