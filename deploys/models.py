@@ -254,6 +254,17 @@ class Deploy(models.Model):
             self.refresh_from_db()
         return won
 
+    def take_notifications(self) -> bool:
+        """notify_pending -> not: whether this call is the one to queue the deploy's
+        notifications (no page shows the flag: the pages are left as they are)."""
+        return bool(
+            Deploy.objects.filter(pk=self.pk, notify_pending=True).update(notify_pending=False)
+        )
+
+    def leave_notifications_pending(self) -> None:
+        """Back to notify_pending, when they could not be queued (the workers retry)."""
+        Deploy.objects.filter(pk=self.pk).update(notify_pending=True)
+
     def record(self, **fields) -> None:
         """Write fields of the deploy that its pages show (commit, release, end state...)."""
         for name, value in fields.items():
