@@ -15,24 +15,23 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils import timezone
 
-from deploys import app_lock, live, pipeline, reaper
+from deploys import app_lock, live, mirror, pipeline, reaper
 from deploys.heartbeat import this_worker
-from deploys.models import Deploy, State, Trigger
+from deploys.models import Deploy, State
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 5  # a deploy waiting for its app asks again this often (and on each handoff)
 QUEUE = "default"
 # What a run reads of a deploy, in one query: its environment, project, key and deploy key.
 RUN_WITH = ["environment", "project__heroku_credential", "project__deploy_key"]
-FETCH_FIRST = "fetch_first"  # a run_deploy job's meta: the project whose mirror to fetch first
 
 
 def run_deploy(deploy_id: int, waited: bool = False) -> str:
     """Run one deploy, if it is still queued and its app is free.
 
-    0. The project's mirror is being fetched (the work horse started it, deploys/worker.py, or
-       it starts now), so git works while the deploy is claimed and set up; not when the deploy
-       asks again after `waited` for its app (it would fetch each time).
+    0. The project's mirror starts fetching (`mirror.fetch_ahead`), so git works while the
+       deploy is claimed and set up; not when the deploy asks again after `waited` for its
+       app (it would fetch each time).
     1. Claim, only when the project's key reached the app (deploys/app_lock.py: else the
        deploy fails at once): queued -> running with a conditional UPDATE that must change
        exactly one row; refused while an older (checked) deploy of the app waits, or by the
@@ -48,7 +47,7 @@ def run_deploy(deploy_id: int, waited: bool = False) -> str:
     deploy = Deploy.objects.select_related(*RUN_WITH).filter(pk=deploy_id).first()
     if deploy is None or deploy.state != State.QUEUED:
         return "not queued"
-    fetch = None if waited else pipeline.early_fetch(deploy)
+    fetch = None if waited else mirror.fetch_ahead(deploy)
     try:
         return _claim_and_run(deploy, fetch)
     finally:
@@ -169,8 +168,6 @@ def enqueue(deploy: Deploy, delay: float | None = None, at=None, waited=False):
     queue = get_queue()
     options = job_options(deploy)
     args = (run_deploy, deploy.pk, waited) if waited else (run_deploy, deploy.pk)
-    if not waited and deploy.trigger != Trigger.ROLLBACK:
-        options["meta"] = {FETCH_FIRST: deploy.project_id}  # see deploys/worker.py
     if at is not None:
         return queue.enqueue_at(at, *args, **options)
     if delay:

@@ -52,22 +52,9 @@ class Canceled(Exception):
 CANCELED = (Canceled, runners.CommandCanceled, DynoCanceled)
 
 
-def early_fetch(deploy: Deploy, clone=False) -> mirror.Fetch | None:
-    """The mirror's fetch, started by the work horse before the job ran or now, the checkout
-    step waiting for it; without `clone`, only for a mirror cloned already (a first clone
-    waits for the deploy to be claimed). A rollback pushes a release's commit: no fetch. git
-    fetches from the source repository, not from Heroku: nothing of Heroku's git rate limit."""
-    if deploy.trigger == Trigger.ROLLBACK:
-        return None
-    fetch = mirror.take_fetch(deploy.project)
-    if fetch is None and (clone or mirror.is_cloned(deploy.project)):
-        fetch = mirror.Fetch(deploy.project)
-    return fetch
-
-
 def execute(deploy: Deploy, fetch: mirror.Fetch | None = None):
     """Run a claimed (running) deploy to its end. Returns the DeferDeploy when it must wait.
-    `fetch`: the mirror's fetch, when it was started already (`early_fetch`)."""
+    `fetch`: the mirror's fetch, when it was started already (`mirror.fetch_ahead`)."""
     try:
         run = Run(deploy, fetch)
     except Exception as error:  # e.g. the project lost its Heroku credential
@@ -125,7 +112,7 @@ class Run:
             raise StepFailed(f"The environment {deploy.environment_name} was deleted.")
         self.app = deploy.app_name
         self.resources = contextlib.ExitStack()
-        self.fetch = fetch or early_fetch(deploy, clone=True)
+        self.fetch = fetch or mirror.fetch_ahead(deploy, clone=True)
         self.cancel_event = self.fetch.cancel_event if self.fetch else threading.Event()
         if self.fetch is not None:
             # The deploy ended before its checkout (it failed, or waits for the rate limit):
