@@ -3,7 +3,7 @@
 `execute(deploy)` runs `Run.steps()` and always ends with `Run.finish()`, which undoes what the
 deploy changed on the app (maintenance mode, scaled-down process types). What to undo is kept
 in `Deploy.cleanup_state` before each change is made, so the stale-deploy reaper can undo it
-too when the worker died mid-deploy (`undo_changes`).
+too when the worker died mid-deploy (`deploys.cleanup.undo_changes`).
 
 `Run.plan()` decides which steps run; their rows exist, queued, from the start. A deploy
 succeeds only when Heroku's newest release runs its commit (`check_release` after the push,
