@@ -10,7 +10,6 @@ app is never kept waiting by it.
 
 from django.core.exceptions import ValidationError
 from django.db.models import F, OuterRef, Q
-from django.utils import timezone
 
 from deploys import notifications
 from deploys.models import Deploy, State
@@ -73,10 +72,7 @@ def same_app_waiting_before():
 
 def fail_queued(deploy: Deploy, reason: str) -> bool:
     """Fail a deploy that never ran (it held nothing, so there is nothing to undo)."""
-    ended = Deploy.objects.filter(pk=deploy.pk, state=State.QUEUED).update(
-        state=State.FAILED, reason=reason, finished_at=timezone.now(), notify_pending=True
-    )
+    ended = deploy.fail_queued(reason)
     if ended:
-        deploy.refresh_from_db()
         notifications.deploy_ended(deploy)
-    return bool(ended)
+    return ended

@@ -12,30 +12,26 @@ from datetime import timedelta
 import django_rq
 import redis
 from django.core.signals import setting_changed
-from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, Exists, F, Value
-from django.db.models.functions import Coalesce
 from django.dispatch import receiver
 from django.utils import timezone
 
-from deploys import app_lock, live, pipeline, reaper
-from deploys.models import Deploy, State, Trigger
+from deploys import app_lock, live, mirror, pipeline, reaper
+from deploys.heartbeat import this_worker
+from deploys.models import Deploy, State
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 5  # a deploy waiting for its app asks again this often (and on each handoff)
 QUEUE = "default"
 # What a run reads of a deploy, in one query: its environment, project, key and deploy key.
 RUN_WITH = ["environment", "project__heroku_credential", "project__deploy_key"]
-OWN_FIELDS = [field.attname for field in Deploy._meta.concrete_fields if not field.is_relation]
-FETCH_FIRST = "fetch_first"  # a run_deploy job's meta: the project whose mirror to fetch first
 
 
 def run_deploy(deploy_id: int, waited: bool = False) -> str:
     """Run one deploy, if it is still queued and its app is free.
 
-    0. The project's mirror is being fetched (the work horse started it, deploys/worker.py, or
-       it starts now), so git works while the deploy is claimed and set up; not when the deploy
-       asks again after `waited` for its app (it would fetch each time).
+    0. The project's mirror starts fetching (`mirror.fetch_ahead`), so git works while the
+       deploy is claimed and set up; not when the deploy asks again after `waited` for its
+       app (it would fetch each time).
     1. Claim, only when the project's key reached the app (deploys/app_lock.py: else the
        deploy fails at once): queued -> running with a conditional UPDATE that must change
        exactly one row; refused while an older (checked) deploy of the app waits, or by the
@@ -51,7 +47,7 @@ def run_deploy(deploy_id: int, waited: bool = False) -> str:
     deploy = Deploy.objects.select_related(*RUN_WITH).filter(pk=deploy_id).first()
     if deploy is None or deploy.state != State.QUEUED:
         return "not queued"
-    fetch = None if waited else pipeline.early_fetch(deploy)
+    fetch = None if waited else mirror.fetch_ahead(deploy)
     try:
         return _claim_and_run(deploy, fetch)
     finally:
@@ -95,30 +91,7 @@ def _claim_and_run(deploy, fetch) -> str:
 
 def claim(deploy: Deploy) -> bool | None:
     """True: ours now. False: no longer queued. None: the app is busy (or others wait first)."""
-    older_waiting = app_lock.same_app_waiting_before()
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            changed = (
-                Deploy.objects.filter(state=State.QUEUED)
-                .filter(~Exists(older_waiting))
-                .update_of(
-                    deploy,
-                    state=State.RUNNING,
-                    started_at=Coalesce(F("started_at"), Value(now), output_field=DateTimeField()),
-                    heartbeat_at=now,
-                    worker_name=pipeline.this_worker(),
-                )
-            )
-    except IntegrityError:  # one_running_deploy_per_app: another deploy of the app runs
-        return None
-    if changed == 1:
-        # Its own columns as claimed; the project, key and environment read with it are kept
-        # (a plain refresh_from_db() would drop them, to be read again one by one).
-        deploy.refresh_from_db(fields=OWN_FIELDS)
-        return True
-    still_queued = Deploy.objects.filter(pk=deploy.pk, state=State.QUEUED).exists()
-    return None if still_queued else False
+    return deploy.claim(this_worker(), app_lock.same_app_waiting_before())
 
 
 def hand_over(app_name: str) -> None:
@@ -195,8 +168,6 @@ def enqueue(deploy: Deploy, delay: float | None = None, at=None, waited=False):
     queue = get_queue()
     options = job_options(deploy)
     args = (run_deploy, deploy.pk, waited) if waited else (run_deploy, deploy.pk)
-    if not waited and deploy.trigger != Trigger.ROLLBACK:
-        options["meta"] = {FETCH_FIRST: deploy.project_id}  # see deploys/worker.py
     if at is not None:
         return queue.enqueue_at(at, *args, **options)
     if delay:

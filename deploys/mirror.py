@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from deploys import logformat, runners
+from deploys.models import Trigger
 from herokucd import git
 from projects import branches
-from projects.models import Project
 
 FETCH_TIMEOUT = 900
 
@@ -93,45 +93,22 @@ def is_cloned(project) -> bool:
     return (mirror_path(project) / "HEAD").exists()
 
 
-# The fetch a work horse started for its job's project before the job ran (deploys/worker.py).
-# A work horse runs one job, so one fetch at most waits here to be taken.
-_started: dict[int, Fetch] = {}
+def fetch_ahead(deploy, clone=False) -> Fetch | None:
+    """Start fetching the deploy's mirror now, in a thread; the checkout step waits for it.
 
-
-def start_fetch(project_id: int) -> None:
-    """Start fetching project `project_id`'s mirror now, before its deploy is even loaded from
-    the database, when the mirror is cloned and whole (cloning and unshallowing wait for the
-    deploy). `take_fetch` hands it to the deploy; `close_fetches` ends one nobody took."""
-    if is_cloned(project_id) and not is_shallow(mirror_path(project_id)):
-        # Only the repository columns: the deploy itself is read meanwhile.
-        source = Project.objects.only("repository_url", "repository_userinfo")
-        source = source.filter(pk=project_id).first()
-        if source is not None:
-            _started[project_id] = Fetch(source, target=_fetch_cloned)
-
-
-def take_fetch(project) -> Fetch | None:
-    """The fetch `start_fetch` started for `project`, if its mirror fetches from the project's
-    repository (whose URL may have changed since: then the deploy fetches afresh)."""
-    fetch = _started.pop(project.pk, None)
-    if fetch is not None and origin_url(mirror_path(project)) != project.repository_url:
-        fetch.close()
+    What it buys: git fetches from the project's repository while the deploy is claimed and
+    set up (its key read, log writer, heartbeat, steps planned, config vars asked for), so the
+    checkout mostly finds the commit there already instead of starting the fetch itself.
+    Without `clone`, only for a mirror cloned already: a first clone waits until the deploy is
+    claimed (a deploy that does not get its app would clone for nothing). A rollback pushes a
+    release Heroku has: nothing to fetch. git fetches from the source repository, not from
+    Heroku: this costs nothing of Heroku's git rate limit.
+    """
+    if deploy.trigger == Trigger.ROLLBACK:
         return None
-    return fetch
-
-
-def close_fetches() -> None:
-    while _started:
-        _started.popitem()[1].close()
-
-
-def _fetch_cloned(project, writer, cancel_event) -> Path:
-    with locked(project) as path:
-        limits = {"timeout": FETCH_TIMEOUT, "idle_timeout": None, "cancel_event": cancel_event}
-        source = _source(project)
-        writer.system(f"Fetching {shown(origin_url(path) or 'origin')}")
-        _run(["git", "fetch", "--prune", "origin"], path, writer, limits, source)
-        return path
+    if clone or is_cloned(deploy.project):
+        return Fetch(deploy.project)
+    return None
 
 
 def mirror_path(project) -> Path:

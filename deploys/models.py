@@ -1,7 +1,9 @@
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.db import IntegrityError, models, transaction
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils import timezone
 
 # Django registers the models of the modules an app's models module imports: the app's other
 # models live in these two, and are imported from them where used.
@@ -30,48 +32,33 @@ class Trigger(models.TextChoices):
     ROLLBACK = "rollback", "Rollback"
 
 
-# Fields no page of deploys lists: writing only these leaves the project pages as they were.
-UNSEEN_DEPLOY_FIELDS = {
-    "line_count",
-    "heartbeat_at",
-    "worker_name",
-    "cleanup_state",
-    "notify_pending",
-}
+class Phase(models.TextChoices):
+    """What a running deploy is doing, when it is not its steps (docs/deploys.md)."""
+
+    STEPS = "", "Running its steps"
+    CLEANING_UP = "cleaning_up", "Cleaning up"  # the reaper undoes a dead worker's changes
 
 
 class DeployQuerySet(models.QuerySet):
-    """Bulk writes mark the project pages changed as saves do (deploys.signals)."""
-
-    def update(self, **fields):
-        if fields.keys() <= UNSEEN_DEPLOY_FIELDS:
-            return super().update(**fields)
-        projects = set(self.values_list("project_id", flat=True).order_by())
-        return self._update_touching(projects, fields)
-
-    def update_of(self, deploy, **fields):
-        """update() of `deploy`'s row, if this queryset holds it; its project is known, so
-        marking the pages changed needs no query to find it."""
-        found = self.filter(pk=deploy.pk)
-        if fields.keys() <= UNSEEN_DEPLOY_FIELDS:
-            return found.update(**fields)
-        return found._update_touching({deploy.project_id}, fields)
-
-    def _update_touching(self, projects, fields):
-        updated = super().update(**fields)
-        for project_id in projects if updated else ():
-            pagecache.touch(project_id)
-        return updated
-
-    def bulk_create(self, deploys, *args, **kwargs):
-        created = super().bulk_create(deploys, *args, **kwargs)
-        for project_id in {deploy.project_id for deploy in created}:
-            pagecache.touch(project_id)
-        return created
+    def supersede_queued(self, by: "Deploy") -> int:
+        """queued -> canceled: the older queued deploys of `by`'s environment; how many."""
+        older = self.filter(environment_id=by.environment_id, state=State.QUEUED).exclude(pk=by.pk)
+        ended = older.update(
+            state=State.CANCELED, reason=f"superseded by #{by.number}", finished_at=timezone.now()
+        )
+        if ended:
+            pagecache.touch(by.project_id)
+        return ended
 
 
 class Deploy(models.Model):
-    """One run of the pipeline for one environment: the source of truth (RQ is plumbing)."""
+    """One run of the pipeline for one environment: the source of truth (RQ is plumbing).
+
+    Its state changes only through the transition methods below (and
+    `Deploy.objects.supersede_queued`), each a conditional UPDATE that returns whether it won
+    and, when it did, marks the project's pages changed (`pagecache.touch`). The state diagram,
+    with the method making each transition, is in docs/deploys.md.
+    """
 
     project = models.ForeignKey(Project, models.CASCADE, related_name="deploys")
     number = models.PositiveIntegerField()  # per project, as in /projects/<slug>/deploys/<n>/
@@ -99,6 +86,7 @@ class Deploy(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     reason = models.TextField(blank=True)  # why it did not succeed, in the user's words
     cancel_requested = models.BooleanField(default=False)
+    phase = models.CharField(max_length=12, choices=Phase.choices, default=Phase.STEPS, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -159,9 +147,137 @@ class Deploy(models.Model):
     def duration(self):
         if not self.started_at:
             return None
-        from django.utils import timezone
-
         return (self.finished_at or timezone.now()) - self.started_at
+
+    # -- transitions (docs/deploys.md) -----------------------------------------------------
+
+    def _move(self, rows, **fields) -> bool:
+        """UPDATE this deploy's row among `rows` with `fields`; whether it changed (then the
+        project's pages are marked changed)."""
+        won = bool(rows.filter(pk=self.pk).update(**fields))
+        if won:
+            pagecache.touch(self.project_id)
+        return won
+
+    def claim(self, worker_name: str, waiting_before) -> bool | None:
+        """queued -> running, for `worker_name`. True: ours now. False: no longer queued.
+        None: the app is busy (a deploy of it runs, or `waiting_before` has an older one)."""
+        now = timezone.now()
+        started = Coalesce(F("started_at"), Value(now), output_field=DateTimeField())
+        queued = Deploy.objects.filter(state=State.QUEUED).filter(~models.Exists(waiting_before))
+        try:
+            with transaction.atomic():
+                fields = {"started_at": started, "heartbeat_at": now, "worker_name": worker_name}
+                won = self._move(queued, state=State.RUNNING, **fields)
+        except IntegrityError:  # one_running_deploy_per_app: another deploy of the app runs
+            return None
+        if won:
+            # Its own columns as claimed; the project, key and environment read with it are
+            # kept (a plain refresh_from_db() would drop them, to be read again one by one).
+            self.refresh_from_db(fields=OWN_FIELDS)
+            return True
+        return None if Deploy.objects.filter(pk=self.pk, state=State.QUEUED).exists() else False
+
+    def defer(self) -> bool:
+        """running -> queued: back in the queue until Heroku's git rate limit allows a push."""
+        running = Deploy.objects.filter(state=State.RUNNING)
+        won = self._move(running, state=State.QUEUED, worker_name="")
+        if won:
+            self.state, self.worker_name = State.QUEUED, ""
+        return won
+
+    def finish(self, state: str, reason: str, worker_name: str) -> bool:
+        """running -> succeeded, failed or canceled, only while `worker_name` holds it (else
+        somebody ended it already, or the reaper took it over)."""
+        ours = Deploy.objects.filter(state=State.RUNNING, worker_name=worker_name)
+        won = self._move(
+            ours,
+            state=state,
+            reason=reason,
+            finished_at=timezone.now(),
+            cancel_requested=False,
+            notify_pending=True,
+        )
+        if won:
+            self.refresh_from_db()
+        return won
+
+    def take_over(self, worker_name: str, reason: str, still: Q) -> bool:
+        """running -> running, cleaning up: the reaper holds a deploy whose worker died (`still`:
+        the condition that it is, checked in the UPDATE). It keeps its app meanwhile."""
+        dead = Deploy.objects.filter(still, state=State.RUNNING)
+        return self._move(
+            dead,
+            worker_name=worker_name,
+            heartbeat_at=timezone.now(),
+            reason=reason,
+            phase=Phase.CLEANING_UP,
+        )
+
+    def fail_cleaned_up(self, worker_name: str, reason: str) -> bool:
+        """running, cleaning up -> failed, if the reaper `worker_name` still holds it; the step
+        it was in fails with it, those not reached are skipped."""
+        ours = Deploy.objects.filter(state=State.RUNNING, worker_name=worker_name)
+        now = timezone.now()
+        fields = {"reason": reason, "finished_at": now, "notify_pending": True}
+        if not self._move(ours, state=State.FAILED, phase=Phase.STEPS, **fields):
+            return False  # its own worker came back and ended it (Deploy.finish)
+        self.steps.filter(state=StepState.RUNNING).update(state=StepState.FAILED, finished_at=now)
+        self.steps.filter(state=StepState.PENDING).update(state=StepState.SKIPPED)
+        self.refresh_from_db()
+        return True
+
+    def fail_queued(self, reason: str) -> bool:
+        """queued -> failed: a deploy that never ran (it held nothing, nothing to undo)."""
+        queued = Deploy.objects.filter(state=State.QUEUED)
+        fields = {"reason": reason, "finished_at": timezone.now(), "notify_pending": True}
+        won = self._move(queued, state=State.FAILED, **fields)
+        if won:
+            self.refresh_from_db()
+        return won
+
+    def cancel(self, reason: str) -> bool:
+        """queued -> canceled; a deploy back in the queue (the rate limit) has planned steps:
+        canceled with it."""
+        queued = Deploy.objects.filter(state=State.QUEUED)
+        if not self._move(queued, state=State.CANCELED, reason=reason, finished_at=timezone.now()):
+            return False
+        self.steps.filter(state=StepState.PENDING).update(state=StepState.CANCELED)
+        self.refresh_from_db()
+        return True
+
+    def request_cancel(self, reason: str) -> bool:
+        """running, asked to stop: its heartbeat notices, the pipeline ends it as canceled."""
+        running = Deploy.objects.filter(state=State.RUNNING)
+        won = self._move(running, cancel_requested=True, reason=reason)
+        if won:
+            self.refresh_from_db()
+        return won
+
+    def take_notifications(self) -> bool:
+        """notify_pending -> not: whether this call is the one to queue the deploy's
+        notifications (no page shows the flag: the pages are left as they are)."""
+        return bool(
+            Deploy.objects.filter(pk=self.pk, notify_pending=True).update(notify_pending=False)
+        )
+
+    def leave_notifications_pending(self) -> None:
+        """Back to notify_pending, when they could not be queued (the workers retry)."""
+        Deploy.objects.filter(pk=self.pk).update(notify_pending=True)
+
+    def record(self, **fields) -> None:
+        """Write fields of the deploy that its pages show (commit, release, end state...)."""
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self._move(Deploy.objects.all(), **fields)
+
+    def keep_cleanup_state(self, state: dict) -> None:
+        """Write what the pipeline must undo; no page shows it."""
+        self.cleanup_state = state
+        Deploy.objects.filter(pk=self.pk).update(cleanup_state=state)
+
+
+OWN_FIELDS = [field.attname for field in Deploy._meta.concrete_fields if not field.is_relation]
 
 
 class StepState(models.TextChoices):

@@ -75,7 +75,7 @@ def event_of(deploy) -> str | None:
 def deploy_finished(deploy):
     """Queue the notifications of `deploy`, which just ended; raises when Redis is away (they
     stay pending, for `send_pending`)."""
-    if not Deploy.objects.filter(pk=deploy.pk, notify_pending=True).update(notify_pending=False):
+    if not deploy.take_notifications():
         return  # queued already (by the workers' maintenance)
     try:
         event = event_of(deploy)
@@ -86,7 +86,7 @@ def deploy_finished(deploy):
             if target.wants(event):
                 enqueue(target, deploy, event)
     except BaseException:
-        Deploy.objects.filter(pk=deploy.pk).update(notify_pending=True)
+        deploy.leave_notifications_pending()
         raise
 
 

@@ -3,7 +3,7 @@
 `execute(deploy)` runs `Run.steps()` and always ends with `Run.finish()`, which undoes what the
 deploy changed on the app (maintenance mode, scaled-down process types). What to undo is kept
 in `Deploy.cleanup_state` before each change is made, so the stale-deploy reaper can undo it
-too when the worker died mid-deploy (`undo_changes`).
+too when the worker died mid-deploy (`deploys.cleanup.undo_changes`).
 
 `Run.plan()` decides which steps run; their rows exist, queued, from the start. A deploy
 succeeds only when Heroku's newest release runs its commit (`check_release` after the push,
@@ -13,18 +13,18 @@ succeeds only when Heroku's newest release runs its commit (`check_release` afte
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from deploys import mirror, notifications, ratelimit, runners
 from deploys.cache_flush import FlushFailed, flush_cache
+from deploys.cleanup import quantities, undo_changes
+from deploys.health import check_health
+from deploys.heartbeat import Heartbeat, this_worker
 from deploys.logwriter import LogWriter, private_key_secrets
 from deploys.models import Deploy, DeployStep, State, StepState, Trigger
 from herokucd import http
@@ -32,11 +32,9 @@ from herokucd.heroku import DynoCanceled, DynoError, DynoTimeout, HerokuClient, 
 from projects.models import CacheFlush, CommitOnHeroku, Environment, MaintenanceMode
 
 log = logging.getLogger(__name__)
-HEARTBEAT_SECONDS = 1.0  # also how quickly a cancel is noticed
 PUSH_TIMEOUT = 1800
 PUSH_IDLE_TIMEOUT = 600
 COMMAND_IDLE_TIMEOUT = 300
-HEALTH_TIMEOUT = 10
 
 
 class StepFailed(Exception):
@@ -54,22 +52,9 @@ class Canceled(Exception):
 CANCELED = (Canceled, runners.CommandCanceled, DynoCanceled)
 
 
-def early_fetch(deploy: Deploy, clone=False) -> mirror.Fetch | None:
-    """The mirror's fetch, started by the work horse before the job ran or now, the checkout
-    step waiting for it; without `clone`, only for a mirror cloned already (a first clone
-    waits for the deploy to be claimed). A rollback pushes a release's commit: no fetch. git
-    fetches from the source repository, not from Heroku: nothing of Heroku's git rate limit."""
-    if deploy.trigger == Trigger.ROLLBACK:
-        return None
-    fetch = mirror.take_fetch(deploy.project)
-    if fetch is None and (clone or mirror.is_cloned(deploy.project)):
-        fetch = mirror.Fetch(deploy.project)
-    return fetch
-
-
 def execute(deploy: Deploy, fetch: mirror.Fetch | None = None):
     """Run a claimed (running) deploy to its end. Returns the DeferDeploy when it must wait.
-    `fetch`: the mirror's fetch, when it was started already (`early_fetch`)."""
+    `fetch`: the mirror's fetch, when it was started already (`mirror.fetch_ahead`)."""
     try:
         run = Run(deploy, fetch)
     except Exception as error:  # e.g. the project lost its Heroku credential
@@ -127,7 +112,7 @@ class Run:
             raise StepFailed(f"The environment {deploy.environment_name} was deleted.")
         self.app = deploy.app_name
         self.resources = contextlib.ExitStack()
-        self.fetch = fetch or early_fetch(deploy, clone=True)
+        self.fetch = fetch or mirror.fetch_ahead(deploy, clone=True)
         self.cancel_event = self.fetch.cancel_event if self.fetch else threading.Event()
         if self.fetch is not None:
             # The deploy ended before its checkout (it failed, or waits for the rate limit):
@@ -351,7 +336,7 @@ class Run:
             previous = {kind: current[kind] for kind in types if kind in current}
             self.remember(formation=previous)
             self.client.scale(self.app, dict.fromkeys(previous, 0))
-            self.writer.system(f"Scaled to 0; will scale back to {_quantities(previous)}.")
+            self.writer.system(f"Scaled to 0; will scale back to {quantities(previous)}.")
 
     def push(self):
         with self.step("push"):
@@ -522,7 +507,7 @@ class Run:
             with self.step("scale_back"):
                 self.client.scale(self.app, previous)
                 self.forget("formation")
-                self.writer.system(f"Scaled back to {_quantities(previous)}.")
+                self.writer.system(f"Scaled back to {quantities(previous)}.")
 
     def maintenance_off(self):
         if not self.deploy.cleanup_state.get("maintenance"):
@@ -727,9 +712,7 @@ class Run:
         """Put the deploy back in the queue until Heroku's git rate limit allows a push."""
         self.outcome = (State.QUEUED, "")
         self.writer.system(f"Waiting for Heroku's git rate limit until {defer.until:%H:%M}")
-        Deploy.objects.filter(state=State.RUNNING).update_of(
-            self.deploy, state=State.QUEUED, worker_name=""
-        )
+        self.deploy.defer()
         return defer
 
     # -- helpers ---------------------------------------------------------------------------
@@ -774,15 +757,14 @@ class Run:
         return step
 
     def save(self, **fields):
-        for name, value in fields.items():
-            setattr(self.deploy, name, value)
-        Deploy.objects.update_of(self.deploy, **fields)
+        self.deploy.record(**fields)
 
     def remember(self, **changes):
-        self.save(cleanup_state={**self.deploy.cleanup_state, **changes})
+        self.deploy.keep_cleanup_state({**self.deploy.cleanup_state, **changes})
 
     def forget(self, name):
-        self.save(cleanup_state={k: v for k, v in self.deploy.cleanup_state.items() if k != name})
+        kept = {k: v for k, v in self.deploy.cleanup_state.items() if k != name}
+        self.deploy.keep_cleanup_state(kept)
 
     def meanwhile(self, call, *args, **kwargs) -> Future:
         """`call` on the deploy's Heroku thread while this one goes on with git or the database;
@@ -804,58 +786,6 @@ class Run:
     def sleep(self, seconds):
         if self.cancel_event.wait(seconds):
             raise Canceled
-
-
-KEPT_MAINTENANCE = (
-    "Maintenance mode stays on: the migration failed and this environment keeps maintenance on "
-    "after a failed migration, so nobody uses a half-migrated database. Switch it off once the "
-    "database is fixed."
-)
-
-
-def undo_changes(deploy, client, writer, keep_maintenance=False) -> list[str]:
-    """Scale back and switch maintenance off as `deploy.cleanup_state` says; the problems.
-
-    What was undone (or deliberately kept) leaves `cleanup_state`; what failed stays in it.
-    Safe to run again after it was cut short (a reaper that died mid-cleanup): scaling to the
-    recorded formation and switching maintenance off change nothing the second time.
-    """
-    state = dict(deploy.cleanup_state)
-    problems = []
-    if state.get("formation"):
-        problems += _undo(state, "formation", lambda: _scale_back(deploy, client, writer, state))
-    if state.get("maintenance") and keep_maintenance:
-        writer.system(KEPT_MAINTENANCE)
-        state.pop("maintenance")
-    elif state.get("maintenance"):
-        problems += _undo(state, "maintenance", lambda: _maintenance_off(deploy, client, writer))
-    deploy.cleanup_state = state
-    Deploy.objects.filter(pk=deploy.pk).update(cleanup_state=state)
-    return problems
-
-
-def _undo(state, name, undo) -> list[str]:
-    try:
-        undo()
-    except HerokuError as error:
-        left = (
-            f"process types are still scaled down, should be {_quantities(state[name])}"
-            if name == "formation"
-            else "the app is still in maintenance mode"
-        )
-        return [f"{left} ({error})"]
-    state.pop(name)
-    return []
-
-
-def _scale_back(deploy, client, writer, state):
-    client.scale(deploy.app_name, state["formation"])
-    writer.system(f"Scaled back to {_quantities(state['formation'])}.")
-
-
-def _maintenance_off(deploy, client, writer):
-    client.set_maintenance(deploy.app_name, False)
-    writer.system("Maintenance mode off.")
 
 
 RELEASES_SEARCHED = 100  # how far back "Release it again" looks for a build of the commit
@@ -903,17 +833,7 @@ def last_good(deploy, live) -> dict | None:
 def finish_deploy(deploy, state, reason):
     """Record the end, unless somebody ended it already or the reaper took it over (it judged
     this worker dead: it cleans up, fails the deploy and frees the app itself)."""
-    ours = Deploy.objects.filter(state=State.RUNNING, worker_name=this_worker())
-    ended = ours.update_of(
-        deploy,
-        state=state,
-        reason=reason,
-        finished_at=timezone.now(),
-        cancel_requested=False,
-        notify_pending=True,
-    )
-    if ended:
-        deploy.refresh_from_db()
+    if deploy.finish(state, reason, this_worker()):
         notifications.deploy_ended(deploy)
 
 
@@ -924,62 +844,3 @@ def reason_for(error) -> str:
         return "The deploy ran past its time limit and was stopped."
     log.error("Deploy failed with an unexpected error", exc_info=error)
     return f"herokucd hit an unexpected error ({type(error).__name__}); see the worker's log."
-
-
-def check_health(url, status, text) -> str | None:
-    """None when healthy, else what was wrong. Raises http.Refused when the policy refuses the
-    URL (or a redirect): an internal URL is never fetched, so its answer tells nothing."""
-    try:
-        response = http.request("GET", url, what="Health check", timeout=HEALTH_TIMEOUT)
-    except http.RequestFailed as error:
-        return f"no answer ({error})"
-    if response.status != status:
-        return f"status {response.status}, expected {status}"
-    if text and text not in response.text:
-        return f"the page does not contain {text!r}"
-    return None
-
-
-def _quantities(formation) -> str:
-    return ", ".join(f"{kind}={count}" for kind, count in formation.items())
-
-
-def this_worker(pid: int | None = None) -> str:
-    """This process (or process `pid` of this host) as `Deploy.worker_name` names it."""
-    return f"{socket.gethostname()}:{pid or os.getpid()}"
-
-
-class Heartbeat:
-    """Writes Deploy.heartbeat_at every second while the deploy is this process's; notices a
-    cancel, and the reaper taking over a deploy it judged dead (it sets its own worker_name)."""
-
-    def __init__(self, deploy_id, cancel_event, worker_name=None):
-        self.deploy_id = deploy_id
-        self.cancel_event = cancel_event
-        self.worker_name = worker_name or this_worker()
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True, name="deploy-heartbeat")
-
-    def start(self):
-        self.beat()
-        self.thread.start()
-
-    def stop(self):
-        self.stopped.set()
-        self.thread.join(5)
-
-    def _loop(self):
-        try:
-            while not self.stopped.wait(HEARTBEAT_SECONDS):
-                with contextlib.suppress(Exception):  # a missed beat is not worth dying for
-                    self.beat()
-        finally:
-            connection.close()
-
-    def beat(self):
-        ours = Deploy.objects.filter(
-            pk=self.deploy_id, state=State.RUNNING, worker_name=self.worker_name
-        )
-        gone = not ours.update(heartbeat_at=timezone.now())  # ended, or the reaper took it over
-        if gone or ours.filter(cancel_requested=True).exists():
-            self.cancel_event.set()

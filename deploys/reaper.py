@@ -3,14 +3,16 @@
 A running deploy writes `heartbeat_at` every second. When the heartbeat is older than
 `stale_seconds()`, its worker is gone (work horse killed, host lost). The reaper:
 
-1. Claims the deploy with a conditional UPDATE that must change exactly one row: the deploy
-   becomes the reaper's (`worker_name`, a fresh heartbeat) and its reason says what happened.
+1. Takes the deploy over with a conditional UPDATE that must change exactly one row
+   (`Deploy.take_over`): the deploy becomes the reaper's (`worker_name`, a fresh heartbeat),
+   its phase "cleaning up", and its reason says what happened.
    It stays running, so its app stays held (`one_running_deploy_per_app`): the app's next
    deploy cannot start while the dead deploy's changes are still on the app.
 2. Undoes what the deploy changed on the app (maintenance mode, scaled-down process types)
    while a heartbeat keeps the claim fresh. A reaper that dies meanwhile leaves a stale
    heartbeat: the next reaper claims the deploy and undoes again (`undo_changes` is safe twice).
-3. Fails the deploy, naming in the reason what could not be undone: this frees the app.
+3. Fails the deploy (`Deploy.fail_cleaned_up`), naming in the reason what could not be
+   undone: this frees the app.
 4. Notifies the environment's notification targets of the failure, once, like any other.
 
 Workers run it before claiming a deploy, from a check scheduled for each running deploy, and
@@ -27,13 +29,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deploys import notifications
+from deploys.cleanup import undo_changes
+from deploys.heartbeat import Heartbeat, this_worker
 from deploys.logwriter import LogWriter
-from deploys.models import Deploy, State, StepState
-from deploys.pipeline import Heartbeat, reason_for, this_worker, undo_changes
+from deploys.models import Deploy, Phase, State
+from deploys.pipeline import reason_for
 from herokucd.heroku import HerokuClient
 
 log = logging.getLogger(__name__)
-# The reason of a deploy being cleaned up ends so; once failed, it ends with FAILED instead.
+# The reason of a deploy being cleaned up (Phase.CLEANING_UP) ends so; once failed, with FAILED.
 CLEANING_UP = "; herokucd is undoing its changes on the app, then fails the deploy."
 FAILED = "; herokucd marked the deploy failed."
 CLEANING_AGAIN = "The cleanup was cut short (herokucd's process stopped): herokucd cleans up again."
@@ -57,10 +61,8 @@ def fail_stale_deploys(older_than: int | None = None, app_name: str | None = Non
 
 def fail_stale(deploy: Deploy, limit) -> bool:
     """Clean up and fail `deploy` unless it beat since `limit`; whether this call did."""
-    still_stale = Deploy.objects.filter(pk=deploy.pk, state=State.RUNNING).filter(
-        Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True)
-    )
-    if deploy.reason.endswith(CLEANING_UP):  # a reaper died cleaning it up: the cause stands
+    still_stale = Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True)
+    if deploy.phase == Phase.CLEANING_UP:  # a reaper died cleaning it up: the cause stands
         cause, again = deploy.reason.removesuffix(CLEANING_UP), True
     else:
         last = deploy.heartbeat_at or deploy.started_at
@@ -69,44 +71,34 @@ def fail_stale(deploy: Deploy, limit) -> bool:
             f"{last:%H:%M:%S} UTC)"
         )
         again = False
-    return _reap(still_stale, deploy.pk, cause, again) is not None
+    return _reap(deploy, still_stale, cause, again)
 
 
 def fail_dead_worker(deploy_id: int, worker_name: str, how: str) -> Deploy | None:
     """Clean up and fail at once the running deploy claimed by the work horse `worker_name`,
     which its worker saw die (`how`: e.g. "killed by signal 9"). The deploy, if this call did."""
-    claimed_by_it = Deploy.objects.filter(
-        pk=deploy_id, state=State.RUNNING, worker_name=worker_name
-    )
+    deploy = Deploy.objects.select_related("project").filter(pk=deploy_id).first()
+    if deploy is None:
+        return None
     cause = f"The worker process running this deploy died ({how})"
-    return _reap(claimed_by_it, deploy_id, cause)
+    return deploy if _reap(deploy, Q(worker_name=worker_name), cause) else None
 
 
-def _reap(dead, deploy_id: int, cause: str, again: bool = False) -> Deploy | None:
-    """Steps 1-4 of the module's docstring, if the UPDATE of `dead` claims the deploy."""
+def _reap(deploy: Deploy, still_dead: Q, cause: str, again: bool = False) -> bool:
+    """Steps 1-4 of the module's docstring, if the take-over (`still_dead`) wins."""
     me = this_worker()
-    now = timezone.now()
-    if not dead.update(worker_name=me, heartbeat_at=now, reason=cause + CLEANING_UP):
-        return None  # it came back to life, or another reaper got there first
-    deploy = Deploy.objects.select_related("project").get(pk=deploy_id)
+    if not deploy.take_over(me, cause + CLEANING_UP, still_dead):
+        return False  # it came back to life, or another reaper got there first
+    deploy.refresh_from_db()
     log.warning("Deploy %s of %s: %s", deploy.number, deploy.app_name, deploy.reason)
     problems = _clean_up_held(deploy, me, again)
     reason = cause + FAILED
     if problems:
         reason += " Cleanup failed: " + "; ".join(problems)
-    failed = Deploy.objects.filter(state=State.RUNNING, worker_name=me).update_of(
-        deploy, state=State.FAILED, reason=reason, finished_at=timezone.now(), notify_pending=True
-    )
-    if not failed:
-        return None  # its own worker came back and ended it (pipeline.finish_deploy)
-    # The step it was in when its worker died ends with it, not "running" for ever.
-    deploy.steps.filter(state=StepState.RUNNING).update(
-        state=StepState.FAILED, finished_at=timezone.now()
-    )
-    deploy.steps.filter(state=StepState.PENDING).update(state=StepState.SKIPPED)  # not reached
-    deploy.refresh_from_db()
+    if not deploy.fail_cleaned_up(me, reason):
+        return False  # its own worker came back and ended it (Deploy.finish)
     notifications.deploy_ended(deploy)  # never raises: nothing stops the reaping
-    return deploy
+    return True
 
 
 def _clean_up_held(deploy: Deploy, me: str, again: bool) -> list[str]:

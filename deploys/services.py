@@ -2,11 +2,11 @@
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from django.utils import timezone
 
 from deploys import jobs, live
-from deploys.models import Deploy, State, StepState, Trigger
+from deploys.models import Deploy, Trigger
 from herokucd.heroku import HerokuClient, HerokuError, NotFound
+from projects import pagecache
 from projects.models import Project
 
 NUMBER_ATTEMPTS = 5
@@ -81,25 +81,16 @@ def _create(fields) -> Deploy:
     deploys = Deploy.objects.filter(project_id=fields["project_id"])
     number = (deploys.aggregate(last=Max("number"))["last"] or 0) + 1
     deploy = Deploy.objects.create(number=number, **fields)
-    Deploy.objects.filter(environment=fields["environment"], state=State.QUEUED).exclude(
-        pk=deploy.pk
-    ).update(state=State.CANCELED, reason=f"superseded by #{number}", finished_at=timezone.now())
+    pagecache.touch(deploy.project_id)  # a new deploy: the project's pages list it
+    Deploy.objects.supersede_queued(deploy)
     return deploy
 
 
 def cancel_deploy(deploy: Deploy, user) -> None:
     """A queued deploy is canceled now; a running one stops within seconds, then cleans up."""
     reason = f"Canceled by {user.get_username()}."
-    queued = Deploy.objects.filter(pk=deploy.pk, state=State.QUEUED)
-    if queued.update(state=State.CANCELED, reason=reason, finished_at=timezone.now()):
-        # A deploy back in the queue (Heroku's git rate limit) has its planned steps: canceled.
-        deploy.steps.filter(state=StepState.PENDING).update(state=StepState.CANCELED)
-        deploy.refresh_from_db()
-        return
-    running = Deploy.objects.filter(pk=deploy.pk, state=State.RUNNING)
-    if not running.update(cancel_requested=True, reason=reason):
+    if not deploy.cancel(reason) and not deploy.request_cancel(reason):
         raise DeployError("This deploy has already finished.")
-    deploy.refresh_from_db()
 
 
 def retry_deploy(deploy: Deploy, user) -> Deploy:
@@ -145,10 +136,7 @@ def rollback_deploy(deploy: Deploy, user, version, shown_app=None) -> Deploy:
             detail=detail,
             rollback_of=deploy,
         )
-        target = {"rollback_release_id": release["id"], "rollback_version": release["version"]}
-        Deploy.objects.update_of(rollback, **target)
-        for name, value in target.items():
-            setattr(rollback, name, value)
+        rollback.record(rollback_release_id=release["id"], rollback_version=release["version"])
     return rollback
 
 

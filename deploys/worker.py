@@ -17,7 +17,8 @@ import sys
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import jobs, mirror, notifications, pipeline, ratelimit, reaper
+from deploys import jobs, notifications, ratelimit, reaper
+from deploys.heartbeat import this_worker
 from deploys.models import Deploy, DeployStep, State
 from herokucd import crypto, supervise
 
@@ -48,20 +49,6 @@ class DeployWorker(Worker):
     def dequeue_timeout(self) -> int:
         # Wake up at least once per maintenance interval, even when no job comes.
         return min(super().dequeue_timeout, MAINTENANCE_SECONDS)
-
-    def perform_job(self, job, queue):
-        """In the work horse: a deploy's mirror starts fetching at once, while RQ records that
-        the job started and the deploy is loaded, claimed and set up (deploys/mirror.py)."""
-        project_id = job.meta.get(jobs.FETCH_FIRST) if job.func_name == RUN_DEPLOY else None
-        if project_id is not None:
-            try:
-                mirror.start_fetch(project_id)
-            except Exception:  # only a head start: the deploy fetches on its own
-                log.exception("Could not start fetching the mirror of project %s", project_id)
-        try:
-            return super().perform_job(job, queue)
-        finally:
-            mirror.close_fetches()
 
     def main_work_horse(self, job, queue):
         sys.setswitchinterval(HORSE_SWITCH_INTERVAL)
@@ -122,7 +109,7 @@ def fail_deploy_of_dead_horse(deploy_id, horse_pid, status):
     """Clean up and fail the deploy the dead horse ran (its app held meanwhile), then hand
     the app to its next queued deploy."""
     how = describe_exit(status)
-    deploy = reaper.fail_dead_worker(deploy_id, pipeline.this_worker(horse_pid), how)
+    deploy = reaper.fail_dead_worker(deploy_id, this_worker(horse_pid), how)
     # Failed, or still queued because the horse died before claiming it: either way the app's
     # oldest queued deploy needs a job now.
     deploy = deploy or Deploy.objects.filter(pk=deploy_id, state=State.QUEUED).first()

@@ -9,6 +9,7 @@ from django.utils import timezone
 from deploys import logformat
 from deploys.models import Deploy, DeployStep, LogChunk, State, StepState
 from deploys.trigger_models import GitRequest
+from projects import pagecache
 from projects.models import Environment, HerokuCredential
 
 STEP_TITLES = ["Check out the code", "Push to Heroku", "Run the migration", "Check health"]
@@ -40,7 +41,9 @@ def make_deploy(project, environment=None, state=State.SUCCEEDED, seconds=72, **
         "finished_at": finished,
         **extra,
     }
-    return Deploy.objects.create(**fields)
+    deploy = Deploy.objects.create(**fields)
+    pagecache.touch(project.pk)  # as services.request_deploy does for the deploys it creates
+    return deploy
 
 
 def make_steps(deploy, states, first_lines=None):

@@ -7,7 +7,6 @@ from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from deploys.models import Deploy, State
 from deploys.views import project_cards, project_overview_context
@@ -235,7 +234,7 @@ def test_a_kept_home_page_costs_only_the_sign_in_queries(
     client.get("/")
     with django_assert_num_queries(2):  # the user, and their memberships with the projects
         assert 'state-running">Running' in client.get("/").content.decode()
-    Deploy.objects.filter(pk=running.pk).update(state=State.FAILED, finished_at=timezone.now())
+    assert running.finish(State.FAILED, "", running.worker_name)
     assert 'state-failed">Failed' in client.get("/").content.decode()
 
 

@@ -54,13 +54,13 @@ def test_a_new_deploy_shows_on_the_next_view(client_for, alice, project, name):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_a_state_written_by_a_bulk_update_shows_on_the_next_view(client_for, alice, project, name):
-    deploy = make_deploy(project)
+def test_a_state_written_by_a_transition_shows_on_the_next_view(client_for, alice, project, name):
+    deploy = make_deploy(project, state=State.RUNNING, worker_name="host:1")
     client = client_for(alice)
-    assert "state-succeeded" in page(client, project, name)
-    Deploy.objects.filter(pk=deploy.pk).update(state=State.FAILED, reason="Heroku said no")
+    assert "state-running" in page(client, project, name)
+    assert deploy.finish(State.FAILED, "Heroku said no", "host:1")
     shown = page(client, project, name)
-    assert "state-failed" in shown and "state-succeeded" not in shown
+    assert "state-failed" in shown and "state-running" not in shown
 
 
 def test_writing_only_the_line_count_keeps_the_page(
