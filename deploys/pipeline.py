@@ -102,6 +102,50 @@ def planned_steps(environment: Environment) -> dict[str, str]:
     return {name: title for name, wanted, title in steps if wanted}
 
 
+def end_state(client, deploy, migration: dict, this_release: str | None = None) -> dict:
+    """Where a failed or canceled deploy left its app, as Heroku says it now (after cleanup):
+    maintenance, process quantities, the live release and its commit, whose release that is
+    (`this_release`: the id of the release the deploy made, "" for none; None when unknown, as
+    for the reaper: then the deploy's recorded release version decides), how its migration went,
+    and the environment's last good deploy. Never raises: a failure to ask is said in it."""
+    state = {"migration": migration}
+    try:
+        state.update(_app_state(client, deploy, this_release))
+    except HerokuError as error:
+        state["error"] = f"Heroku could not be asked: {error}"
+    except Exception as error:  # the deploy must still end: never let this stop its end
+        log.error("Reading the app's state after deploy failed", exc_info=error)
+        state["error"] = f"herokucd could not read the app's state ({type(error).__name__})."
+    state["last_good"] = last_good(deploy, state.get("release"))
+    return state
+
+
+def _app_state(client, deploy, this_release) -> dict:
+    app = deploy.app_name
+    formation = {item["type"]: item["quantity"] for item in client.formation(app)}
+    releases = client.releases(app, limit=10)
+    current = next((r for r in releases if r.get("current")), releases[0] if releases else None)
+    release = None
+    if current is not None:
+        if current["id"] == this_release or (
+            this_release is None and current["version"] == deploy.release_version
+        ):
+            whose = "this"
+        else:
+            whose = "before" if current["id"] == deploy.previous_release_id else "other"
+        release = {
+            "version": current["version"],
+            "commit": client.release_commit(app, current) or "",
+            "status": current.get("status") or "",
+            "whose": whose,
+        }
+    return {
+        "maintenance": bool(client.app(app).get("maintenance")),
+        "formation": dict(sorted(formation.items())),
+        "release": release,
+    }
+
+
 class Run:
     """One execution of the pipeline for one deploy."""
 
@@ -649,43 +693,8 @@ class Run:
 
     def record_end_state(self):
         """What the app runs now, as Heroku says after the cleanup, for the deploy's page."""
-        state = {"migration": self.migration_state()}
-        try:
-            state.update(self.app_state())
-        except HerokuError as error:
-            state["error"] = f"Heroku could not be asked: {error}"
-        except Exception as error:  # the deploy must still end: never let this stop finish()
-            log.error("Reading the app's state after deploy failed", exc_info=error)
-            state["error"] = f"herokucd could not read the app's state ({type(error).__name__})."
-        state["last_good"] = last_good(self.deploy, state.get("release"))
-        self.save(end_state=state)
-
-    def app_state(self) -> dict:
-        app = self.client.app(self.app)
-        items = sorted(self.client.formation(self.app), key=lambda item: item["type"])
-        formation = {item["type"]: item["quantity"] for item in items}
-        releases = self.client.releases(self.app, limit=10)
-        current = next((r for r in releases if r.get("current")), releases[0] if releases else None)
-        release = None
-        if current is not None:
-            release = {
-                "version": current["version"],
-                "commit": self.client.release_commit(self.app, current) or "",
-                "status": current.get("status") or "",
-                "whose": self._whose(current),
-            }
-        return {
-            "maintenance": bool(app.get("maintenance")),
-            "formation": formation,
-            "release": release,
-        }
-
-    def _whose(self, release) -> str:
-        if self.live and release["id"] == self.live[0]:
-            return "this"
-        if release["id"] == self.deploy.previous_release_id:
-            return "before"
-        return "other"
+        made = self.live[0] if self.live else ""  # "": it made no release that went live
+        self.save(end_state=end_state(self.client, self.deploy, self.migration_state(), made))
 
     def migration_state(self) -> dict:
         if "migrate" not in self.planned:

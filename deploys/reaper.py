@@ -33,7 +33,7 @@ from deploys.cleanup import undo_changes
 from deploys.heartbeat import Heartbeat, this_worker
 from deploys.logwriter import LogWriter
 from deploys.models import Deploy, Phase, State
-from deploys.pipeline import reason_for
+from deploys.pipeline import end_state, reason_for
 from herokucd.heroku import HerokuClient
 
 log = logging.getLogger(__name__)
@@ -119,12 +119,23 @@ def clean_up(deploy: Deploy, again: bool = False) -> list[str]:
     writer = LogWriter(deploy)
     try:
         writer.system(CLEANING_AGAIN if again else deploy.reason)
-        if not deploy.cleanup_state:
-            return []
         credential = getattr(deploy.project, "heroku_credential", None)
         if credential is None:
-            return ["the project has no Heroku API key left to undo its changes"]
+            left = "the project has no Heroku API key left to undo its changes"
+            return [left] if deploy.cleanup_state else []
         with HerokuClient(credential.api_key) as client:
-            return undo_changes(deploy, client, writer)
+            problems = undo_changes(deploy, client, writer) if deploy.cleanup_state else []
+            # Where the app is left, for the deploy's page, as a deploy that ended itself says.
+            deploy.record(end_state=end_state(client, deploy, _migration(deploy)))
+            return problems
     finally:
         writer.close()
+
+
+def _migration(deploy: Deploy) -> dict:
+    """What the reaper knows of the migration: whether it started, not how it ended."""
+    environment = deploy.environment
+    planned = deploy.ran_migration or bool(environment and environment.migration_command)
+    if not deploy.ran_migration:
+        return {"planned": planned, "ran": False}
+    return {"planned": True, "ran": True, "outcome": "unknown", "error": "the worker died"}

@@ -1,5 +1,6 @@
 """The stale-deploy reaper and `manage.py fail_stale_deploys`, and the notifications it sends."""
 
+import re
 import socket
 from datetime import timedelta
 from io import StringIO
@@ -57,6 +58,28 @@ def test_a_deploy_without_heartbeat_is_failed_and_its_changes_undone(environment
     assert "Maintenance mode off." in texts
     # The app is free again: another deploy may now be claimed.
     assert not Deploy.objects.filter(app_name=APP, state=State.RUNNING).exists()
+
+
+def test_a_reaped_deploy_says_where_it_left_the_app_like_one_that_ended_itself(
+    environment, sim, client_for, alice
+):
+    sim.api(
+        "PATCH", f"/apps/{APP}/formation", json={"updates": [{"type": "worker", "quantity": 0}]}
+    )
+    deploy = running_since(
+        environment, 120, cleanup_state={"formation": {"worker": 2}}, ran_migration=True
+    )
+    call_command("fail_stale_deploys", stdout=StringIO())
+    deploy.refresh_from_db()
+    live = sim.app_state()["releases"][-1]
+    assert deploy.end_state["maintenance"] is False
+    assert deploy.end_state["formation"] == {"web": 1, "worker": 2}
+    assert deploy.end_state["release"]["version"] == live["version"]
+    assert deploy.end_state["migration"]["outcome"] == "unknown"
+    page = client_for(alice).get(deploy.get_absolute_url()).content.decode()
+    page = re.sub(r"<[^>]+>", "", page)  # the words a person reads
+    assert "Processes: web=1, worker=2." in page
+    assert "The migration ran but its end is unknown (the worker died)" in page
 
 
 def test_a_deploy_with_a_recent_heartbeat_is_left_alone(environment, sim):
