@@ -197,7 +197,7 @@ def test_deploy_option_errors_sit_under_their_fields_and_the_audit_says_what_cha
     shoot(
         page,
         "settings-audit",
-        text=["Maintenance mode: Off → Whole deploy"],
+        text=["Maintenance mode: Off → Every deploy: from before the push"],
         boxes=["h1", ".message", "table.audit"],
     )
 

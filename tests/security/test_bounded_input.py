@@ -271,16 +271,18 @@ KEYS = st.one_of(st.sampled_from(NAMES), st.text(max_size=8))
 QUERIES = st.dictionaries(KEYS, VALUES, max_size=4)
 
 
-def _patterns(patterns, prefix=""):
+def _patterns(patterns, converters=()):
+    """(named pattern, the names of every converter on its way: prefixes and its own)."""
     for pattern in patterns:
+        names = (*converters, *pattern.pattern.converters)
         if isinstance(pattern, URLResolver):
             if pattern.namespace is None and not str(pattern.pattern).startswith("admin"):
-                yield from _patterns(pattern.url_patterns)
+                yield from _patterns(pattern.url_patterns, names)
         elif pattern.name:
-            yield pattern
+            yield pattern, names
 
 
-def _kwargs(pattern, project, deploy, environment, alice):
+def _kwargs(converters, project, deploy, environment, alice):
     values = {
         "slug": project.slug,
         "number": deploy.number,
@@ -294,14 +296,13 @@ def _kwargs(pattern, project, deploy, environment, alice):
         "token": "not-a-token",
         "uidb64": "MQ",
     }
-    return {name: values[name] for name in pattern.pattern.converters}
+    return {name: values[name] for name in converters}
 
 
 def every_get_url(project, deploy, environment, alice):
     args = (project, deploy, environment, alice)
-    names = sorted({pattern.name for pattern in _patterns(get_resolver().url_patterns)})
-    patterns = {p.name: p for p in _patterns(get_resolver().url_patterns)}
-    return [reverse(name, kwargs=_kwargs(patterns[name], *args)) for name in names]
+    found = {pattern.name: names for pattern, names in _patterns(get_resolver().url_patterns)}
+    return [reverse(name, kwargs=_kwargs(found[name], *args)) for name in sorted(found)]
 
 
 @pytest.fixture
