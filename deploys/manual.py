@@ -144,5 +144,5 @@ def unchanged(environment) -> list[str]:
 
 
 def _commands(kind, text) -> str:
-    count = len([line for line in text.splitlines() if line.strip()])
+    count = len(pipeline.commands_of(text))
     return f"Run {count} {kind} command{'' if count == 1 else 's'} in a sandbox"

@@ -87,7 +87,7 @@ def planned_steps(environment: Environment) -> dict[str, str]:
     flush = bool(env.cache_flush and Environment.split_names(env.cache_config_vars))
     steps = [
         ("checkout", True, "Check out the commit"),
-        ("pre_deploy", bool(_commands(env.pre_deploy_commands)), "Pre-deploy commands"),
+        ("pre_deploy", bool(commands_of(env.pre_deploy_commands)), "Pre-deploy commands"),
         ("backup", env.backup_before_migrate and migrating, "Back up the database"),
         ("maintenance_on", maintenance, "Maintenance mode on"),
         ("scale_down", bool(types), f"Scale {', '.join(types)} to 0"),
@@ -96,7 +96,7 @@ def planned_steps(environment: Environment) -> dict[str, str]:
         ("scale_back", bool(types), "Scale back"),
         ("maintenance_off", maintenance, "Maintenance mode off"),
         ("cache_flush", flush, flush and f"Flush the cache ({CacheFlush(env.cache_flush).label})"),
-        ("post_deploy", bool(_commands(env.post_deploy_commands)), "Post-deploy commands"),
+        ("post_deploy", bool(commands_of(env.post_deploy_commands)), "Post-deploy commands"),
         ("health_check", bool(env.health_check_url or env.health_check_text), "Health check"),
     ]
     return {name: title for name, wanted, title in steps if wanted}
@@ -324,7 +324,7 @@ class Run:
             return
         with self.step(name):
             runners.run_commands(
-                _commands(text),
+                commands_of(text),
                 self.checkout,
                 api_key=self.api_key,
                 writer=self.writer,
@@ -800,7 +800,8 @@ class Run:
 RELEASES_SEARCHED = 100  # how far back "Release it again" looks for a build of the commit
 
 
-def _commands(text) -> list[str]:
+def commands_of(text) -> list[str]:
+    """The commands of an environment's command text: one per non-blank line, trimmed."""
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
