@@ -352,6 +352,8 @@ def _advance(call, promotion):
             target.status = "failed"
             target.error_message = fault["message"] or "The promotion to this app failed."
         else:
+            if release.commit:
+                call.sim.repos.copy_commit(source.name, app.name, release.commit)
             made = app.add_release(
                 f"Promote {source.name} v{release.version}",
                 promotion.user_email,
