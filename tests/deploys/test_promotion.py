@@ -2,6 +2,7 @@
 production as it is (no build, no git push), wrapped in production's own steps."""
 
 import pytest
+from django.urls import reverse
 
 from deploys import jobs
 from deploys.models import Deploy, State, StepState, Trigger
@@ -226,3 +227,62 @@ def test_auto_promote_needs_a_health_check_and_a_healthy_deploy(
     failed = deploy_now(staging, user=alice)
     assert failed.state == State.FAILED
     assert not Deploy.objects.filter(trigger=Trigger.PROMOTION).exists()
+
+
+# -- the Promote page ---------------------------------------------------------------------------
+
+
+def promote_url(deploy):
+    return reverse("deploy_promote", args=[deploy.project.slug, deploy.number])
+
+
+def test_the_promote_page_names_what_it_promotes_and_where_then_starts_it(
+    deployed, production, client_for, alice, sim
+):
+    configure(production, migration_command="bash migrate.sh")
+    client = client_for(alice)
+    assert b"Promote\xe2\x80\xa6" in client.get(deployed.get_absolute_url()).content
+    page = client.get(promote_url(deployed))
+    text = page.content.decode()
+    live = sim.app_state(APP)["releases"][-1]
+    assert f'v{deployed.release_version}</span> of <span class="mono">{STAGING}' in text
+    assert deployed.sha[:7] in text and f'<strong class="mono">{APP}</strong>' in text
+    assert f"v{live['version']}</span>" in text  # what is live on the target now
+    assert "Promote release v" in text and "Run the migration in a one-off dyno" in text
+    assert "Push the commit" not in text and "Fetch the repository" not in text
+    assert not Deploy.objects.filter(trigger=Trigger.PROMOTION).exists()  # nothing yet
+    staging_release = sim.app_state(STAGING)["releases"][-1]
+    response = client.post(
+        promote_url(deployed),
+        {"to": production.pk, "app": APP, "release": staging_release["id"]},
+    )
+    promotion = Deploy.objects.get(trigger=Trigger.PROMOTION)
+    assert response["Location"] == promotion.get_absolute_url()
+    assert (promotion.promoted_from, promotion.triggered_by) == (deployed, alice)
+    assert promotion.steps.count() == 0  # queued: the worker runs it
+    shown = client.get(promotion.get_absolute_url()).content.decode()
+    assert f'promotion from <a href="{deployed.get_absolute_url()}">#{deployed.number}</a>' in shown
+    history = client.get(reverse("deploy_history", args=[deployed.project.slug])).content.decode()
+    assert f'from <a href="{deployed.get_absolute_url()}">#{deployed.number}</a>' in history
+
+
+def test_the_promote_page_explains_apps_not_coupled_and_starts_nothing(
+    staging, production, client_for, alice, sim
+):
+    configure(staging, app_name=LONE)
+    deploy = deploy_now(staging, user=alice)
+    client = client_for(alice)
+    page = client.get(promote_url(deploy)).content.decode()
+    assert "cannot be promoted" in page and f"{LONE} is not in a Heroku pipeline" in page
+    response = client.post(promote_url(deploy), {"app": APP, "release": "x"}, follow=True)
+    assert f"{LONE} is not in a Heroku pipeline" in response.content.decode()
+    assert Deploy.objects.count() == 1
+
+
+def test_a_page_older_than_herokus_answer_is_refused(deployed, production, client_for, alice, sim):
+    response = client_for(alice).post(
+        promote_url(deployed), {"app": APP, "release": "an-older-release"}, follow=True
+    )
+    assert "What the page showed has changed on Heroku since" in response.content.decode()
+    assert not Deploy.objects.filter(trigger=Trigger.PROMOTION).exists()
+
