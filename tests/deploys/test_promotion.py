@@ -285,4 +285,3 @@ def test_a_page_older_than_herokus_answer_is_refused(deployed, production, clien
     )
     assert "What the page showed has changed on Heroku since" in response.content.decode()
     assert not Deploy.objects.filter(trigger=Trigger.PROMOTION).exists()
-
