@@ -253,7 +253,7 @@ def deploy_promote(request, slug, number):
         shown = (request.POST.get("app", ""), request.POST.get("release", ""))
         try:
             made = promotion.request_promotion(deploy, request.user, target_id, shown)
-        except (promotion.PromotionRefused, services.DeployError) as error:
+        except services.DeployError as error:  # PromotionRefused too
             messages.error(request, str(error))
             query = f"?to={target_id}" if target_id and target_id.isdigit() else ""
             return redirect(reverse("deploy_promote", args=[slug, number]) + query)

@@ -21,7 +21,7 @@ from projects.models import Environment
 PROMOTION_ORDER = ("development", "staging", "production")  # heroku/cli promote.ts
 
 
-class PromotionRefused(Exception):
+class PromotionRefused(services.DeployError):
     """The promotion cannot be done; str() says why, in the user's words."""
 
 
@@ -215,7 +215,7 @@ def request_promotion(
             branch=deploy.branch,
             trigger=Trigger.PROMOTION,
             user=user,
-            detail=detail or f"Promotion of #{deploy.number} ({deploy.app_name} v{version})",
+            detail=detail,  # the deploy's page says what it promotes (promoted_from)
         )
         promotion.record(
             promoted_from=deploy,
@@ -237,7 +237,7 @@ def auto_promote(deploy, writer) -> Deploy | None:
             f"{deploy.environment_name}",
             finishing=True,
         )
-    except (PromotionRefused, services.DeployError) as error:
+    except services.DeployError as error:
         writer.system(f"Auto-promote: not promoted. {error}")
         return None
     writer.system(

@@ -285,3 +285,18 @@ def test_a_page_older_than_herokus_answer_is_refused(deployed, production, clien
     )
     assert "What the page showed has changed on Heroku since" in response.content.decode()
     assert not Deploy.objects.filter(trigger=Trigger.PROMOTION).exists()
+
+
+def test_retrying_a_promotion_promotes_the_same_release_again(deployed, sim, alice):
+    first = run(request_promotion(deployed, alice))
+    assert first.state == State.SUCCEEDED, first.reason
+    from deploys.services import retry_deploy
+
+    again = run(retry_deploy(first, alice))
+    assert again.state == State.SUCCEEDED, again.reason
+    assert (again.trigger, again.promoted_from, again.trigger_detail) == (
+        Trigger.PROMOTION,
+        deployed,
+        f"Retry of #{first.number}",
+    )
+    assert sim.app_state(APP)["pushes"] == []
