@@ -788,6 +788,9 @@ class Run:
         log is open to say so (the promotion is a deploy of its own)."""
         from deploys.promotion import auto_promote  # it queues deploys: a cycle
 
+        if self.deploy.trigger == Trigger.ROLLBACK:
+            self.writer.system("Auto-promote: a rollback is not promoted.")
+            return
         if "health_check" not in self.planned:
             self.writer.system(
                 "Auto-promote: not promoted, as this environment has no health check to tell "
