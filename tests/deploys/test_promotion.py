@@ -242,6 +242,8 @@ def test_the_promote_page_names_what_it_promotes_and_where_then_starts_it(
     configure(production, migration_command="bash migrate.sh")
     client = client_for(alice)
     assert b"Promote\xe2\x80\xa6" in client.get(deployed.get_absolute_url()).content
+    overview = client.get(deployed.project.get_absolute_url()).content.decode()
+    assert f'class="promote-link" href="{promote_url(deployed)}"' in overview
     page = client.get(promote_url(deployed))
     text = page.content.decode()
     live = sim.app_state(APP)["releases"][-1]
