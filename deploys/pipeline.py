@@ -29,7 +29,16 @@ from deploys.heartbeat import Heartbeat, this_worker
 from deploys.logwriter import LogWriter, private_key_secrets
 from deploys.models import Deploy, DeployStep, State, StepState, Trigger
 from herokucd import http
-from herokucd.heroku import DynoCanceled, DynoError, DynoTimeout, HerokuClient, HerokuError
+from herokucd.heroku import (
+    DynoCanceled,
+    DynoError,
+    DynoTimeout,
+    Forbidden,
+    HerokuClient,
+    HerokuError,
+    InvalidParams,
+    NotFound,
+)
 from projects.models import CacheFlush, CommitOnHeroku, Environment, MaintenanceMode
 
 log = logging.getLogger(__name__)
@@ -449,13 +458,7 @@ class Run:
         with self.step("promote"):
             before = self.client.releases(self.app, limit=1)
             self.save(previous_release_id=before[0]["id"] if before else "")
-            pipeline = self.pipeline
-            promotion = self.client.promote(
-                pipeline.id,
-                pipeline.source_app_id,
-                deploy.promotion_source_release_id,
-                pipeline.target_app_id,
-            )
+            promotion = self.start_promotion()
             self.writer.system(f"Heroku promotion {promotion['id']} started.")
             target = self.wait_for_promotion(promotion["id"])
             if target["status"] == "failed":
@@ -464,12 +467,30 @@ class Run:
             self.writer.system(f"Heroku promoted {promotion_words(deploy)} to {self.app}.")
             self.check_release(before[0] if before else None, *self.newest_release())
 
+    def start_promotion(self) -> dict:
+        pipeline, words = self.pipeline, promotion_words(self.deploy)
+        try:
+            return self.client.promote(
+                pipeline.id,
+                pipeline.source_app_id,
+                self.deploy.promotion_source_release_id,
+                pipeline.target_app_id,
+            )
+        except (InvalidParams, Forbidden, NotFound) as refused:
+            raise StepFailed(
+                f"Heroku refused to promote {words} to {self.app}: {refused}"
+            ) from None
+
     def wait_for_promotion(self, promotion_id) -> dict:
         poll = getattr(settings, "DEPLOY_PROMOTION_POLL_SECONDS", 2)
         deadline = time.monotonic() + PROMOTION_TIMEOUT
         while True:
             targets = self.client.promotion_targets(promotion_id)
-            target = next(t for t in targets if t["app"]["id"] == self.pipeline.target_app_id)
+            target = next(
+                (t for t in targets if t["app"]["id"] == self.pipeline.target_app_id), None
+            )
+            if target is None:
+                raise StepFailed(f"Heroku's promotion names no target {self.app}.")
             if target["status"] != "pending":
                 return target
             if time.monotonic() > deadline:

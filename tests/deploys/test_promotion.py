@@ -164,7 +164,11 @@ def test_a_promotion_heroku_refuses_fails_before_the_release_and_cleans_up(
     sim.fault("POST /pipeline-promotions", status=422, message="Promotion is not allowed.")
     promotion = run(request_promotion(deployed, alice))
     assert promotion.state == State.FAILED
-    assert promotion.reason == "Promotion is not allowed."
+    assert promotion.reason == (
+        f"Heroku refused to promote release v{deployed.release_version} of {STAGING} to {APP}: "
+        "Promotion is not allowed."
+    )
+    assert promotion.steps.get(name="promote").state == StepState.FAILED
     assert sim.app_state(APP)["maintenance"] is False
 
 
