@@ -154,6 +154,11 @@ def promotable(deploy, finishing=False) -> str:
     `finishing`: the pipeline asks as the deploy ends, succeeded."""
     if deploy.environment is None:
         return f"The environment {deploy.environment_name} no longer exists."
+    if deploy.environment.app_name != deploy.app_name:
+        return (
+            f"The environment {deploy.environment_name} now deploys to "
+            f"{deploy.environment.app_name}, not {deploy.app_name}: promote a newer deploy."
+        )
     succeeded = finishing or deploy.state == State.SUCCEEDED
     if not succeeded or not deploy.release_version:
         return "Only a succeeded deploy that made a Heroku release can be promoted."
