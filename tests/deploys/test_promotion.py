@@ -306,3 +306,33 @@ def test_retrying_a_promotion_promotes_the_same_release_again(deployed, sim, ali
         f"Retry of #{first.number}",
     )
     assert sim.app_state(APP)["pushes"] == []
+
+
+@pytest.fixture
+def slow_sim(sim, settings):
+    """The same apps and keys, with promotions that stay pending for 30 seconds."""
+    state = {**sim.seed, "promotion_seconds": 30}
+    with start_heroku_sim(state) as slow:
+        for name, value in sim_env(slow).items():
+            setattr(settings, name, value)
+        yield slow
+
+
+def test_cancel_while_heroku_promotes_stops_waiting_and_cleans_up(
+    slow_sim, staging, production, alice
+):
+    from deploys.services import cancel_deploy
+    from tests.deploys.test_pipeline import run_in_thread, wait_for
+
+    source = deploy_now(staging, user=alice)
+    assert source.state == State.SUCCEEDED, source.reason
+    configure(production, maintenance_mode=MaintenanceMode.DEPLOY)
+    promotion = request_promotion(source, alice)
+    thread = run_in_thread(promotion)
+    wait_for(lambda: promotion.steps.filter(name="promote", state=StepState.RUNNING).exists())
+    cancel_deploy(promotion, alice)
+    thread.join(30)
+    promotion.refresh_from_db()
+    assert promotion.state == State.CANCELED
+    assert promotion.steps.get(name="promote").state == StepState.CANCELED
+    assert slow_sim.app_state(APP)["maintenance"] is False
