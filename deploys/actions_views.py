@@ -179,12 +179,14 @@ def deploy_rollback(request, slug, number):
     if request.method == "POST":
         try:
             shown_app = request.POST.get("app")  # the app the page named
+            release = request.POST.get("release")
             rollback = services.rollback_deploy(
-                deploy, request.user, request.POST.get("release"), shown_app
+                deploy, request.user, release, shown_app, _restore_asked(request.POST, release)
             )
         except services.DeployError as error:
             messages.error(request, str(error))
             return redirect("deploy_rollback", slug, number)
+        restored = {"restore": rollback.restore_backup_name} if rollback.restore_backup_name else {}
         audit.record(
             deploy.project,
             request.user,
@@ -193,12 +195,28 @@ def deploy_rollback(request, slug, number):
             rollback=rollback.number,
             to_version=rollback.rollback_version,
             to_commit=rollback.sha,
+            **restored,
         )
         return redirect(rollback)
     context = {"project": deploy.project, "deploy": deploy}
     if deploy.environment is not None:
         context |= _rollback_context(deploy, request.GET.get("to", ""))
     return render(request, "deploys/actions/rollback_confirm.html", context)
+
+
+def _restore_asked(data, release) -> tuple[str, str] | None:
+    """(backup name, typed app name) when the restore of the chosen release was ticked. Each
+    release has its own fields; one ticked under another release is refused, not ignored."""
+    version = str(release or "").strip().removeprefix("v")
+    ticked = [key for key in data if key.startswith("restore-") and data.get(key)]
+    if any(key != f"restore-{version}" for key in ticked):
+        raise services.DeployError(
+            "The database restore you ticked belongs to another release than the one chosen: "
+            "choose again; nothing was started."
+        )
+    if not ticked:
+        return None
+    return data[f"restore-{version}"], data.get(f"confirm-app-{version}", "")
 
 
 def _rollback_context(deploy, to) -> dict:
@@ -211,17 +229,15 @@ def _rollback_context(deploy, to) -> dict:
         selected is None or selected.deploy is None or selected.deploy.number != wanted
     ):
         problem = _not_a_target(deploy.project, wanted, choices)
-    migrated = Deploy.objects.none()
-    if selected is not None:
-        migrated = Deploy.objects.filter(
-            environment=environment, ran_migration=True, release_version__gt=selected.version
-        ).order_by("-number")[:10]
+    offers = live.restore_offers(environment, [target.version for target in choices.all])
     return {
         "environment": environment,
         "choices": choices,
         "selected": selected,
         "to_problem": problem,
-        "migrated": list(migrated),
+        "offers": [
+            (target, offers[target.version]) for target in choices.all if target.version in offers
+        ],
     }
 
 

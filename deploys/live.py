@@ -231,6 +231,41 @@ class Choices:
         return (wanted or self.deploys or self.outside or [None])[0]
 
 
+@dataclass
+class RestoreOffer:
+    """What a rollback to one release can do about the database: the deploys since that
+    release that ran a migration (newest first); the backup taken before the earliest of them
+    puts the database back as that release's code knew it."""
+
+    migrated: list
+
+    @property
+    def first(self) -> Deploy:
+        return self.migrated[-1]
+
+    @property
+    def backup_name(self) -> str:
+        return self.first.backup_name
+
+
+def restore_offers(environment, versions) -> dict[int, RestoreOffer]:
+    """{version: RestoreOffer} of the release `versions` with a migration run since them."""
+    migrated = list(
+        Deploy.objects.filter(
+            environment=environment,
+            app_name=environment.app_name,
+            ran_migration=True,
+            release_version__isnull=False,
+        ).order_by("-number")[:100]
+    )
+    offers = {}
+    for version in versions:
+        since = [deploy for deploy in migrated if deploy.release_version > version]
+        if since:
+            offers[version] = RestoreOffer(since[:CHOICES])
+    return offers
+
+
 def rollback_choices(environment) -> Choices:
     """The environment's earlier succeeded deploys and Heroku's recent releases of its app,
     without the live one. Heroku unreachable: the deploys alone, with the problem."""

@@ -83,6 +83,12 @@ class Deploy(models.Model):
     # A rollback's target: the Heroku release it puts back (its id, as Heroku's rollback wants).
     rollback_release_id = models.CharField(max_length=64, blank=True)
     rollback_version = models.PositiveIntegerField(null=True, blank=True)
+    # A rollback that also restores the database: the backup it restores ("b012"), taken
+    # before the migrating deploy `restore_before` (the chooser offers only that pairing).
+    restore_backup_name = models.CharField(max_length=20, blank=True)
+    restore_before = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # A promotion (Heroku pipelines): the succeeded deploy whose release it promotes, and that
     # release (app, id, version) as it was when the promotion was asked for.
     promoted_from = models.ForeignKey(

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 PUSH_TIMEOUT = 1800
 PUSH_IDLE_TIMEOUT = 600
 PROMOTION_TIMEOUT = 1800
+RESTORE_TIMEOUT = 3600
 COMMAND_IDLE_TIMEOUT = 300
 
 
@@ -115,6 +116,26 @@ def planned_steps(environment: Environment, promote_from: str = "") -> dict[str,
     if promote_from:
         steps = [_promotion_step(step, promote_from) for step in steps]
     return {name: title for name, wanted, title in steps if wanted}
+
+
+def rollback_plan(deploy) -> dict[str, str]:
+    """A rollback's steps: the rollback alone, or, restoring the database, in maintenance with
+    the workers at 0 around the restore and the rollback (the cleanup undoes both)."""
+    undone = deploy.rollback_of
+    title = f"Roll back deploy #{undone.number}" if undone else "Roll back"
+    name = deploy.restore_backup_name
+    if not name:
+        return {"rollback": title}
+    before = deploy.restore_before
+    taken = f" taken before deploy #{before.number}" if before else ""
+    return {
+        "maintenance_on": "Maintenance mode on",
+        "scale_down": "Scale the workers to 0",
+        "restore": f"Restore the database from backup {name}{taken}",
+        "rollback": title,
+        "scale_back": "Scale back",
+        "maintenance_off": "Maintenance mode off",
+    }
 
 
 def _promotion_step(step, promote_from):
@@ -237,7 +258,7 @@ class Run:
 
     def steps(self):
         if self.deploy.trigger == Trigger.ROLLBACK:
-            self.rollback_release()
+            self.rollback_steps()
             return
         if self.deploy.trigger == Trigger.PROMOTION:
             self.promotion_steps()
@@ -276,12 +297,22 @@ class Run:
         if self.steps_after("promote"):
             self.confirm_live()
 
+    def rollback_steps(self):
+        """A rollback; one that restores the database too does it with the app in maintenance
+        and its workers at 0 (no job writes meanwhile), the restore before the code, so a
+        restore Heroku refuses leaves the app as it was. The cleanup undoes both, always."""
+        self.maintenance_on()
+        self.scale_down()
+        self.restore()
+        self.rollback_release()
+        self.scale_back()
+        self.maintenance_off()
+
     def plan(self) -> dict[str, str]:
         """The steps this deploy runs, in order, name -> title. The one place that decides
         which steps run: each step method returns at once when its name is not planned."""
         if self.deploy.trigger == Trigger.ROLLBACK:
-            undone = self.deploy.rollback_of
-            return {"rollback": f"Roll back deploy #{undone.number}" if undone else "Roll back"}
+            return rollback_plan(self.deploy)
         if self.deploy.trigger == Trigger.PROMOTION:
             return planned_steps(self.environment, promotion_words(self.deploy))
         return planned_steps(self.environment)
@@ -421,15 +452,51 @@ class Run:
     def scale_down(self):
         if "scale_down" not in self.planned:
             return
-        types = Environment.split_names(self.environment.scale_down_types)
         with self.step("scale_down"):
             current = {item["type"]: item["quantity"] for item in self.client.formation(self.app)}
+            types = self.types_to_scale_down(current)
             for missing in [kind for kind in types if kind not in current]:
                 self.writer.system(f"This app has no {missing} process type; skipped.")
             previous = {kind: current[kind] for kind in types if kind in current}
             self.remember(formation=previous)
             self.client.scale(self.app, dict.fromkeys(previous, 0))
             self.writer.system(f"Scaled to 0; will scale back to {quantities(previous)}.")
+
+    def types_to_scale_down(self, current) -> list[str]:
+        """The environment's; for a database restore, every process type but web (which the
+        maintenance page stands in for): nothing may write while the restore runs."""
+        if self.deploy.restore_backup_name:
+            return [kind for kind in current if kind != "web"]
+        return Environment.split_names(self.environment.scale_down_types)
+
+    def restore(self):
+        if "restore" not in self.planned:
+            return
+        name = self.deploy.restore_backup_name
+        with self.step("restore"):
+            self.writer.system(
+                f"Restoring the DATABASE_URL database of {self.app} from backup {name} "
+                "(heroku pg:backups:restore). Data written since the backup is replaced."
+            )
+            poll = getattr(settings, "DEPLOY_BACKUP_POLL_SECONDS", 3)
+            restore = self.client.restore_backup(
+                self.app, name, poll, RESTORE_TIMEOUT, self._restore_progress
+            )
+            self.writer.system(f"Restore {restore.name} finished: the database is as {name} was.")
+
+    def _restore_progress(self, restore):
+        """Each change of the restore as Heroku reports it. A cancel is not obeyed here: Heroku
+        would go on restoring while the app left maintenance; it stops the steps after it."""
+        said = (restore.finished_at, restore.processed_bytes)
+        if said == getattr(self, "_restore_said", None):
+            return
+        self._restore_said = said
+        done = f"{restore.processed_bytes or 0:,} bytes restored"
+        if restore.finished_at:
+            outcome = "succeeded" if restore.succeeded else "failed"
+            self.writer.system(f"Restore {restore.name} {outcome} ({done}).")
+        else:
+            self.writer.system(f"Restore {restore.name} running: {done}.")
 
     def push(self):
         with self.step("push"):

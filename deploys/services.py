@@ -113,12 +113,14 @@ def retry_deploy(deploy: Deploy, user) -> Deploy:
     )
 
 
-def rollback_deploy(deploy: Deploy, user, version, shown_app=None) -> Deploy:
+def rollback_deploy(deploy: Deploy, user, version, shown_app=None, restore=None) -> Deploy:
     """A deploy that puts back release `version` of the app (Heroku copies its code and config
     vars into a new release), started from `deploy`'s page. Heroku is asked first that it is
     a release of the app that can be rolled back to; the rollback deploy's commit is the one
     that release runs, so its page shows what it put live. `shown_app`: the app the
-    confirmation named, refused when the environment has moved to another app since."""
+    confirmation named, refused when the environment has moved to another app since.
+    `restore`: (backup name, typed app name) to restore the database from the backup taken
+    before the first migration since that release (live.restore_offers), checked first."""
     environment = _environment_of(deploy)
     app = environment.app_name
     if shown_app is not None and shown_app != app:
@@ -126,6 +128,7 @@ def rollback_deploy(deploy: Deploy, user, version, shown_app=None) -> Deploy:
             f"The environment {environment.name} now deploys to {app}, not {shown_app} as the page "
             "said: look at the releases again before rolling back."
         )
+    offer = _restore_offer(environment, _version(version), restore) if restore else None
     release, commit = _rollback_target(environment, _version(version))
     made = Deploy.objects.filter(
         project_id=deploy.project_id, app_name=app, release_version=release["version"]
@@ -143,7 +146,37 @@ def rollback_deploy(deploy: Deploy, user, version, shown_app=None) -> Deploy:
             rollback_of=deploy,
         )
         rollback.record(rollback_release_id=release["id"], rollback_version=release["version"])
+        if offer is not None:
+            rollback.record(restore_backup_name=offer.backup_name, restore_before=offer.first)
     return rollback
+
+
+def _restore_offer(environment, version, restore):
+    """The offer the confirmation showed for release `version`, when the typed app name
+    confirms it; else DeployError, before anything is asked of Heroku or started."""
+    backup_name, typed = restore
+    app = environment.app_name
+    offer = live.restore_offers(environment, [version]).get(version)
+    if offer is None:
+        raise DeployError(
+            f"No migration ran since v{version}: there is no database to restore; nothing was "
+            "started."
+        )
+    if not offer.backup_name:
+        raise DeployError(
+            f"No backup was taken before deploy #{offer.first.number}'s migration: the database "
+            "cannot be restored; nothing was started."
+        )
+    if backup_name != offer.backup_name:
+        raise DeployError(
+            f"The backup to restore for v{version} is {offer.backup_name}, not {backup_name}: "
+            "look at the page again; nothing was started."
+        )
+    if (typed or "").strip() != app:
+        raise DeployError(
+            f"To restore the database, type the app name {app} exactly; nothing was started."
+        )
+    return offer
 
 
 def _version(value) -> int:

@@ -59,7 +59,10 @@ def _app(app):
         "pushes": list(app.pushes),
         "dynos": [_dyno_run(d) for d in app.finished_dynos + app.dynos],
         "backups": [{k: v for k, v in b.items() if not k.startswith("_")} for b in app.backups],
-        "addons": [{"id": a.id, "name": a.name, "plan": a.plan} for a in app.addons],
+        "addons": [
+            {"id": a.id, "name": a.name, "plan": a.plan, "restored_from": a.restored_from}
+            for a in app.addons
+        ],
         "logs": [e["line"] for e in app.logs],
     }
 

@@ -1,8 +1,12 @@
-"""Heroku Postgres data API (api.data.heroku.com) as `pg:backups:capture` uses it (§4 of
-docs/heroku.md).
+"""Heroku Postgres data API (api.data.heroku.com) as `pg:backups:capture` and
+`pg:backups:restore` use it (§4 of docs/heroku.md).
 
-The CLI sends these to HEROKU_DATA_HOST with the same Bearer token; a backup finishes
-`backup_seconds` (STATE.json, default 1.0) after it was captured.
+The CLI sends these to HEROKU_DATA_HOST with the same Bearer token; a backup or a restore
+finishes `backup_seconds` (STATE.json, default 1.0) after it was started, its
+`processed_bytes` growing meanwhile. Backups and restores are both "transfers" of the app,
+numbered together. A restore fails (finishes with `succeeded: false`, the fault's message in
+its logs) when a fault `{"route": "RESTORE <app>", "message": ...}` is queued; the app's
+database records which backup it was last restored from (`restored_from` in the state).
 """
 
 import time
@@ -17,6 +21,7 @@ PG_SERVICE = "heroku-postgresql"
 def register(router):
     router.add("GET", "/client/v11/databases/{addon_id}", needs_accept=False)(database_info)
     router.add("POST", "/client/v11/databases/{addon_id}/backups", needs_accept=False)(capture)
+    router.add("POST", "/client/v11/databases/{addon_id}/restores", needs_accept=False)(restore)
     router.add("GET", "/client/v11/apps/{app}/transfers", needs_accept=False)(list_transfers)
     router.add("GET", "/client/v11/apps/{app}/transfers/{transfer}", needs_accept=False)(
         get_transfer
@@ -88,22 +93,78 @@ def capture(call, addon_id):
     return 201, _public(transfer, verbose=False)
 
 
+def restore(call, addon_id):
+    """`pg:backups:restore`: the CLI posts the backup's `to_url` as `backup_url`."""
+    app, addon = _database(call, addon_id)
+    body = call.json() or {}
+    url = body.get("backup_url")
+    if not isinstance(url, str) or not url:
+        raise ApiError(422, "invalid_params", "backup_url is required.")
+    backup = next((t for t in app.backups if t["to_url"] == url and t["succeeded"]), None)
+    if backup is None:  # the simulator restores only its own backups
+        raise ApiError(422, "invalid_params", "Couldn't download the backup at backup_url.")
+    fault = call.sim.faults.take(f"RESTORE {app.name}")
+    num = len(app.backups) + 1
+    transfer = {
+        **backup,
+        "uuid": str(uuid.uuid4()),
+        "num": num,
+        "from_name": "BACKUP",
+        "from_type": "gof3r",
+        "from_url": url,
+        "to_name": addon.config_var.removesuffix("_URL"),
+        "to_type": "pg_restore",
+        "to_url": app.config_vars.get(addon.config_var, ""),
+        "options": {"extensions": body.get("extensions")} if body.get("extensions") else {},
+        "processed_bytes": 0,
+        "succeeded": None,
+        "created_at": now_iso(),
+        "started_at": now_iso(),
+        "finished_at": None,
+        "updated_at": now_iso(),
+        "_finishes": time.time() + call.sim.state.backup_seconds,
+        "_started": time.time(),
+        "_fails": (fault["message"] or "pg_restore: error: could not execute query")
+        if fault
+        else None,
+        "_backup": f"b{backup['num']:03d}",
+        "_addon": addon,
+    }
+    app.backups.append(transfer)
+    call.app_name = app.name
+    call.summary = f"restore of b{backup['num']:03d} to {addon.name}"
+    return 201, _public(transfer, verbose=False)
+
+
 def _settle(transfer):
-    if transfer["finished_at"] is None and time.time() >= transfer["_finishes"]:
-        transfer.update(
-            finished_at=now_iso(),
-            updated_at=now_iso(),
-            succeeded=True,
-            processed_bytes=transfer["source_bytes"],
-        )
+    if transfer["finished_at"] is not None:
+        return
+    if time.time() < transfer["_finishes"]:
+        if "_started" in transfer:  # a restore shows its progress
+            spent = time.time() - transfer["_started"]
+            share = spent / max(transfer["_finishes"] - transfer["_started"], 0.001)
+            transfer["processed_bytes"] = int(transfer["source_bytes"] * min(share, 0.99))
+        return
+    failed = transfer.get("_fails")
+    transfer.update(
+        finished_at=now_iso(),
+        updated_at=now_iso(),
+        succeeded=not failed,
+        processed_bytes=transfer["processed_bytes"] if failed else transfer["source_bytes"],
+    )
+    if not failed and transfer.get("_addon") is not None:
+        transfer["_addon"].restored_from = transfer["_backup"]
 
 
 def _logs(transfer):
-    logs = [{"created_at": transfer["started_at"], "level": "info", "message": "pg_dump started"}]
+    if transfer["to_type"] == "pg_restore":
+        first, last = "pg_restore started", transfer.get("_fails") or "restore done"
+    else:
+        first, last = "pg_dump started", "upload done"
+    logs = [{"created_at": transfer["started_at"], "level": "info", "message": first}]
     if transfer["finished_at"]:
-        logs.append(
-            {"created_at": transfer["finished_at"], "level": "info", "message": "upload done"}
-        )
+        level = "error" if transfer.get("_fails") else "info"
+        logs.append({"created_at": transfer["finished_at"], "level": level, "message": last})
     return logs
 
 

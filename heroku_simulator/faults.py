@@ -1,7 +1,8 @@
 """Injected faults: `{"route": "PATCH /apps/{app}", "status": 503, "count": 2, "delay": 5}`.
 
 Routes are the simulator's route patterns: Platform API routes as "METHOD /path/{param}",
-every git request as "GIT /{app}.git", rendezvous connections as "RENDEZVOUS".
+every git request as "GIT /{app}.git", rendezvous connections as "RENDEZVOUS", a Postgres
+restore that runs and then fails as "RESTORE {app name}" (its `message` in the restore's logs).
 Without `count` a fault applies until reset.
 """
 

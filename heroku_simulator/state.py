@@ -61,6 +61,7 @@ class Addon:
     id: str = field(default_factory=new_id)
     attachment_id: str = field(default_factory=new_id)
     created_at: str = field(default_factory=now_iso)
+    restored_from: str = ""  # a Postgres database: the backup its last restore put back
 
 
 @dataclass

@@ -143,6 +143,10 @@ class BackupTimeout(HerokuError):
     """The backup did not finish in time. It may still finish on Heroku."""
 
 
+class RestoreFailed(HerokuError):
+    """Heroku ran the restore and it failed; str() ends with the restore's last log lines."""
+
+
 ERRORS_BY_STATUS = {401: Unauthorized, 403: Forbidden, 404: NotFound, 422: InvalidParams}
 
 
@@ -153,7 +157,7 @@ ERRORS_BY_STATUS = {401: Unauthorized, 403: Forbidden, 404: NotFound, 422: Inval
 class Backup:
     """A Heroku Postgres backup (a "transfer", docs/heroku.md §4)."""
 
-    name: str  # as users see it in `heroku pg:backups`: "b005", "a012" when scheduled
+    name: str  # as users see it in `heroku pg:backups`: "b005", "a012" when scheduled, "r006"
     uuid: str
     num: int
     succeeded: bool | None  # None while running
@@ -164,7 +168,11 @@ class Backup:
     @classmethod
     def from_transfer(cls, transfer: JSON) -> Backup:
         num = int(transfer["num"])
-        prefix = "a" if transfer.get("schedule") else "b"
+        # As the CLI names transfers: a restore is "r005" ("c005" when copied from a database).
+        if transfer.get("to_type") == "pg_restore":
+            prefix = "c" if transfer.get("from_type") == "pg_dump" else "r"
+        else:
+            prefix = "a" if transfer.get("schedule") else "b"
         return cls(
             name=f"{prefix}{num:03d}",
             uuid=transfer["uuid"],
@@ -426,6 +434,57 @@ class HerokuClient:
         if on_progress:
             on_progress(backup)
         return self._wait_for_backup(app, backup, poll_interval, timeout, on_progress)
+
+    def restore_backup(
+        self,
+        app: str,
+        backup_name: str,
+        poll_interval: float = 3,
+        timeout: float = 3600,
+        on_progress: Callable[[Backup], object] | None = None,
+    ) -> Backup:
+        """Restore backup `backup_name` ("b012") of the app into its DATABASE_URL database, as
+        `heroku pg:backups:restore b012 DATABASE_URL` does (docs/heroku.md §4.1), and wait.
+
+        The backup must be one of the app's finished, succeeded backups. `on_progress` gets
+        the restore (a transfer too) once started and after each poll. Raises RestoreFailed
+        when Heroku says it failed, BackupTimeout when it still runs after `timeout` seconds.
+        """
+        addon_id = self._database_addon_id(app)
+        backup = self._backup_named(app, backup_name)
+        body = {"backup_url": backup.transfer["to_url"]}
+        path = f"/client/v11/databases/{addon_id}/restores"
+        restore = Backup.from_transfer(self._call("POST", path, json=body, base=self.data_api_url))
+        if on_progress:
+            on_progress(restore)
+        restore = self._wait_for_backup(app, restore, poll_interval, timeout, on_progress)
+        if not restore.succeeded:
+            raise RestoreFailed(self._restore_failure(app, backup_name, restore))
+        return restore
+
+    def _backup_named(self, app: str, name: str) -> Backup:
+        path = f"/client/v11/apps/{_segment(app)}/transfers"
+        transfers = self._call("GET", path, base=self.data_api_url) or []
+        backups = [
+            Backup.from_transfer(t)
+            for t in transfers
+            if t.get("from_type") == "pg_dump" and t.get("to_type") == "gof3r"
+        ]
+        found = next((b for b in backups if b.name == name), None)
+        if found is None:
+            raise NotFound(f"Backup {name} was not found for {app}: it may have expired.")
+        if not found.succeeded:
+            raise InvalidParams(f"Backup {name} of {app} did not complete successfully.")
+        return found
+
+    def _restore_failure(self, app, backup_name, restore) -> str:
+        path = f"/client/v11/apps/{_segment(app)}/transfers/{_segment(restore.uuid)}?verbose=true"
+        try:
+            logs = self._call("GET", path, base=self.data_api_url).get("logs") or []
+        except HerokuError:
+            logs = []
+        said = " ".join(str(entry.get("message", "")) for entry in logs[-5:]).strip()
+        return f"The restore of {backup_name} failed on Heroku" + (f": {said}" if said else ".")
 
     def backup(self, app: str, uuid: str) -> Backup:
         path = f"/client/v11/apps/{_segment(app)}/transfers/{_segment(uuid)}"

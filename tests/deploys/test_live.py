@@ -159,7 +159,7 @@ def test_the_chooser_names_where_the_app_is_and_defaults_to_the_last_good_deploy
     assert checked in text
     assert f'value="{third.release_version}"' not in text  # live now: not offered
     assert "#1 · " in text and "alice" in text
-    assert "The database and the add-ons are not changed" in text
+    assert "The add-ons are not changed, nor the database unless you tick" in text
 
 
 def test_the_chooser_names_the_migrations_a_rollback_does_not_undo(
@@ -169,7 +169,7 @@ def test_the_chooser_names_the_migrations_a_rollback_does_not_undo(
     Deploy.objects.filter(pk=third.pk).update(ran_migration=True, backup_name="b007")
     text = client_for(alice).get(rollback_url(third)).content.decode()
     assert "Deploy #3 ran a database migration" in text
-    assert "heroku pg:backups:restore b007 -a foo-bar-123" in text
+    assert "Also restore the database from backup" in text and "b007" in text
     assert "Roll back foo-bar-123" in text
 
 

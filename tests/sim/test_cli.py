@@ -112,3 +112,22 @@ def test_pg_backups_capture_finishes(heroku_sim_factory):
     output = ok(sim.cli("pg:backups:capture", "-a", APP))
     assert "Backing up DATABASE to b001... done" in output
     assert sim.app_state()["backups"][0]["succeeded"] is True
+
+
+def test_pg_backups_restore_restores_the_backup_and_fails_when_told(heroku_sim_factory):
+    state = default_state()
+    state["backup_seconds"] = 0
+    sim = heroku_sim_factory(state)
+    ok(sim.cli("pg:backups:capture", "-a", APP))
+    output = ok(sim.cli("pg:backups:restore", "b001", "DATABASE_URL", "-a", APP, "--confirm", APP))
+    assert "Starting restore of b001" in output
+    database = next(a for a in sim.app_state()["addons"] if a["plan"].startswith("heroku-postgres"))
+    assert database["restored_from"] == "b001"
+    restore = sim.app_state()["backups"][-1]
+    assert (restore["to_type"], restore["succeeded"]) == ("pg_restore", True)
+
+    sim.fault(f"RESTORE {APP}", message="pg_restore: out of disk", count=1)
+    failed = sim.cli("pg:backups:restore", "b001", "DATABASE_URL", "-a", APP, "--confirm", APP)
+    assert failed.returncode != 0
+    assert "pg_restore: out of disk" in failed.stdout + failed.stderr
+    assert sim.app_state()["backups"][-1]["succeeded"] is False
