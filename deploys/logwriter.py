@@ -136,6 +136,18 @@ def redact_visible(pattern: re.Pattern, texts: list[str]) -> dict[int, str]:
     return {index: _cut(texts[index], ranges) for index, ranges in cuts.items()}
 
 
+def redact_lines(pattern: re.Pattern, texts: list[str]) -> list[str]:
+    """Consecutive stored lines of one step, redacted as the writer redacts them when it stores
+    them: each form of a secret within a line, then (only when the lines as the viewer shows
+    them still hold one) each part of it through hidden sequences or across lines. For lines
+    stored before a secret was known (deploys/scrub.py)."""
+    texts = pattern.sub(REDACTED, "\n".join(texts)).split("\n")
+    if pattern.search(HIDDEN.sub("", "".join(texts))) is None:
+        return texts
+    changed = redact_visible(pattern, texts)
+    return [changed.get(index, text) for index, text in enumerate(texts)]
+
+
 def _cut(text: str, ranges: list[tuple[int, int]]) -> str:
     parts, last = [], 0
     for start, end in sorted(ranges):

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 # Django registers the models of the modules an app's models module imports: the app's other
 # models live in these two, and are imported from them where used.
-from deploys import live_models, trigger_models  # noqa: F401
+from deploys import live_models, scrub_models, trigger_models  # noqa: F401
 from projects import pagecache
 from projects.models import Environment, Project
 

@@ -6,8 +6,12 @@ A Deploy marks them itself, in each of its transitions (deploys.models.Deploy, d
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from deploys import scrub
 from deploys.trigger_models import GitRequest, WebhookEvent
+from herokucd import crypto
 from projects import pagecache
+from projects.models import Environment, Project
+from projects.signals import secrets_changed
 
 
 @receiver(post_save, sender=WebhookEvent)
@@ -19,3 +23,23 @@ def webhook_event_saved(sender, instance, **kwargs):
 def git_request_saved(sender, instance, **kwargs):
     if instance.deploy_id:
         pagecache.touch(instance.deploy.project_id)
+
+
+@receiver(secrets_changed)
+def scrub_on_secret_change(sender, project, actor, reason, values=(), config_vars=None, **kw):
+    scrub.start(project, actor, reason, values, config_vars)
+
+
+@receiver(crypto.keys_rotated)
+def scrub_after_key_rotation(sender, **kwargs) -> str:
+    """Every project with stored logs: its secrets, and its environments' secret config vars
+    as Heroku has them now, redacted from all of them."""
+    started = 0
+    for project in Project.objects.filter(deploys__log_chunks__isnull=False).distinct():
+        names = {}
+        for environment in project.environments.exclude(secret_config_vars=""):
+            wanted = Environment.split_names(environment.secret_config_vars)
+            names.setdefault(environment.app_name, []).extend(wanted)
+        scrub.start(project, None, "The encryption keys were rotated", config_vars=names)
+        started += 1
+    return f"queued a scrub of the stored logs of {started} project(s)"

@@ -6,7 +6,9 @@ here the worker that saw it die undoes the deploy's changes on the app right awa
 meanwhile), fails it, notifies it like any failed deploy and hands the app to its next deploy
 (deploys/reaper.py). Its periodic
 maintenance also queues again the queued deploys whose job was lost (Redis unreachable when the
-deploy was requested) and the notifications that could not be queued when a deploy ended.
+deploy was requested), the notifications that could not be queued when a deploy ended, and the
+log scrubs nothing moved for a while. A log scrub whose horse died is queued again at once: it
+resumes after its last chunk done (deploys/scrub.py).
 """
 
 import logging
@@ -17,7 +19,7 @@ import sys
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import jobs, notifications, ratelimit, reaper
+from deploys import jobs, notifications, ratelimit, reaper, scrub
 from deploys.heartbeat import this_worker
 from deploys.models import Deploy, DeployStep, State
 from herokucd import crypto, supervise
@@ -56,6 +58,9 @@ class DeployWorker(Worker):
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        if job.func_name == scrub.RUN_SCRUB and job.args:
+            resume_scrub(job.args[0])
+            return
         if job.func_name != RUN_DEPLOY or not job.args or not retpid:
             return
         try:
@@ -69,6 +74,7 @@ class DeployWorker(Worker):
         super().run_maintenance_tasks()
         try:
             jobs.requeue_orphans()
+            scrub.requeue_stalled()
             notifications.send_pending()
             ratelimit.forget_old()
         except Exception:  # maintenance must not stop the worker
@@ -103,6 +109,16 @@ def warm_up():
     DeployStep.objects.filter(deploy_id=0).count()
     ratelimit.budget("", "")
     crypto.decrypt(crypto.encrypt("warm up"))
+
+
+def resume_scrub(scrub_id):
+    """A log scrub whose horse died goes on from its last chunk done, in a new horse."""
+    try:
+        scrub.enqueue(scrub_id)
+    except Exception:  # the maintenance queues it again once it is stale
+        log.exception("Could not queue log scrub %s again", scrub_id)
+    finally:
+        connections.close_all()
 
 
 def fail_deploy_of_dead_horse(deploy_id, horse_pid, status):

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.dispatch import Signal
 from django.utils.crypto import salted_hmac
 
 SEPARATOR = "$"
@@ -71,6 +72,10 @@ def keyed_hash(value: str) -> str:
 def mask(value: str) -> str:
     """What a person may see of a secret: its last four characters."""
     return "••••••••" + value[-4:] if value else ""
+
+
+# Sent by `manage.py rotate_encryption_keys` once it re-encrypted everything (not on a dry run).
+keys_rotated = Signal()
 
 
 class EncryptedTextField(models.TextField):

@@ -87,6 +87,10 @@ def _choices(name) -> dict:
 
 
 DETAIL_LABELS = {
+    "chunks": "Log chunks read",
+    "changed": "Log chunks changed",
+    "problems": "Problems",
+    "scrub": "Scrub",
     "environment": "Environment",
     "environments": "Environments",
     "migration_command": "Migration command",
@@ -110,4 +114,6 @@ ACTION_WORDS = {
     "member.added": "Added a member",
     "member.role_changed": "Changed a member's role",
     "member.removed": "Removed a member",
+    "logs.scrub_started": "Started scrubbing the stored logs",
+    "logs.scrubbed": "Scrubbed the stored logs",
 }

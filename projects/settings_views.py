@@ -17,6 +17,7 @@ from projects.access import get_project_for_user
 from projects.models import DeployKey, Environment, HerokuCredential, Role
 from projects.settings_forms import CircleImportForm, EnvironmentOptionsForm
 from projects.setup_forms import check_app_for, check_app_name, clean_branch, production_like
+from projects.signals import secrets_changed
 
 
 @login_required
@@ -152,6 +153,7 @@ def _sync_maintenance_page(form, client) -> bool:
 
 def _save_options(request, project, form):
     changes = form.changes()
+    added = _newly_secret(form)
     with transaction.atomic():
         environment = form.save()
         if changes:
@@ -162,12 +164,28 @@ def _save_options(request, project, form):
                 environment=environment.name,
                 **changes,
             )
+        if added:
+            secrets_changed.send(
+                sender=Environment,
+                project=project,
+                actor=request.user,
+                reason=f"{', '.join(added)} added to the config vars redacted from the logs "
+                f"of {environment.name}",
+                config_vars={environment.app_name: added},
+            )
     messages.success(request, f"Saved the deploy options of {environment.name}.")
     for overlap in setup.branch_overlaps(project):
         messages.warning(request, overlap)
     if "branch" in form.changed_data:
         for warning in branch_check.check(project, environment.branch):
             messages.warning(request, warning)
+
+
+def _newly_secret(form) -> list[str]:
+    """Config var names the form adds to the redaction list (their values are read later)."""
+    before = set(Environment.split_names(form.initial.get("secret_config_vars") or ""))
+    after = Environment.split_names(form.cleaned_data.get("secret_config_vars") or "")
+    return [name for name in after if name not in before]
 
 
 @login_required

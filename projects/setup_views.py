@@ -22,6 +22,7 @@ from projects import audit, branch_check, setup, sshkeys
 from projects.access import get_project_for_user
 from projects.models import DeployKey, HerokuCredential, Role
 from projects.setup_forms import ApiKeyForm, EnvironmentForm
+from projects.signals import secrets_changed
 
 SHARED_KEY_WARNING = (
     "Another herokucd project already uses this Heroku API key. Heroku allows 75 git "
@@ -126,6 +127,15 @@ def _save_credential(request, project, credential, key, account):
         HerokuCredential.objects.update_or_create(project=project, defaults=values)
         action = "credential.replaced" if replaced else "credential.set"
         audit.record(project, request.user, action, heroku_account=values["account_email"])
+        if replaced and credential.api_key != key:
+            # The old key is only in memory now: the scrub keeps it encrypted until it ends.
+            secrets_changed.send(
+                sender=HerokuCredential,
+                project=project,
+                actor=request.user,
+                reason="The Heroku API key was replaced",
+                values=[credential.api_key],
+            )
     messages.success(request, f"Saved the API key of Heroku account {values['account_email']}.")
     if HerokuCredential.objects.filter(key_hash=digest).exclude(project=project).exists():
         messages.warning(request, SHARED_KEY_WARNING)

@@ -6,6 +6,7 @@
 
 Rows already under the newest key are skipped, so the command is idempotent and a run that
 stopped half way resumes where it stopped. It prints counts per key id, never a value.
+4. Tell `crypto.keys_rotated`'s receivers: each project's stored logs are scrubbed.
 """
 
 from collections import Counter
@@ -38,6 +39,11 @@ class Command(BaseCommand):
             self.stdout.write(f"key {kid}: {count} value(s) before")
         verb = "would re-encrypt" if dry_run else "re-encrypted"
         self.stdout.write(f"{verb} {rotated} value(s)")
+        if not dry_run:
+            # Receivers scrub the stored logs of every project (deploys.signals).
+            for _, response in crypto.keys_rotated.send(sender=self.__class__):
+                if response:
+                    self.stdout.write(str(response))
 
 
 def encrypted_fields():
