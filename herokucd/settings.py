@@ -242,6 +242,8 @@ DEPLOY_STALE_SECONDS = env.int("DEPLOY_STALE_SECONDS", default=60)
 # The most one deploy's log keeps: past either, output lines are counted and dropped.
 LOG_MAX_LINES = env.int("LOG_MAX_LINES", default=1_000_000)
 LOG_MAX_MB = env.int("LOG_MAX_MB", default=100)
+# Seconds a log scrub (deploys/scrub.py) rests between chunks, to spare a busy database.
+LOG_SCRUB_PAUSE_SECONDS = env.float("LOG_SCRUB_PAUSE_SECONDS", default=0)
 # Live-log long polls waiting at once, per web process and per user in it: kept below the web
 # server's threads (Procfile: 8 per worker) so other pages are always served.
 LOG_WAIT_MAX_PER_PROCESS = env.int("LOG_WAIT_MAX_PER_PROCESS", default=4)
