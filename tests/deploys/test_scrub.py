@@ -124,6 +124,8 @@ def test_adding_a_secret_config_var_scrubs_its_value_as_heroku_had_it(
     first, second = new_deploy(environment, 1), new_deploy(environment, 2)
     write_log(first, leaky_lines(TOKEN))
     write_log(second, ["nothing secret here"] * 3)
+    search = f"/projects/foo-bar/deploys/{first.number}/log/search"
+    assert logged_in.get(search, {"q": TOKEN[:20]}).json()["total"] > 0
 
     response = logged_in.post(
         options_url(environment), form_data(environment, secret_config_vars="SECRET_TOKEN")
@@ -135,6 +137,12 @@ def test_adding_a_secret_config_var_scrubs_its_value_as_heroku_had_it(
 
     assert_absent({"token": encodings(TOKEN)}, "\n".join(texts(first)), "the log")
     assert texts(second) == ["nothing secret here"] * 3
+    base = f"/projects/foo-bar/deploys/{first.number}/log"
+    raw = logged_in.get(f"{base}.txt")
+    raw = b"".join(raw.streaming_content) if raw.streaming else raw.content
+    assert TOKEN.encode() not in raw and b"export KEY=[redacted]" in raw
+    found = logged_in.get(f"{base}/search", {"q": TOKEN[:20]}).json()
+    assert found["total"] == 0
     page = logged_in.get(SETTINGS).content.decode()
     assert "SECRET_TOKEN added to the config vars redacted from the logs of production" in page
     assert "2 of 2 log chunks read (100%), 1 changed" in page
