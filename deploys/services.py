@@ -135,6 +135,8 @@ def rollback_deploy(deploy: Deploy, user, version, shown_app=None, restore=None)
     )
     made = made.order_by("-number").first()
     detail = f"Rollback to v{release['version']}" + (f" (deploy #{made.number})" if made else "")
+    if offer is not None:
+        detail += f", database restored from {offer.backup_name}"
     with transaction.atomic():
         rollback = request_deploy(
             environment,

@@ -95,6 +95,7 @@ def test_a_rollback_with_the_restore_restores_in_maintenance_then_rolls_back(
     rollback = Deploy.objects.get(trigger=Trigger.ROLLBACK)
     assert response["Location"] == rollback.get_absolute_url()
     assert (rollback.restore_backup_name, rollback.restore_before) == ("b001", second)
+    assert rollback.trigger_detail.endswith(", database restored from b001")
     events_before = len(sim.state()["events"])
 
     jobs.run_deploy(rollback.pk)

@@ -115,6 +115,9 @@ def test_replacing_the_heroku_key_scrubs_the_old_key_in_every_form(
     )
     actions = list(environment.project.audit_events.values_list("action", flat=True))
     assert "logs.scrub_started" in actions and "logs.scrubbed" in actions
+    # The canary sweep: the replaced key printed before is nowhere now, in any table.
+    for table, cell in all_cells():
+        assert_absent({"old key": encodings(old)}, cell, f"table {table}")
 
 
 def test_adding_a_secret_config_var_scrubs_its_value_as_heroku_had_it(
