@@ -27,7 +27,9 @@ def slow_worker(sim, redis_up):
     """A real rqworker whose scrubs rest 0.3 s between chunks (time to kill one mid-way)."""
     empty_queue()
     process = start(WORKER_ARGS, **sim_env(sim, LOG_SCRUB_PAUSE_SECONDS="0.3"))
-    time.sleep(1)  # registered and listening, its scheduler forked
+    # Its scheduler forked (empty_queue freed the scheduler lock): the one child before a job.
+    wait_for(lambda: children(process.pid), 30, "the worker's scheduler")
+    time.sleep(0.5)
     yield process
     stop(process)
 
