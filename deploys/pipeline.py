@@ -458,15 +458,18 @@ class Run:
             for missing in [kind for kind in types if kind not in current]:
                 self.writer.system(f"This app has no {missing} process type; skipped.")
             previous = {kind: current[kind] for kind in types if kind in current}
+            if not previous:
+                self.writer.system("No process type to scale down.")
+                return
             self.remember(formation=previous)
             self.client.scale(self.app, dict.fromkeys(previous, 0))
             self.writer.system(f"Scaled to 0; will scale back to {quantities(previous)}.")
 
     def types_to_scale_down(self, current) -> list[str]:
-        """The environment's; for a database restore, every process type but web (which the
-        maintenance page stands in for): nothing may write while the restore runs."""
+        """The environment's; for a database restore, every running process type but web (the
+        maintenance page stands in for it): nothing may write while the restore runs."""
         if self.deploy.restore_backup_name:
-            return [kind for kind in current if kind != "web"]
+            return [kind for kind, quantity in current.items() if kind != "web" and quantity]
         return Environment.split_names(self.environment.scale_down_types)
 
     def restore(self):

@@ -218,3 +218,18 @@ def test_a_restore_ticked_under_another_release_is_refused(backed_up, client_for
     response = client_for(alice).post(rollback_url(second), form, follow=True)
     assert "belongs to another release" in response.content.decode()
     assert not Deploy.objects.filter(trigger=Trigger.ROLLBACK).exists()
+
+
+def test_an_app_with_only_web_dynos_is_restored_without_scaling(backed_up, sim, client_for, alice):
+    first, second = backed_up
+    sim.api(
+        "PATCH", f"/apps/{APP}/formation", json={"updates": [{"type": "worker", "quantity": 0}]}
+    )
+    client_for(alice).post(rollback_url(second), restore_form(first))
+    rollback = Deploy.objects.get(trigger=Trigger.ROLLBACK)
+    jobs.run_deploy(rollback.pk)
+    rollback.refresh_from_db()
+    assert rollback.state == State.SUCCEEDED, rollback.reason
+    assert restored_from(sim) == ["b001"]
+    assert formation(sim) == {"web": 1, "worker": 0}
+    assert "No process type to scale down." in log_text(rollback)
