@@ -125,6 +125,8 @@ def test_pg_backups_restore_restores_the_backup_and_fails_when_told(heroku_sim_f
     assert database["restored_from"] == "b001"
     restore = sim.app_state()["backups"][-1]
     assert (restore["to_type"], restore["succeeded"]) == ("pg_restore", True)
+    listed = ok(sim.cli("pg:backups", "-a", APP))
+    assert "=== Restores" in listed and "r002" in listed and "b001" in listed
 
     sim.fault(f"RESTORE {APP}", message="pg_restore: out of disk", count=1)
     failed = sim.cli("pg:backups:restore", "b001", "DATABASE_URL", "-a", APP, "--confirm", APP)
