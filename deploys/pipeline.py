@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from deploys import mirror, notifications, ratelimit, runners
-from deploys.cache_flush import FlushFailed, flush_cache
+from deploys.cache_flush import FlushFailed, cache_of
 from deploys.cleanup import quantities, undo_changes
 from deploys.health import check_health
 from deploys.heartbeat import Heartbeat, this_worker
@@ -680,13 +680,13 @@ class Run:
         with self.step("cache_flush"):
             values = self.app_config_vars()
             for name in names:
-                if not values.get(name):
-                    raise StepFailed(f"The app has no config var {name} to find its cache.")
                 try:
-                    flush_cache(kind, values[name])
+                    cache = cache_of(kind, name, values)
+                    self.writer.add_secrets(cache.secrets)  # read now, never stored
+                    cache.flush()
                 except FlushFailed as error:
                     raise StepFailed(str(error)) from None
-                self.writer.system(f"Flushed the cache at {name}.")
+                self.writer.system(f"Flushed the cache at {name}{cache.how}.")
 
     def health_check(self):
         env = self.environment

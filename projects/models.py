@@ -141,6 +141,17 @@ class CacheFlush(models.TextChoices):
     NONE = "", "No cache flush"
     REDIS = "redis", "Redis (FLUSHDB)"
     MEMCACHED = "memcached", "Memcached (flush_all)"
+    MEMCACHIER = "memcachier", "MemCachier (SASL)"
+    MEMCACHEDCLOUD = "memcachedcloud", "Memcached Cloud (SASL)"
+
+
+# The add-ons that only take SASL-authenticated clients, and the config var of their servers:
+# the user name and password sit beside it, in NAME_USERNAME and NAME_PASSWORD (README: Cache
+# flush add-ons; docs/heroku.md §9).
+SASL_CACHES = {
+    CacheFlush.MEMCACHIER: "MEMCACHIER_SERVERS",
+    CacheFlush.MEMCACHEDCLOUD: "MEMCACHEDCLOUD_SERVERS",
+}
 
 
 class Environment(models.Model):
@@ -207,13 +218,16 @@ class Environment(models.Model):
     migration_timeout = models.PositiveIntegerField("Migration timeout (seconds)", default=400)
     backup_before_migrate = models.BooleanField("Back up Postgres before migrating", default=False)
     cache_flush = models.CharField(
-        max_length=10, choices=CacheFlush.choices, default=CacheFlush.NONE, blank=True
+        max_length=20, choices=CacheFlush.choices, default=CacheFlush.NONE, blank=True
     )
     cache_config_vars = models.CharField(
         "Cache URL config vars",
         max_length=200,
         blank=True,
-        help_text="Comma-separated names of the app's config vars that hold the cache URLs.",
+        help_text="Comma-separated names of the app's config vars that hold the cache: a "
+        "redis:// or rediss:// URL, or memcached servers (host:port, comma-separated). Beside a "
+        "memcached NAME_SERVERS, NAME_USERNAME and NAME_PASSWORD are used for SASL. Left empty "
+        "for MemCachier or Memcached Cloud: the add-on's own config vars.",
     )
     pre_deploy_commands = models.TextField(blank=True, help_text="One command per line.")
     pre_deploy_timeout = models.PositiveIntegerField(default=600)
