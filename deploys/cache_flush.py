@@ -24,7 +24,7 @@ from bmemcached.protocol import Protocol
 from django.conf import settings
 
 from herokucd import http
-from projects.models import SASL_CACHES, CacheFlush
+from projects.models import SASL_CACHES, CacheFlush, Environment
 
 TIMEOUT_SECONDS = 10
 WHAT = "Cache flush"
@@ -55,12 +55,6 @@ class Cache:
     value: str
     username: str = ""
     password: str = field(default="", repr=False)
-
-    @property
-    def secrets(self) -> list[str]:
-        """What the log must never show: the password, and a Redis URL's password."""
-        url_password = urlsplit(self.value).password if self.kind == CacheFlush.REDIS else None
-        return [secret for secret in (self.password, url_password) if secret]
 
     @property
     def how(self) -> str:
@@ -96,6 +90,25 @@ def cache_of(kind, name, values) -> Cache:
     return cache
 
 
+def cache_secrets(environment, values) -> list[str]:
+    """The passwords of `environment`'s caches among the app's config vars `values`, for the
+    log redaction: a memcached NAME_PASSWORD, a Redis URL's password."""
+    found = []
+    for name in Environment.split_names(environment.cache_config_vars):
+        if environment.cache_flush == CacheFlush.REDIS:
+            found.append(_url_password(values.get(name, "")))
+        else:
+            found.append(values.get(credential_names(name)[1]))
+    return [secret for secret in found if secret]
+
+
+def _url_password(url) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
 def credential_names(name) -> tuple[str, str]:
     """MEMCACHIER_SERVERS -> (MEMCACHIER_USERNAME, MEMCACHIER_PASSWORD), as the add-ons and
     Dalli name them; any other name gets NAME_USERNAME and NAME_PASSWORD."""
@@ -121,6 +134,11 @@ def flush_redis(url):
     try:
         client.flushdb()
     except redis.RedisError as error:
+        if "CERTIFICATE_VERIFY_FAILED" in str(error):  # redis-py keeps only the SSL error's text
+            raise FlushFailed(
+                f"The Redis cache at {kwargs['host']} did not flush: its TLS certificate is not "
+                "trusted, and the URL says ssl_cert_reqs=required."
+            ) from None
         raise FlushFailed(f"The Redis cache did not flush ({type(error).__name__}).") from None
     finally:
         client.close()

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from deploys import mirror, notifications, ratelimit, runners
-from deploys.cache_flush import FlushFailed, cache_of
+from deploys.cache_flush import FlushFailed, cache_of, cache_secrets
 from deploys.cleanup import quantities, undo_changes
 from deploys.health import check_health
 from deploys.heartbeat import Heartbeat, this_worker
@@ -317,10 +317,13 @@ class Run:
 
     def redact_config_vars(self):
         names = Environment.split_names(self.environment.secret_config_vars)
-        if not names:
+        flushing = "cache_flush" in self.planned
+        if not names and not flushing:
             return
         values = self.app_config_vars()
         self.writer.add_secrets(values[name] for name in names if values.get(name))
+        if flushing:  # the cache's passwords, from the first line on: read now, never stored
+            self.writer.add_secrets(cache_secrets(self.environment, values))
         for name in names:
             if values.get(name) and len(values[name]) < 8:
                 self.writer.system(f"Config var {name} is shorter than 8 characters: not redacted.")
@@ -682,7 +685,6 @@ class Run:
             for name in names:
                 try:
                     cache = cache_of(kind, name, values)
-                    self.writer.add_secrets(cache.secrets)  # read now, never stored
                     cache.flush()
                 except FlushFailed as error:
                     raise StepFailed(str(error)) from None

@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 SASL_USER = "cache-user"
 SASL_PASSWORD = "memcachier-password-4f9a2c"
 TLS_REDIS_PASSWORD = "heroku-redis-password-7d31e0"
+SASLPASSWD = shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2"  # sbin: not on every PATH
 
 
 def free_port() -> int:
@@ -158,7 +159,16 @@ def sasl_database(tmp_path):
     """A sasldb holding SASL_USER, and the memcached.conf that points at it."""
     database = tmp_path / "sasldb2"
     subprocess.run(
-        [shutil.which("saslpasswd2"), "-p", "-a", "memcached", "-c", "-f", database, SASL_USER],
+        [
+            shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2",
+            "-p",
+            "-a",
+            "memcached",
+            "-c",
+            "-f",
+            database,
+            SASL_USER,
+        ],
         input=SASL_PASSWORD.encode(),
         check=True,
     )

@@ -1,0 +1,155 @@
+"""Cache flushes of the add-ons as Heroku gives them (README: Cache flush add-ons), against real
+servers the tests start: MemCachier-style memcached with SASL PLAIN over the binary protocol, a
+memcached without authentication, and a Redis with TLS on a self-signed certificate."""
+
+import pytest
+import redis
+
+from deploys.models import State
+from tests.cache_servers import SASL_PASSWORD, SASL_USER, TLS_REDIS_PASSWORD
+from tests.deploys.test_pipeline import configure, deploy_now, log_text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PRINT_SECRETS = 'echo "memcachier $MEMCACHIER_PASSWORD"; echo "redis $REDIS_URL"'
+
+
+def set_config_vars(sim, environment, **values):
+    sim.api("PATCH", f"/apps/{environment.app_name}/config-vars", json=values)
+
+
+def memcachier_vars(server, password=SASL_PASSWORD) -> dict:
+    return {
+        "MEMCACHIER_SERVERS": server.servers,
+        "MEMCACHIER_USERNAME": SASL_USER,
+        "MEMCACHIER_PASSWORD": password,
+    }
+
+
+def test_a_memcachier_flush_authenticates_with_the_add_on_s_config_vars(
+    environment, sim, sasl_memcached
+):
+    sasl_memcached.set("cached-page", "stale")
+    set_config_vars(sim, environment, **memcachier_vars(sasl_memcached))
+    configure(environment, cache_flush="memcachier", cache_config_vars="MEMCACHIER_SERVERS")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert sasl_memcached.get("cached-page") is None
+    assert sasl_memcached.flushes == 1
+    assert "Flushed the cache at MEMCACHIER_SERVERS (SASL)." in log_text(deploy)
+
+
+def test_the_cache_password_is_redacted_from_the_whole_log(environment, sim, sasl_memcached):
+    """The migration runs before the flush: the password is a secret from the first line."""
+    set_config_vars(sim, environment, **memcachier_vars(sasl_memcached))
+    configure(
+        environment,
+        cache_flush="memcachier",
+        cache_config_vars="MEMCACHIER_SERVERS",
+        migration_command=PRINT_SECRETS,
+    )
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    text = log_text(deploy)
+    assert "memcachier [redacted]" in text
+    assert SASL_PASSWORD not in text
+
+
+def test_a_wrong_password_fails_the_flush_naming_the_server_never_the_password(
+    environment, sim, sasl_memcached
+):
+    wrong = "not-the-memcachier-password-91c3"
+    sasl_memcached.set("cached-page", "stale")
+    set_config_vars(sim, environment, **memcachier_vars(sasl_memcached, password=wrong))
+    configure(environment, cache_flush="memcachier", cache_config_vars="MEMCACHIER_SERVERS")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.FAILED
+    assert deploy.reason == (
+        f"Memcached at 127.0.0.1:{sasl_memcached.port} refused the authentication: check the "
+        "user name and password config vars."
+    )
+    assert deploy.steps.get(name="cache_flush").state == "failed"
+    assert sasl_memcached.get("cached-page") == "stale"
+    text = log_text(deploy)
+    assert deploy.reason in text
+    assert wrong not in text and wrong not in deploy.reason
+
+
+def test_memcachier_without_its_password_config_var_says_which_is_missing(
+    environment, sim, sasl_memcached
+):
+    values = memcachier_vars(sasl_memcached)
+    del values["MEMCACHIER_PASSWORD"]
+    set_config_vars(sim, environment, **values)
+    configure(environment, cache_flush="memcachier", cache_config_vars="MEMCACHIER_SERVERS")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.FAILED
+    assert deploy.reason.startswith(
+        "The app has no config var MEMCACHIER_PASSWORD: the memcached servers in "
+        "MEMCACHIER_SERVERS are flushed with SASL authentication"
+    )
+    assert sasl_memcached.flushes == 0
+
+
+def test_plain_memcached_with_credentials_beside_its_servers_var_uses_sasl(
+    environment, sim, sasl_memcached
+):
+    """Memcached Cloud attached under another name: CACHE_SERVERS, CACHE_USERNAME, ..."""
+    sasl_memcached.set("cached-page", "stale")
+    set_config_vars(
+        sim,
+        environment,
+        CACHE_SERVERS=sasl_memcached.servers,
+        CACHE_USERNAME=SASL_USER,
+        CACHE_PASSWORD=SASL_PASSWORD,
+    )
+    configure(environment, cache_flush="memcached", cache_config_vars="CACHE_SERVERS")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert sasl_memcached.get("cached-page") is None
+
+
+def test_memcached_without_credentials_is_flushed_over_the_text_protocol(
+    environment, sim, memcached
+):
+    memcached.set("cached-page", "stale")
+    set_config_vars(sim, environment, MEMCACHE_SERVERS=memcached.servers)
+    configure(environment, cache_flush="memcached", cache_config_vars="MEMCACHE_SERVERS")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert memcached.get("cached-page") is None
+    assert "Flushed the cache at MEMCACHE_SERVERS." in log_text(deploy)
+
+
+def test_a_heroku_redis_rediss_url_with_a_self_signed_certificate_is_flushed(
+    environment, sim, tls_redis
+):
+    cache = redis.Redis.from_url(tls_redis, ssl_cert_reqs="none")
+    cache.set("cached-page", "stale")
+    set_config_vars(sim, environment, REDIS_URL=tls_redis)
+    configure(
+        environment,
+        cache_flush="redis",
+        cache_config_vars="REDIS_URL",
+        migration_command=PRINT_SECRETS,
+    )
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert cache.get("cached-page") is None
+    text = log_text(deploy)
+    assert "Flushed the cache at REDIS_URL." in text
+    assert TLS_REDIS_PASSWORD not in text
+
+
+def test_a_rediss_url_that_asks_for_certificate_checks_gets_them(environment, sim, tls_redis):
+    cache = redis.Redis.from_url(tls_redis, ssl_cert_reqs="none")
+    cache.set("cached-page", "stale")
+    set_config_vars(sim, environment, REDIS_URL=f"{tls_redis}?ssl_cert_reqs=required")
+    configure(environment, cache_flush="redis", cache_config_vars="REDIS_URL")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.FAILED
+    assert deploy.reason == (
+        "The Redis cache at 127.0.0.1 did not flush: its TLS certificate is not trusted, and "
+        "the URL says ssl_cert_reqs=required."
+    )
+    assert cache.get("cached-page") == b"stale"
