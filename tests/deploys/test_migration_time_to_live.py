@@ -1,5 +1,6 @@
 """The migration's one-off dyno carries a time_to_live a minute above the migration timeout, so
-Heroku ends it even when the worker that watches it is gone (README: Migrations)."""
+Heroku ends it even when the worker that watches it is gone (README: What a deploy promises
+about Heroku)."""
 
 import pytest
 
