@@ -2,12 +2,16 @@
 servers the tests start: MemCachier-style memcached with SASL PLAIN over the binary protocol, a
 memcached without authentication, and a Redis with TLS on a self-signed certificate."""
 
+import logging
+
+import django_rq
 import pytest
 import redis
 
 from deploys.models import State
 from tests.cache_servers import SASL_PASSWORD, SASL_USER, TLS_REDIS_PASSWORD
 from tests.deploys.test_pipeline import configure, deploy_now, log_text
+from tests.projects.test_canary_setup import all_cells, assert_absent, encodings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,6 +77,45 @@ def test_a_wrong_password_fails_the_flush_naming_the_server_never_the_password(
     text = log_text(deploy)
     assert deploy.reason in text
     assert wrong not in text and wrong not in deploy.reason
+
+
+def test_the_cache_passwords_appear_nowhere(
+    environment, sim, sasl_memcached, caplog, client_for, alice
+):
+    """A good and a wrong password, each printed by the migration and sent to memcached: then
+    every page, log record, RQ job, deploy log line and database cell is searched for them."""
+    caplog.set_level(logging.DEBUG)
+    wrong = "not-the-memcachier-password-28d0"
+    set_config_vars(sim, environment, **memcachier_vars(sasl_memcached))
+    configure(
+        environment,
+        cache_flush="memcachier",
+        cache_config_vars="MEMCACHIER_SERVERS",
+        migration_command=PRINT_SECRETS,
+    )
+    flushed = deploy_now(environment)
+    assert flushed.state == State.SUCCEEDED, flushed.reason
+    set_config_vars(sim, environment, MEMCACHIER_PASSWORD=wrong)
+    refused = deploy_now(environment)
+    assert "refused the authentication" in refused.reason
+    jobs = django_rq.get_queue("default").jobs
+    secrets = {"password": encodings(SASL_PASSWORD), "wrong password": encodings(wrong)}
+    admin, slug = client_for(alice), environment.project.slug
+    for deploy in (flushed, refused):
+        assert_absent(secrets, log_text(deploy), f"the log of deploy #{deploy.number}")
+        for path in ("", "log.txt"):
+            url = f"/projects/{slug}/deploys/{deploy.number}/{path}"
+            response = admin.get(url)
+            assert response.status_code == 200
+            body = b"".join(response.streaming_content) if response.streaming else response.content
+            assert_absent(secrets, body.decode(), f"page {url}")
+    for job in jobs:
+        assert_absent(secrets, f"{job.description} {job.args!r} {job.kwargs!r}", "an RQ job")
+    for record in caplog.records:
+        text = f"{record.getMessage()} {record.args!r} {record.exc_text or ''}"
+        assert_absent(secrets, text, f"log record {record.name}")
+    for table, cell in all_cells():
+        assert_absent(secrets, cell, f"table {table}")
 
 
 def test_memcachier_without_its_password_config_var_says_which_is_missing(
