@@ -16,7 +16,7 @@ Passwords are read from the app at deploy time, never stored; the pipeline redac
 import ipaddress
 import socket
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from bmemcached.exceptions import AuthenticationNotSupported, MemcachedException
@@ -96,22 +96,24 @@ def cache_secrets(environment, values) -> list[str]:
     found = []
     for name in Environment.split_names(environment.cache_config_vars):
         if environment.cache_flush == CacheFlush.REDIS:
-            found.append(_url_password(values.get(name, "")))
+            found += _url_passwords(values.get(name, ""))
         else:
             found.append(values.get(credential_names(name)[1]))
     return [secret for secret in found if secret]
 
 
-def _url_password(url) -> str | None:
+def _url_passwords(url) -> list[str]:
+    """A URL's password as written and as sent (percent-decoded)."""
     try:
-        return urlsplit(url).password
+        password = urlsplit(url).password
     except ValueError:
-        return None
+        return []
+    return [password, unquote(password)] if password else []
 
 
 def credential_names(name) -> tuple[str, str]:
-    """MEMCACHIER_SERVERS -> (MEMCACHIER_USERNAME, MEMCACHIER_PASSWORD), as the add-ons and
-    Dalli name them; any other name gets NAME_USERNAME and NAME_PASSWORD."""
+    """MEMCACHIER_SERVERS -> (MEMCACHIER_USERNAME, MEMCACHIER_PASSWORD), as the add-ons name
+    them (docs/heroku.md §9); any other name gets NAME_USERNAME and NAME_PASSWORD."""
     prefix = name.removesuffix("_SERVERS")
     return f"{prefix}_USERNAME", f"{prefix}_PASSWORD"
 

@@ -8,6 +8,7 @@ import django_rq
 import pytest
 import redis
 
+from deploys.cache_flush import cache_secrets
 from deploys.models import State
 from tests.cache_servers import SASL_PASSWORD, SASL_USER, TLS_REDIS_PASSWORD
 from tests.deploys.test_pipeline import configure, deploy_now, log_text
@@ -196,3 +197,9 @@ def test_a_rediss_url_that_asks_for_certificate_checks_gets_them(environment, si
         "the URL says ssl_cert_reqs=required."
     )
     assert cache.get("cached-page") == b"stale"
+
+
+def test_a_redis_url_password_is_redacted_as_written_and_as_sent(environment):
+    configure(environment, cache_flush="redis", cache_config_vars="REDIS_URL")
+    values = {"REDIS_URL": "rediss://:p%40ss%2Fword-4e1f@cache.example.com:6380"}
+    assert cache_secrets(environment, values) == ["p%40ss%2Fword-4e1f", "p@ss/word-4e1f"]
