@@ -141,7 +141,7 @@ class Memcached:
         return f"127.0.0.1:{self.port}"
 
 
-def _memcached(tmp_path, sasl):
+def _memcached(tmp_path, sasl, mechanism="plain"):
     port = free_port()
     command = [shutil.which("memcached"), "-l", "127.0.0.1", "-p", str(port), "-U", "0"]
     if os.geteuid() == 0:
@@ -149,13 +149,13 @@ def _memcached(tmp_path, sasl):
     env = dict(os.environ)
     if sasl:
         command.append("-S")
-        env["SASL_CONF_PATH"] = str(sasl_database(tmp_path))
+        env["SASL_CONF_PATH"] = str(sasl_database(tmp_path, mechanism))
     server = Memcached(port, *((SASL_USER, SASL_PASSWORD) if sasl else ()))
     for _ in _start(command, tmp_path, lambda: _listening(port), env):
         yield server
 
 
-def sasl_database(tmp_path):
+def sasl_database(tmp_path, mechanism):
     """A sasldb holding SASL_USER, and the memcached.conf that points at it."""
     database = tmp_path / "sasldb2"
     subprocess.run(
@@ -172,7 +172,7 @@ def sasl_database(tmp_path):
         input=SASL_PASSWORD.encode(),
         check=True,
     )
-    (tmp_path / "memcached.conf").write_text(f"mech_list: plain\nsasldb_path: {database}\n")
+    (tmp_path / "memcached.conf").write_text(f"mech_list: {mechanism}\nsasldb_path: {database}\n")
     return tmp_path
 
 
@@ -194,3 +194,9 @@ def memcached(tmp_path):
 def sasl_memcached(tmp_path):
     """Debian's memcached that takes only SASL PLAIN clients, as MemCachier."""
     yield from _memcached(tmp_path, sasl=True)
+
+
+@pytest.fixture
+def cram_md5_memcached(tmp_path):
+    """A memcached whose SASL offers CRAM-MD5 only, which herokucd does not speak."""
+    yield from _memcached(tmp_path, sasl=True, mechanism="cram-md5")

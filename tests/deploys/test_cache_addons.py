@@ -8,7 +8,7 @@ import django_rq
 import pytest
 import redis
 
-from deploys.cache_flush import cache_secrets
+from deploys.cache_flush import FlushFailed, cache_of, cache_secrets
 from deploys.models import State
 from tests.cache_servers import SASL_PASSWORD, SASL_USER, TLS_REDIS_PASSWORD
 from tests.deploys.test_pipeline import configure, deploy_now, log_text
@@ -133,6 +133,18 @@ def test_memcachier_without_its_password_config_var_says_which_is_missing(
         "MEMCACHIER_SERVERS are flushed with SASL authentication"
     )
     assert sasl_memcached.flushes == 0
+
+
+def test_a_memcached_without_sasl_plain_is_refused_before_the_password_is_sent(
+    cram_md5_memcached,
+):
+    values = memcachier_vars(cram_md5_memcached)
+    with pytest.raises(FlushFailed) as failed:
+        cache_of("memcachier", "MEMCACHIER_SERVERS", values).flush()
+    assert str(failed.value) == (
+        f"Memcached at 127.0.0.1:{cram_md5_memcached.port} does not offer SASL PLAIN "
+        "authentication."
+    )
 
 
 def test_plain_memcached_with_credentials_beside_its_servers_var_uses_sasl(
