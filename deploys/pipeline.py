@@ -14,13 +14,14 @@ succeeds only when Heroku's newest release runs its commit (`check_release` afte
 import contextlib
 import logging
 import threading
+import time
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
 from django.utils import timezone
 
-from deploys import mirror, notifications, ratelimit, runners
+from deploys import buildapi, mirror, notifications, ratelimit, runners
 from deploys.cache_flush import FlushFailed, flush_cache
 from deploys.cleanup import quantities, undo_changes
 from deploys.health import check_health
@@ -29,12 +30,13 @@ from deploys.logwriter import LogWriter, private_key_secrets
 from deploys.models import Deploy, DeployStep, State, StepState, Trigger
 from herokucd import http
 from herokucd.heroku import DynoCanceled, DynoError, DynoTimeout, HerokuClient, HerokuError
-from projects.models import CacheFlush, CommitOnHeroku, Environment, MaintenanceMode
+from projects.models import CacheFlush, CommitOnHeroku, DeployMethod, Environment, MaintenanceMode
 
 log = logging.getLogger(__name__)
 PUSH_TIMEOUT = 1800
 PUSH_IDLE_TIMEOUT = 600
 COMMAND_IDLE_TIMEOUT = 300
+CANCEL_CHECK_SECONDS = 0.5  # how soon a Build API deploy notices its cancel while Heroku builds
 
 
 class StepFailed(Exception):
@@ -91,7 +93,7 @@ def planned_steps(environment: Environment) -> dict[str, str]:
         ("backup", env.backup_before_migrate and migrating, "Back up the database"),
         ("maintenance_on", maintenance, "Maintenance mode on"),
         ("scale_down", bool(types), f"Scale {', '.join(types)} to 0"),
-        ("push", True, f"Push to Heroku ({env.heroku_branch})"),
+        ("push", True, push_title(env)),
         ("migrate", migrating, f"Migration: {env.migration_command}"),
         ("scale_back", bool(types), "Scale back"),
         ("maintenance_off", maintenance, "Maintenance mode off"),
@@ -100,6 +102,12 @@ def planned_steps(environment: Environment) -> dict[str, str]:
         ("health_check", bool(env.health_check_url or env.health_check_text), "Health check"),
     ]
     return {name: title for name, wanted, title in steps if wanted}
+
+
+def push_title(environment: Environment) -> str:
+    if environment.deploy_method == DeployMethod.BUILD_API:
+        return "Build on Heroku (Build API)"
+    return f"Push to Heroku ({environment.heroku_branch})"
 
 
 def end_state(client, deploy, migration: dict, this_release: str | None = None) -> dict:
@@ -204,7 +212,8 @@ class Run:
         self.writer.system(f"Deploy #{deploy.number} to {self.app}, started by {who}.")
         self.plan_steps()
         self.redact_config_vars()
-        ratelimit.before_push(self.deploy, self.credential)
+        if not self.builds_with_api:  # the Build API is not a git request: nothing to wait for
+            ratelimit.before_push(self.deploy, self.credential)
 
     def steps(self):
         if self.deploy.trigger == Trigger.ROLLBACK:
@@ -386,8 +395,75 @@ class Run:
         with self.step("push"):
             before = self.release_before_push()
             self.save(previous_release_id=before[0]["id"] if before else "")
-            latest = self.git_push(self.environment.heroku_branch)
-            self.check_release(before[0] if before else None, *latest.result())
+            if self.builds_with_api:
+                latest = self.build_push()
+            else:
+                latest = self.git_push(self.environment.heroku_branch).result()
+            self.check_release(before[0] if before else None, *latest)
+
+    @property
+    def builds_with_api(self) -> bool:
+        return self.environment.deploy_method == DeployMethod.BUILD_API
+
+    def build_push(self) -> tuple[dict | None, str | None]:
+        """Upload `git archive` of the commit and have Heroku build it (Build API); its output
+        into the log. The release it made and its commit, for `check_release`."""
+        with buildapi.archive(self.deploy.project, self.deploy.sha) as source:
+            blob = self.client.create_source()["source_blob"]
+            self.writer.add_secrets([blob.get("put_url"), blob.get("get_url")])
+            self.writer.system(f"Uploading the commit's files ({source.size:,} bytes).")
+            try:
+                buildapi.upload(blob.get("put_url"), source)
+            except buildapi.Refused as refused:
+                raise StepFailed(str(refused)) from None
+            build = self.client.create_build(
+                self.app, blob["get_url"], source.checksum, self.deploy.sha
+            )
+        self.writer.system("Heroku is building the commit:")
+        build = self.follow_build(build)
+        if build["status"] != "succeeded":
+            raise StepFailed(buildapi.failure(build, self.build_output.last))
+        if not (build.get("release") or {}).get("id"):
+            return self.newest_release()
+        release = self.client.release(self.app, build["release"]["id"])
+        return release, self.client.release_commit(self.app, release)
+
+    def follow_build(self, build) -> dict:
+        """Stream the build's output while it builds, resuming when the stream drops, until
+        Heroku says the build ended; herokucd's cancel cancels the build."""
+        try:
+            output = self.build_output = buildapi.Output(build["output_stream_url"], self.writer)
+        except buildapi.Refused as refused:
+            self.cancel_build(build)
+            raise StepFailed(str(refused)) from None
+        deadline = time.monotonic() + PUSH_TIMEOUT
+        poll = getattr(settings, "DEPLOY_BUILD_POLL_SECONDS", 3)
+        while build["status"] == "pending":
+            reading = threading.Thread(target=output.read, name="build-output", daemon=True)
+            reading.start()
+            while reading.is_alive():
+                self.stop_build_if_canceled(build, CANCEL_CHECK_SECONDS)
+            build = self.client.build(self.app, build["id"])
+            if build["status"] == "pending" and time.monotonic() > deadline:
+                self.cancel_build(build)
+                raise StepFailed(f"Heroku's build took longer than {PUSH_TIMEOUT // 60} minutes.")
+            if build["status"] == "pending":  # the stream dropped: resume it after a pause
+                self.stop_build_if_canceled(build, poll)
+        output.read()  # what was written after the stream last ended
+        output.close()
+        return build
+
+    def stop_build_if_canceled(self, build, seconds):
+        if self.cancel_event.wait(seconds):
+            self.cancel_build(build)
+            raise Canceled
+
+    def cancel_build(self, build):
+        try:
+            self.client.cancel_build(self.app, build["id"])
+            self.writer.system("Canceled Heroku's build.")
+        except HerokuError as error:
+            self.writer.system(f"Heroku's build could not be canceled: {error}")
 
     def git_push(self, ref) -> Future:
         """Push, and record it in the rate-limit ledger while Heroku is asked for the release

@@ -66,6 +66,7 @@ class EnvironmentOptionsForm(EnvironmentChecks, forms.ModelForm):
             "app_name",
             "auto_deploy",
             "confirm_manual_deploys",
+            "deploy_method",
             "heroku_branch",
             "force_push",
             "maintenance_mode",

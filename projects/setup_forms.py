@@ -93,7 +93,7 @@ class EnvironmentForm(EnvironmentChecks, forms.ModelForm):
 
     class Meta:
         model = Environment
-        fields = ["name", "branch", "app_name"]
+        fields = ["name", "branch", "app_name", "deploy_method"]
         labels = {"name": "Environment"}
         help_texts = {
             "branch": "An exact name (main), a /regex/ as in CircleCI (/feature_.*/), or "
