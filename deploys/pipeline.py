@@ -441,8 +441,10 @@ class Run:
         while build["status"] == "pending":
             reading = threading.Thread(target=output.read, name="build-output", daemon=True)
             reading.start()
+            reading.join(CANCEL_CHECK_SECONDS)
             while reading.is_alive():
-                self.stop_build_if_canceled(build, CANCEL_CHECK_SECONDS)
+                self.stop_build_if_canceled(build, 0)
+                reading.join(CANCEL_CHECK_SECONDS)
             build = self.client.build(self.app, build["id"])
             if build["status"] == "pending" and time.monotonic() > deadline:
                 self.cancel_build(build)
