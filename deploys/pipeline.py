@@ -419,8 +419,10 @@ class Run:
             build = self.client.create_build(
                 self.app, blob["get_url"], source.checksum, self.deploy.sha
             )
+        self.remember(build=build["id"])  # a reaper cancels it if this worker dies meanwhile
         self.writer.system("Heroku is building the commit:")
         build = self.follow_build(build)
+        self.forget("build")
         if build["status"] != "succeeded":
             raise StepFailed(buildapi.failure(build, self.build_output.last))
         if not (build.get("release") or {}).get("id"):
@@ -464,6 +466,7 @@ class Run:
         try:
             self.client.cancel_build(self.app, build["id"])
             self.writer.system("Canceled Heroku's build.")
+            self.forget("build")
         except HerokuError as error:
             self.writer.system(f"Heroku's build could not be canceled: {error}")
 

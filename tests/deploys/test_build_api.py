@@ -4,6 +4,7 @@ commit uploaded to the put URL Heroku gives, built by Heroku with its output in 
 import subprocess
 
 import pytest
+import requests
 
 from deploys import mirror
 from deploys.models import State, StepState
@@ -12,6 +13,7 @@ from deploys.trigger_models import GitRequest
 from heroku_simulator.compiler import FAIL_MARKER
 from projects.models import DeployMethod, MaintenanceMode
 from tests.deploys.test_pipeline import configure, deploy_now, log_text, run_in_thread, wait_for
+from tests.sim.test_builds import tarball
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,3 +109,24 @@ def test_a_shallow_mirror_stays_shallow(built, git_repo, sim, project):
     assert mirror.is_shallow(path)
     assert "unshallow" not in log_text(deploy)
     assert sim.app_state()["current_commit"] == git_repo.head()
+
+
+def test_a_build_left_running_by_a_dead_worker_is_canceled_by_the_reaper(built, git_repo, sim):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tests.deploys.test_reaper import running_since
+
+    sim.fault("BUILD /apps/{app}/builds", delay=30)
+    source = sim.api("POST", "/sources").json()["source_blob"]
+    requests.put(source["put_url"], data=tarball({"Procfile": "web: x\n"}), timeout=10)
+    build = sim.api(
+        "POST", "/apps/foo-bar-123/builds", json={"source_blob": {"url": source["get_url"]}}
+    ).json()
+    deploy = running_since(built, 120, cleanup_state={"build": build["id"]})
+    call_command("fail_stale_deploys", stdout=StringIO())
+    deploy.refresh_from_db()
+    assert deploy.state == State.FAILED and deploy.cleanup_state == {}
+    assert builds(sim)[0]["canceled"] is True
+    assert "Canceled Heroku's build." in log_text(deploy)
