@@ -409,58 +409,63 @@ class Run:
         """Upload `git archive` of the commit and have Heroku build it (Build API); its output
         into the log. The release it made and its commit, for `check_release`."""
         with buildapi.archive(self.deploy.project, self.deploy.sha) as source:
-            blob = self.client.create_source()["source_blob"]
-            self.writer.add_secrets([blob.get("put_url"), blob.get("get_url")])
+            blob = self.client.create_source().get("source_blob") or {}
+            self.writer.add_secrets(url for url in blob.values() if url)  # presigned URLs
             self.writer.system(f"Uploading the commit's files ({source.size:,} bytes).")
             try:
                 buildapi.upload(blob.get("put_url"), source)
             except buildapi.Refused as refused:
                 raise StepFailed(str(refused)) from None
             build = self.client.create_build(
-                self.app, blob["get_url"], source.checksum, self.deploy.sha
+                self.app, blob.get("get_url"), source.checksum, self.deploy.sha
             )
         self.remember(build=build["id"])  # a reaper cancels it if this worker dies meanwhile
         self.writer.system("Heroku is building the commit:")
-        build = self.follow_build(build)
+        build, output = self.follow_build(build)
         self.forget("build")
         if build["status"] != "succeeded":
-            raise StepFailed(buildapi.failure(build, self.build_output.last))
+            raise StepFailed(buildapi.failure(build, output.last))
         if not (build.get("release") or {}).get("id"):
             return self.newest_release()
         release = self.client.release(self.app, build["release"]["id"])
         return release, self.client.release_commit(self.app, release)
 
-    def follow_build(self, build) -> dict:
-        """Stream the build's output while it builds, resuming when the stream drops, until
-        Heroku says the build ended; herokucd's cancel cancels the build."""
+    def follow_build(self, build) -> tuple[dict, buildapi.Output]:
+        """Stream the build's output while Heroku builds, resuming when the stream drops (after
+        DEPLOY_BUILD_POLL_SECONDS), until Heroku says the build ended."""
         try:
-            output = self.build_output = buildapi.Output(build["output_stream_url"], self.writer)
+            output = buildapi.Output(build["output_stream_url"], self.writer)
         except buildapi.Refused as refused:
             self.cancel_build(build)
             raise StepFailed(str(refused)) from None
         deadline = time.monotonic() + PUSH_TIMEOUT
-        poll = getattr(settings, "DEPLOY_BUILD_POLL_SECONDS", 3)
         while build["status"] == "pending":
-            reading = threading.Thread(target=output.read, name="build-output", daemon=True)
-            reading.start()
-            reading.join(CANCEL_CHECK_SECONDS)
-            while reading.is_alive():
-                self.stop_build_if_canceled(build, 0)
-                reading.join(CANCEL_CHECK_SECONDS)
+            self.read_build_output(output, build, deadline)
             build = self.client.build(self.app, build["id"])
-            if build["status"] == "pending" and time.monotonic() > deadline:
-                self.cancel_build(build)
-                raise StepFailed(f"Heroku's build took longer than {PUSH_TIMEOUT // 60} minutes.")
             if build["status"] == "pending":  # the stream dropped: resume it after a pause
-                self.stop_build_if_canceled(build, poll)
+                self.watch_build(build, deadline, getattr(settings, "DEPLOY_BUILD_POLL_SECONDS", 3))
         output.read()  # what was written after the stream last ended
         output.close()
-        return build
+        return build, output
 
-    def stop_build_if_canceled(self, build, seconds):
+    def read_build_output(self, output, build, deadline):
+        """Read the stream in a thread until it ends, watching for a cancel meanwhile."""
+        reading = threading.Thread(target=output.read, name="build-output", daemon=True)
+        reading.start()
+        reading.join(CANCEL_CHECK_SECONDS)  # returns the moment the stream ends
+        while reading.is_alive():
+            self.watch_build(build, deadline, 0)
+            reading.join(CANCEL_CHECK_SECONDS)
+
+    def watch_build(self, build, deadline, seconds):
+        """Wait `seconds`; herokucd's cancel, or the build running past PUSH_TIMEOUT, cancels
+        Heroku's build and ends the step."""
         if self.cancel_event.wait(seconds):
             self.cancel_build(build)
             raise Canceled
+        if time.monotonic() > deadline:
+            self.cancel_build(build)
+            raise StepFailed(f"Heroku's build took longer than {PUSH_TIMEOUT // 60} minutes.")
 
     def cancel_build(self, build):
         try:
