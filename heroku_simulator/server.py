@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import api, builds, control, data_api, git, logs, router
+from . import api, builds, control, data_api, git, logs, pipelines, router
 from .dynos import DynoRunner
 from .faults import Faults
 from .limits import RollingWindow, TokenBuckets
@@ -17,6 +17,7 @@ from .tls import make_server_context
 
 data_api.register(api.router)
 builds.register(api.router)
+pipelines.register(api.router)
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -118,6 +118,7 @@ OPTION_GROUPS = [
             "auto_rollback",
         ],
     ),
+    ("Promotion (Heroku pipeline)", ["auto_promote"]),
 ]
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('projects', '0009_environment_when_commit_on_heroku'),
+        ('projects', '0010_environment_auto_promote'),
     ]
 
     operations = [
