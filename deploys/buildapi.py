@@ -3,7 +3,7 @@
 The commit leaves the project's mirror as `git archive` (no working copy, no history: a shallow
 mirror is enough), is uploaded to the put URL Heroku gives (`POST /sources`), and Heroku builds
 it (`POST /apps/{app}/builds`); the build's output is followed into the deploy's log. Facts:
-docs/heroku.md §9.
+docs/heroku.md §6.4.
 
 Where the worker sends the tarball and reads the output from is Heroku's answer, not a setting:
 those URLs are accepted only on Heroku's own hosts (`HEROKU_HOSTS`: source blobs live on S3,

@@ -1,4 +1,4 @@
-"""The Build API (docs/heroku.md §9): sources, their blobs, builds, build output, build cancel.
+"""The Build API (docs/heroku.md §6.4): sources, their blobs, builds, build output, build cancel.
 
 - `POST /sources` gives a put URL and a get URL, both served by the simulator itself (Heroku's
   are presigned storage URLs): `PUT` stores the tarball, `GET` reads it back.

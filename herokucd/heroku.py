@@ -325,7 +325,7 @@ class HerokuClient:
         path = f"/apps/{_segment(app)}/releases"
         return self._call("POST", path, json={"release": release_id})
 
-    # -- Build API (docs/heroku.md §9) ------------------------------------------------------
+    # -- Build API (docs/heroku.md §6.4) ----------------------------------------------------
 
     def create_source(self) -> JSON:
         """A place to upload a source tarball: {"source_blob": {"put_url", "get_url"}}."""
