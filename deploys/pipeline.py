@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from django.conf import settings
 from django.utils import timezone
 
-from deploys import mirror, notifications, ratelimit, runners
+from deploys import buildapi, mirror, notifications, ratelimit, runners
 from deploys.cache_flush import FlushFailed, cache_of, cache_secrets
 from deploys.cleanup import quantities, undo_changes
 from deploys.health import check_health
@@ -39,13 +39,20 @@ from herokucd.heroku import (
     InvalidParams,
     NotFound,
 )
-from projects.models import CacheFlush, CommitOnHeroku, Environment, MaintenanceMode
+from projects.models import (
+    CacheFlush,
+    CommitOnHeroku,
+    DeployMethod,
+    Environment,
+    MaintenanceMode,
+)
 
 log = logging.getLogger(__name__)
 PUSH_TIMEOUT = 1800
 PUSH_IDLE_TIMEOUT = 600
 PROMOTION_TIMEOUT = 1800
 COMMAND_IDLE_TIMEOUT = 300
+CANCEL_CHECK_SECONDS = 0.5  # how soon a Build API deploy notices its cancel while Heroku builds
 
 
 class StepFailed(Exception):
@@ -104,7 +111,7 @@ def planned_steps(environment: Environment, promote_from: str = "") -> dict[str,
         ("backup", env.backup_before_migrate and migrating, "Back up the database"),
         ("maintenance_on", maintenance, "Maintenance mode on"),
         ("scale_down", bool(types), f"Scale {', '.join(types)} to 0"),
-        ("push", True, f"Push to Heroku ({env.heroku_branch})"),
+        ("push", True, push_title(env)),
         ("migrate", migrating, f"Migration: {env.migration_command}"),
         ("scale_back", bool(types), "Scale back"),
         ("maintenance_off", maintenance, "Maintenance mode off"),
@@ -115,6 +122,12 @@ def planned_steps(environment: Environment, promote_from: str = "") -> dict[str,
     if promote_from:
         steps = [_promotion_step(step, promote_from) for step in steps]
     return {name: title for name, wanted, title in steps if wanted}
+
+
+def push_title(environment: Environment) -> str:
+    if environment.deploy_method == DeployMethod.BUILD_API:
+        return "Build on Heroku (Build API)"
+    return f"Push to Heroku ({environment.heroku_branch})"
 
 
 def _promotion_step(step, promote_from):
@@ -232,7 +245,8 @@ class Run:
         self.writer.system(f"Deploy #{deploy.number} to {self.app}, started by {who}.")
         self.plan_steps()
         self.redact_config_vars()
-        if deploy.trigger != Trigger.PROMOTION:  # a promotion is no git request
+        # Neither a promotion nor a Build API build is a git request: nothing to wait for.
+        if deploy.trigger != Trigger.PROMOTION and not self.builds_with_api:
             ratelimit.before_push(self.deploy, self.credential)
 
     def steps(self):
@@ -438,8 +452,85 @@ class Run:
         with self.step("push"):
             before = self.release_before_push()
             self.save(previous_release_id=before[0]["id"] if before else "")
-            latest = self.git_push(self.environment.heroku_branch)
-            self.check_release(before[0] if before else None, *latest.result())
+            if self.builds_with_api:
+                latest = self.build_push()
+            else:
+                latest = self.git_push(self.environment.heroku_branch).result()
+            self.check_release(before[0] if before else None, *latest)
+
+    @property
+    def builds_with_api(self) -> bool:
+        return self.environment.deploy_method == DeployMethod.BUILD_API
+
+    def build_push(self) -> tuple[dict | None, str | None]:
+        """Upload `git archive` of the commit and have Heroku build it (Build API); its output
+        into the log. The release it made and its commit, for `check_release`."""
+        with buildapi.archive(self.deploy.project, self.deploy.sha) as source:
+            blob = self.client.create_source().get("source_blob") or {}
+            self.writer.add_secrets(url for url in blob.values() if url)  # presigned URLs
+            self.writer.system(f"Uploading the commit's files ({source.size:,} bytes).")
+            try:
+                buildapi.upload(blob.get("put_url"), source)
+            except buildapi.Refused as refused:
+                raise StepFailed(str(refused)) from None
+            build = self.client.create_build(
+                self.app, blob.get("get_url"), source.checksum, self.deploy.sha
+            )
+        self.remember(build=build["id"])  # a reaper cancels it if this worker dies meanwhile
+        self.writer.system("Heroku is building the commit:")
+        build, output = self.follow_build(build)
+        self.forget("build")
+        if build["status"] != "succeeded":
+            raise StepFailed(buildapi.failure(build, output.last))
+        if not (build.get("release") or {}).get("id"):
+            return self.newest_release()
+        release = self.client.release(self.app, build["release"]["id"])
+        return release, self.client.release_commit(self.app, release)
+
+    def follow_build(self, build) -> tuple[dict, buildapi.Output]:
+        """Stream the build's output while Heroku builds, resuming when the stream drops (after
+        DEPLOY_BUILD_POLL_SECONDS), until Heroku says the build ended."""
+        try:
+            output = buildapi.Output(build["output_stream_url"], self.writer)
+        except buildapi.Refused as refused:
+            self.cancel_build(build)
+            raise StepFailed(str(refused)) from None
+        deadline = time.monotonic() + PUSH_TIMEOUT
+        while build["status"] == "pending":
+            self.read_build_output(output, build, deadline)
+            build = self.client.build(self.app, build["id"])
+            if build["status"] == "pending":  # the stream dropped: resume it after a pause
+                self.watch_build(build, deadline, getattr(settings, "DEPLOY_BUILD_POLL_SECONDS", 3))
+        output.read()  # what was written after the stream last ended
+        output.close()
+        return build, output
+
+    def read_build_output(self, output, build, deadline):
+        """Read the stream in a thread until it ends, watching for a cancel meanwhile."""
+        reading = threading.Thread(target=output.read, name="build-output", daemon=True)
+        reading.start()
+        reading.join(CANCEL_CHECK_SECONDS)  # returns the moment the stream ends
+        while reading.is_alive():
+            self.watch_build(build, deadline, 0)
+            reading.join(CANCEL_CHECK_SECONDS)
+
+    def watch_build(self, build, deadline, seconds):
+        """Wait `seconds`; herokucd's cancel, or the build running past PUSH_TIMEOUT, cancels
+        Heroku's build and ends the step."""
+        if self.cancel_event.wait(seconds):
+            self.cancel_build(build)
+            raise Canceled
+        if time.monotonic() > deadline:
+            self.cancel_build(build)
+            raise StepFailed(f"Heroku's build took longer than {PUSH_TIMEOUT // 60} minutes.")
+
+    def cancel_build(self, build):
+        try:
+            self.client.cancel_build(self.app, build["id"])
+            self.writer.system("Canceled Heroku's build.")
+            self.forget("build")
+        except HerokuError as error:
+            self.writer.system(f"Heroku's build could not be canceled: {error}")
 
     def check_promotion(self):
         """Both apps still coupled in one pipeline: Heroku's ids for the promote step."""

@@ -137,6 +137,13 @@ class CommitOnHeroku(models.TextChoices):
     RELEASE = "release", "Release it again"
 
 
+class DeployMethod(models.TextChoices):
+    """How a deploy gets the commit to Heroku (README: Deploy with: git push or Build API)."""
+
+    GIT_PUSH = "git", "git push"
+    BUILD_API = "build_api", "Build API"
+
+
 class CacheFlush(models.TextChoices):
     NONE = "", "No cache flush"
     REDIS = "redis", "Redis (FLUSHDB)"
@@ -183,6 +190,16 @@ class Environment(models.Model):
         default="main",
     )
     force_push = models.BooleanField(default=False)
+    deploy_method = models.CharField(
+        "Deploy with",
+        max_length=10,
+        choices=DeployMethod.choices,
+        default=DeployMethod.GIT_PUSH,
+        help_text="git push sends the commit's history to Heroku's git repository (75 git "
+        "requests per hour per app and key; a push uses 2). The Build API uploads a tarball of "
+        "the commit alone and asks Heroku to build it: no history needed, nothing counted "
+        "against the git limit.",
+    )
     # Set from the name when the environment is made (production, prod, live: on).
     confirm_manual_deploys = models.BooleanField(
         "Manual deploys ask for confirmation",

@@ -66,6 +66,7 @@ class EnvironmentOptionsForm(EnvironmentChecks, forms.ModelForm):
             "app_name",
             "auto_deploy",
             "confirm_manual_deploys",
+            "deploy_method",
             "heroku_branch",
             "force_push",
             "maintenance_mode",
@@ -109,6 +110,8 @@ class EnvironmentOptionsForm(EnvironmentChecks, forms.ModelForm):
             "health_check_retries": "Retries",
         }
         help_texts = {
+            "heroku_branch": "git push only: the branch of Heroku's git repository pushed to.",
+            "force_push": "git push only.",
             "maintenance_page_url": "Set on the app as its MAINTENANCE_PAGE_URL config var.",
             "migration_command": "Used when Migrations is Custom.",
             "health_check_text": "Optional: text the page must contain. Setting only this "
