@@ -38,6 +38,9 @@ def _release(release, current):
         "user": release.user_email,
         "created_at": release.created_at,
         "current": release is current,
+        "status": release.status,
+        "exit_status": release.exit_status,
+        "output": release.output.decode(errors="replace"),
     }
 
 
@@ -90,6 +93,7 @@ def _record_push(sim, push):
     """Called by the pre-receive hook; a released push makes a release of that commit."""
     with sim.state.lock:
         app = sim.state.find_app(push["app"])
+        procfile = push.pop("procfile", None)
         record = {**push, "time": now_iso()}
         app.pushes.append(record)
         summary = f"push {push['sha'][:7]} to {push['ref']}: {push['result']}"
@@ -101,6 +105,7 @@ def _record_push(sim, push):
             push["account"],
             slug_id=slug_id_for(push["sha"]),
             commit=push["sha"],
+            procfile=procfile,
         )
         record["release"] = release.version
         sim.dynos.restart_formation(app)

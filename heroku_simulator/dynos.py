@@ -131,7 +131,7 @@ class DynoRunner:
             process = self._spawn(app, dyno, workdir)
             self._pump(dyno, process, sink, client)
             status = process.wait()
-        except OSError as error:
+        except (OSError, subprocess.CalledProcessError) as error:
             sink(f"Error: {error}\n".encode())
             status = 1
         finally:

@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import api, control, data_api, git, logs, router
+from . import api, control, data_api, git, logs, release_phase, router
 from .dynos import DynoRunner
 from .faults import Faults
 from .limits import RollingWindow, TokenBuckets
@@ -80,6 +80,8 @@ class Handler(BaseHTTPRequestHandler):
                 git.handle(self)
             elif logs.is_log_path(path):
                 logs.handle(self)
+            elif release_phase.is_stream_path(path):
+                release_phase.handle(self)
             else:
                 router.handle(self, api.router)
         except (BrokenPipeError, ConnectionResetError):
@@ -103,6 +105,8 @@ class Simulator:
         self.state = SimState(seed)
         self.faults = Faults()
         self.dynos = DynoRunner(self)
+        self.release_phases = release_phase.ReleasePhases(self)
+        self.state.hook_releases(self.release_phases.start)
         self.repos = git.Repos(self.data_dir)
         self._reset_runtime()
         context, self.ca_path = make_server_context(self.data_dir)
