@@ -131,7 +131,7 @@ class DynoRunner:
             process = self._spawn(app, dyno, workdir)
             self._pump(dyno, process, sink, client)
             status = process.wait()
-        except (OSError, subprocess.CalledProcessError) as error:
+        except OSError as error:
             sink(f"Error: {error}\n".encode())
             status = 1
         finally:

@@ -69,8 +69,9 @@ class ReleasePhases:
         deadline = time.monotonic() + timeout
         while self._git(app, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
             if time.monotonic() > deadline:
-                return
+                return False
             time.sleep(0.05)
+        return True
 
     def start(self, app, release):
         """Called with the state lock held, for every new release."""
@@ -101,9 +102,13 @@ class ReleasePhases:
                 with self.sim.state.lock:
                     app.log(f"app[{dyno.name}]", line)
 
-        if release.commit:
-            self._wait_for_commit(app, release.commit)
-        self.sim.dynos.run(app, dyno, sink)
+        if release.commit and not self._wait_for_commit(app, release.commit):
+            sink(f"Error: the simulator has no commit {release.commit}.\n".encode())
+            with self.sim.state.lock:
+                app.dynos.remove(dyno)
+            dyno.exit_status = 1
+        else:
+            self.sim.dynos.run(app, dyno, sink)
         with self.sim.state.lock:
             release.exit_status = dyno.exit_status
             release.status = "succeeded" if dyno.exit_status == 0 else "failed"
