@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -40,6 +41,10 @@ class Refused(Exception):
 
 class RequestFailed(Exception):
     """The call was allowed but did not get an answer (no connection, timeout, bad TLS)."""
+
+
+class Idle(RequestFailed):
+    """A streamed answer sent nothing for its idle timeout (`stream`)."""
 
 
 @dataclass
@@ -265,6 +270,63 @@ def _read(response, max_bytes, deadline) -> Response:
         response.close()
     data = b"".join(chunks)
     return Response(response.status, data[:max_bytes], truncated=size > max_bytes)
+
+
+class Stream:
+    """An answer whose body is read as it arrives (`stream()`)."""
+
+    def __init__(self, response, idle_timeout):
+        self.status = response.status
+        self.headers = response.headers
+        self._response = response
+        self.idle_timeout = idle_timeout
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's bytes as they come, until its end; Idle when nothing came for
+        `idle_timeout` seconds, RequestFailed when the connection broke."""
+        while True:
+            try:
+                chunk = self._response.read1(65536)
+            except urllib3.exceptions.ReadTimeoutError:
+                raise Idle(f"nothing came for {self.idle_timeout:g}s") from None
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                raise RequestFailed(f"the answer broke off ({type(error).__name__})") from None
+            if not chunk:
+                return
+            yield chunk
+
+
+@contextlib.contextmanager
+def stream(
+    url: str,
+    *,
+    headers: dict | None = None,
+    what: str = "The call",
+    timeout: float = TIMEOUT_SECONDS,
+    idle_timeout: float = TIMEOUT_SECONDS,
+) -> Iterator[Stream]:
+    """A GET through the policy whose body is read as it arrives, for output that goes on for
+    long (a release phase's): no overall deadline, no redirect followed, and `idle_timeout`
+    seconds at most between two reads. Raises Refused or RequestFailed."""
+    parts = split(url, what)
+    addresses = resolve(parts.hostname, port_of(parts), what)
+    path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    all_headers = {"User-Agent": f"herokucd/{settings.VERSION}", **(headers or {})}
+    pool = _pool(parts, addresses, urllib3.Timeout(connect=timeout, read=idle_timeout))
+    try:
+        response = pool.urlopen(
+            "GET", path, headers=all_headers, redirect=False, preload_content=False
+        )
+    except urllib3.exceptions.TimeoutError:
+        raise RequestFailed("no answer in time") from None
+    except urllib3.exceptions.HTTPError as error:
+        raise RequestFailed(f"could not connect ({type(error).__name__})") from None
+    try:
+        yield Stream(response, idle_timeout)
+    finally:
+        response.release_conn()
+        response.close()
+        pool.close()
 
 
 def _reason(error: OSError) -> str:
