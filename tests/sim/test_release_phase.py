@@ -29,6 +29,11 @@ def commit(repo, procfile, message="a commit"):
 
 @pytest.fixture
 def repo(tmp_path):
+    return new_repo(tmp_path)
+
+
+def new_repo(tmp_path):
+    """An app repository whose Procfile runs release.sh in the release phase."""
     path = tmp_path / "app"
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
