@@ -194,6 +194,7 @@ class Run:
         self.live = None  # (release id, commit) Heroku said the push left live
         self.new_release = None  # the release the push (or a rollback) made, as Heroku said
         self.stream_problem = None  # why the release phase's output stream broke, last time
+        self.release_phase = {}  # the release phase followed: release version and outcome
         self.config_vars = None
         self.checkout = None  # a working copy, made only when custom commands need one
         self.repository = None  # the project's mirror, which git pushes from
@@ -548,10 +549,13 @@ class Run:
                 "the Procfile has no release process)",
             )
             return release
+        self.release_phase = {"version": release["version"], "outcome": "running"}
         with self.step("release_phase"):
             release = self.release_output(release, time.monotonic() + release_phase_timeout())
+            self.release_phase["outcome"] = release.get("status")
             if release.get("status") != "succeeded":
-                raise StepFailed(_failed_release(release, self._commit_of(release)))
+                words = _failed_release(release, self._commit_of(release))
+                raise StepFailed(f"The release phase failed: {words}")
             words = _release_words(release, self._commit_of(release))
             self.writer.system(f"The release phase succeeded: Heroku {words} is live.")
         return release
@@ -618,6 +622,7 @@ class Run:
     def _check_release_deadline(self, release, deadline):
         self._stop_if_canceled()
         if time.monotonic() > deadline:
+            self.release_phase["outcome"] = "timed_out"
             limit = release_phase_timeout()
             waited = f"{limit:g} seconds" if limit < 120 else f"{round(limit / 60)} minutes"
             raise StepFailed(
@@ -830,7 +835,10 @@ class Run:
     def record_end_state(self):
         """What the app runs now, as Heroku says after the cleanup, for the deploy's page."""
         made = self.live[0] if self.live else ""  # "": it made no release that went live
-        self.save(end_state=end_state(self.client, self.deploy, self.migration_state(), made))
+        state = end_state(self.client, self.deploy, self.migration_state(), made)
+        if self.release_phase:
+            state["release_phase"] = self.release_phase
+        self.save(end_state=state)
 
     def migration_state(self) -> dict:
         if "migrate" not in self.planned:

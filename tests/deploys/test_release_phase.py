@@ -82,7 +82,7 @@ def test_the_release_command_output_shows_in_the_release_phase_step(environment,
     assert f"The release phase succeeded: {words}" in texts
 
 
-def test_a_failed_release_command_fails_the_deploy_and_cleans_up(careful, sim, alice):
+def test_a_failed_release_command_fails_the_deploy_and_cleans_up(careful, sim, alice, client):
     good = deploy_now(careful, user=alice)
     assert good.state == State.SUCCEEDED, good.reason
     # The next commit's release command exits 1.
@@ -95,8 +95,9 @@ def test_a_failed_release_command_fails_the_deploy_and_cleans_up(careful, sim, a
     failed = releases(sim)[-1]
     assert failed["status"] == "failed" and failed["exit_status"] == 1
     assert deploy.reason == (
-        f"Heroku's release v{failed['version']} (commit {deploy.sha[:7]}) failed (its release "
-        "command failed), so the release before it stays live."
+        f"The release phase failed: Heroku's release v{failed['version']} (commit "
+        f"{deploy.sha[:7]}) failed (its release command failed), so the release before it stays "
+        "live."
     )
     assert step(deploy, "release_phase").state == StepState.FAILED
     assert output_lines(deploy)[-1] == "Applying 0003... OK"  # its output, whole
@@ -105,8 +106,16 @@ def test_a_failed_release_command_fails_the_deploy_and_cleans_up(careful, sim, a
     assert next(r for r in app["releases"] if r["current"])["version"] == live["version"]
     assert deploy.end_state["release"]["version"] == live["version"]
     assert deploy.end_state["release"]["whose"] == "before"
+    assert deploy.end_state["release_phase"] == {"version": failed["version"], "outcome": "failed"}
     text = notifications.as_text(notifications.message(deploy, "failed"))
-    assert "(its release command failed)" in text
+    assert f"Why: The release phase failed: Heroku's release v{failed['version']}" in text
+    assert f"; the release phase of v{failed['version']} failed." in text
+    client.force_login(alice)
+    page = client.get(deploy.get_absolute_url()).content.decode()
+    assert (
+        f"The release phase of release v{failed['version']} failed: Heroku did not deploy that "
+        "release." in page
+    )
 
 
 def test_a_stream_that_drops_mid_way_is_resumed_without_losing_or_repeating_lines(
@@ -150,6 +159,7 @@ def test_a_release_still_pending_after_the_timeout_fails_the_deploy(careful, sim
     )
     assert step(deploy, "release_phase").state == StepState.FAILED
     assert sim.app_state()["maintenance"] is False and app_formation(sim)["worker"] == 2
+    assert deploy.end_state["release_phase"]["outcome"] == "timed_out"
 
 
 def test_a_cancel_during_the_release_phase_stops_following_and_cleans_up(careful, sim, alice):
