@@ -33,6 +33,7 @@ from herokucd.heroku import (
     DynoCanceled,
     DynoError,
     DynoTimeout,
+    Forbidden,
     HerokuClient,
     HerokuError,
     NotFound,
@@ -50,6 +51,7 @@ COMMAND_IDLE_TIMEOUT = 300
 # §6.1); herokucd waits five minutes more for Heroku to say so before it stops waiting.
 RELEASE_PHASE_TIMEOUT = 3600 + 300
 RELEASE_POLL_SECONDS = 2  # between two readings of a pending release's status
+REFUSED = "refused"  # the outbound policy refused the release phase's output stream
 
 
 def release_phase_timeout() -> float:
@@ -594,7 +596,7 @@ class Run:
         """(bytes read from `offset`, whether the stream ended or was missing: time to read
         the release's status); lines go to the log as they complete."""
         url = release.get("output_stream_url")
-        if not url:
+        if not url or self.stream_problem == REFUSED:
             return 0, True
         received = 0
         try:
@@ -608,6 +610,9 @@ class Run:
             return received, False
         except NotFound:
             return received, True  # the release command has not started yet
+        except Forbidden as refused:  # the outbound policy: wait for the status without it
+            self.writer.system(f"{refused} The release phase's output is not shown.")
+            self.stream_problem = REFUSED
         except Unavailable as error:
             problem = f"{error} Reading on from byte {offset + received}."
             if received or problem != self.stream_problem:  # once, while it stays down

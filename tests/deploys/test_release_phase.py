@@ -192,3 +192,16 @@ def test_a_rollback_follows_the_release_phase_of_the_release_it_makes(
     assert [s.name for s in rollback.steps.all()] == ["rollback", "release_phase"]
     assert step(rollback, "release_phase").state == StepState.SUCCEEDED
     assert "Applying 0003... OK" in log_text(rollback)
+
+
+def test_a_stream_the_outbound_policy_refuses_is_not_read_but_the_release_is_followed(
+    environment, release_repo, sim, settings
+):
+    settings.OUTBOUND_ALLOWED_NETWORKS = []  # the stream is on the simulator's loopback address
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert step(deploy, "release_phase").state == StepState.SUCCEEDED
+    text = log_text(deploy)
+    assert "127.0.0.1 is a loopback address" in text
+    assert "The release phase's output is not shown." in text
+    assert output_lines(deploy) == []
