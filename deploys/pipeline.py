@@ -7,8 +7,9 @@ too when the worker died mid-deploy (`deploys.cleanup.undo_changes`).
 
 `Run.plan()` decides which steps run; their rows exist, queued, from the start. A deploy
 succeeds only when Heroku's newest release runs its commit (`check_release` after the push,
-`confirm_live` at the end); a failed or canceled one records where it left the app
-(`record_end_state`) for its page.
+`confirm_live` at the end) and its release phase succeeded (`follow_release`, the "Release
+phase" step: it waits while the release is `pending` and shows the release command's output);
+a failed or canceled one records where it left the app (`record_end_state`) for its page.
 """
 
 import contextlib
@@ -253,8 +254,9 @@ class Run:
         self.cache_flush()
         self.commands("post_deploy", env.post_deploy_commands, env.post_deploy_timeout)
         self.health_check()
-        if self.steps_after("push"):
-            self.confirm_live()  # else the release read after the push is the last word
+        if self.steps_after("release_phase"):
+            # else the release as its release phase ended is the last word
+            self.confirm_live()
 
     def plan(self) -> dict[str, str]:
         """The steps this deploy runs, in order, name -> title. The one place that decides

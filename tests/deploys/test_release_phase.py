@@ -205,3 +205,22 @@ def test_a_stream_the_outbound_policy_refuses_is_not_read_but_the_release_is_fol
     assert "127.0.0.1 is a loopback address" in text
     assert "The release phase's output is not shown." in text
     assert output_lines(deploy) == []
+
+
+def test_a_release_made_during_the_deploy_is_waited_for_and_its_failure_fails_the_deploy(
+    environment, release_repo, sim, alice
+):
+    configure(environment, migration_command="sleep 2", migration_timeout=30)
+    deploy = request_deploy(environment, user=alice)
+    thread = run_in_thread(deploy)
+    wait_for(lambda: deploy.steps.filter(name="migrate", state=StepState.RUNNING).exists())
+    set_config(sim, CODE="1", PAUSE="1")  # a new release of the same code, whose phase fails
+    thread.join(60)
+    deploy.refresh_from_db()
+    assert deploy.state == State.FAILED
+    failed = releases(sim)[-1]
+    assert failed["status"] == "failed" and failed["commit"] == deploy.sha
+    assert deploy.reason == (
+        f"Heroku's release v{failed['version']} (commit {deploy.sha[:7]}) failed (its release "
+        "command failed), so the release before it stays live."
+    )
