@@ -103,6 +103,20 @@ def steps(environment) -> list[str]:
     return [_step_words(name, environment) for name in pipeline.planned_steps(environment)]
 
 
+def promotion_steps(plan) -> list[str]:
+    """A promotion's steps in words: the target environment's own, the promotion for the push
+    (pipeline.planned_steps with the release it promotes)."""
+    env = plan.target
+    words = f"release v{plan.release['version']} of {plan.source.app_name}"
+    promote = (
+        f"Promote {words} to {env.app_name} through the Heroku pipeline "
+        f"{plan.pipeline.name}: Heroku copies its build into a new release, nothing is "
+        "built or pushed"
+    )
+    names = pipeline.planned_steps(env, words)
+    return [promote if name == "promote" else _step_words(name, env) for name in names]
+
+
 def _step_words(name, env) -> str:
     scale = ", ".join(Environment.split_names(env.scale_down_types))
     push = "Force push" if env.force_push else "Push"

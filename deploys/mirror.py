@@ -101,10 +101,10 @@ def fetch_ahead(deploy, clone=False) -> Fetch | None:
     checkout mostly finds the commit there already instead of starting the fetch itself.
     Without `clone`, only for a mirror cloned already: a first clone waits until the deploy is
     claimed (a deploy that does not get its app would clone for nothing). A rollback pushes a
-    release Heroku has: nothing to fetch. git fetches from the source repository, not from
-    Heroku: this costs nothing of Heroku's git rate limit.
+    release Heroku has, and a promotion copies one: nothing to fetch. git fetches from the
+    source repository, not from Heroku: this costs nothing of Heroku's git rate limit.
     """
-    if deploy.trigger == Trigger.ROLLBACK:
+    if deploy.trigger in (Trigger.ROLLBACK, Trigger.PROMOTION):
         return None
     if clone or is_cloned(deploy.project):
         return Fetch(deploy.project)

@@ -37,6 +37,7 @@ from herokucd.heroku import (
     Forbidden,
     HerokuClient,
     HerokuError,
+    InvalidParams,
     NotFound,
     StreamIdle,
     Unavailable,
@@ -47,6 +48,7 @@ from projects.models import CacheFlush, CommitOnHeroku, Environment, Maintenance
 log = logging.getLogger(__name__)
 PUSH_TIMEOUT = 1800
 PUSH_IDLE_TIMEOUT = 600
+PROMOTION_TIMEOUT = 1800
 COMMAND_IDLE_TIMEOUT = 300
 # Heroku stops a release command after one hour, a limit that cannot be raised (docs/heroku.md
 # §6.1); herokucd waits five minutes more for Heroku to say so before it stops waiting.
@@ -96,9 +98,11 @@ def execute(deploy: Deploy, fetch: mirror.Fetch | None = None):
     return None
 
 
-def planned_steps(environment: Environment) -> dict[str, str]:
+def planned_steps(environment: Environment, promote_from: str = "") -> dict[str, str]:
     """The steps a deploy of `environment` runs with its options now, in order, name -> title:
-    what the pipeline runs and what the Deploy form's confirmation lists."""
+    what the pipeline runs and what the Deploy form's confirmation lists. A promotion
+    (`promote_from`: the release it promotes, in words) promotes instead of pushing: nothing
+    to check out, and no custom command (they run in a checkout)."""
     env = environment
     migrating = bool(env.migration_command)
     types = Environment.split_names(env.scale_down_types) if migrating else []
@@ -122,7 +126,21 @@ def planned_steps(environment: Environment) -> dict[str, str]:
         ("post_deploy", bool(commands_of(env.post_deploy_commands)), "Post-deploy commands"),
         ("health_check", bool(env.health_check_url or env.health_check_text), "Health check"),
     ]
+    if promote_from:
+        steps = [_promotion_step(step, promote_from) for step in steps]
     return {name: title for name, wanted, title in steps if wanted}
+
+
+def _promotion_step(step, promote_from):
+    name, wanted, title = step
+    if name == "push":
+        return "promote", True, f"Promote {promote_from} (Heroku pipeline)"
+    return name, wanted and name not in ("checkout", "pre_deploy", "post_deploy"), title
+
+
+def promotion_words(deploy) -> str:
+    """release v12 of shop-staging: what a promotion deploy promotes."""
+    return f"release v{deploy.promotion_source_version} of {deploy.promotion_source_app}"
 
 
 def end_state(client, deploy, migration: dict, this_release: str | None = None) -> dict:
@@ -203,6 +221,7 @@ class Run:
         self.repository = None  # the project's mirror, which git pushes from
         self.early_release = None  # the app's latest release, asked for while git fetches
         self.pool = None  # a thread for Heroku calls made while the deploy does something else
+        self.pipeline = None  # a promotion's Heroku pipeline (promotion.Pipeline)
 
     def set_up(self):
         """The deploy's Heroku key and client, log writer, heartbeat, and steps so far."""
@@ -230,12 +249,16 @@ class Run:
         self.writer.system(f"Deploy #{deploy.number} to {self.app}, started by {who}.")
         self.plan_steps()
         self.redact_config_vars()
-        ratelimit.before_push(self.deploy, self.credential)
+        if deploy.trigger != Trigger.PROMOTION:  # a promotion is no git request
+            ratelimit.before_push(self.deploy, self.credential)
 
     def steps(self):
         if self.deploy.trigger == Trigger.ROLLBACK:
             self.rollback_release()
             self.follow_release(self.new_release)  # a rollback runs the release phase too
+            return
+        if self.deploy.trigger == Trigger.PROMOTION:
+            self.promotion_steps()
             return
         if self.needs_working_copy():
             runners.require_sandbox()  # before anything changes: no sandbox, no commands
@@ -258,6 +281,22 @@ class Run:
             # else the release as its release phase ended is the last word
             self.confirm_live()
 
+    def promotion_steps(self):
+        """The target environment's own steps around the promotion, instead of the push."""
+        self.check_promotion()  # before anything changes on the app
+        self.backup()
+        self.maintenance_on()
+        self.scale_down()
+        self.promote()
+        self.follow_release(self.new_release)  # the promoted release runs its release phase
+        self.migrate()
+        self.scale_back()
+        self.maintenance_off()
+        self.cache_flush()
+        self.health_check()
+        if self.steps_after("release_phase"):
+            self.confirm_live()
+
     def plan(self) -> dict[str, str]:
         """The steps this deploy runs, in order, name -> title. The one place that decides
         which steps run: each step method returns at once when its name is not planned."""
@@ -265,6 +304,8 @@ class Run:
             undone = self.deploy.rollback_of
             title = f"Roll back deploy #{undone.number}" if undone else "Roll back"
             return {"rollback": title, "release_phase": "Release phase"}
+        if self.deploy.trigger == Trigger.PROMOTION:
+            return planned_steps(self.environment, promotion_words(self.deploy))
         return planned_steps(self.environment)
 
     def steps_after(self, name) -> list[str]:
@@ -418,6 +459,68 @@ class Run:
             self.save(previous_release_id=before[0]["id"] if before else "")
             latest = self.git_push(self.environment.heroku_branch)
             self.check_release(before[0] if before else None, *latest.result())
+
+    def check_promotion(self):
+        """Both apps still coupled in one pipeline: Heroku's ids for the promote step."""
+        from deploys.promotion import PromotionRefused, couple  # it queues deploys: a cycle
+
+        source = self.deploy.promotion_source_app
+        try:
+            self.pipeline = couple(self.client, source, self.app)
+        except PromotionRefused as refused:
+            raise StepFailed(str(refused)) from None
+        self.writer.system(
+            f"{source} and {self.app} are coupled in the Heroku pipeline {self.pipeline.name}."
+        )
+
+    def promote(self):
+        """Promote the source release (its slug, not rebuilt), wait for Heroku's promotion
+        target, then check the release it made as a push's (check_release)."""
+        deploy = self.deploy
+        with self.step("promote"):
+            before = self.client.releases(self.app, limit=1)
+            self.save(previous_release_id=before[0]["id"] if before else "")
+            promotion = self.start_promotion()
+            self.writer.system(f"Heroku promotion {promotion['id']} started.")
+            target = self.wait_for_promotion(promotion["id"])
+            if target["status"] == "failed":
+                message = target.get("error_message") or "Heroku gave no reason."
+                raise StepFailed(f"Heroku could not promote to {self.app}: {message}")
+            self.writer.system(f"Heroku promoted {promotion_words(deploy)} to {self.app}.")
+            self.check_release(before[0] if before else None, *self.newest_release())
+
+    def start_promotion(self) -> dict:
+        pipeline, words = self.pipeline, promotion_words(self.deploy)
+        try:
+            return self.client.promote(
+                pipeline.id,
+                pipeline.source_app_id,
+                self.deploy.promotion_source_release_id,
+                pipeline.target_app_id,
+            )
+        except (InvalidParams, Forbidden, NotFound) as refused:
+            raise StepFailed(
+                f"Heroku refused to promote {words} to {self.app}: {refused}"
+            ) from None
+
+    def wait_for_promotion(self, promotion_id) -> dict:
+        poll = getattr(settings, "DEPLOY_PROMOTION_POLL_SECONDS", 2)
+        deadline = time.monotonic() + PROMOTION_TIMEOUT
+        while True:
+            targets = self.client.promotion_targets(promotion_id)
+            target = next(
+                (t for t in targets if t["app"]["id"] == self.pipeline.target_app_id), None
+            )
+            if target is None:
+                raise StepFailed(f"Heroku's promotion names no target {self.app}.")
+            if target["status"] != "pending":
+                return target
+            if time.monotonic() > deadline:
+                raise StepFailed(
+                    f"Heroku's promotion to {self.app} was still pending after "
+                    f"{PROMOTION_TIMEOUT // 60} minutes."
+                )
+            self.sleep(poll)
 
     def git_push(self, ref) -> Future:
         """Push, and record it in the rate-limit ledger while Heroku is asked for the release
@@ -816,6 +919,8 @@ class Run:
             self.close_planned_steps(state)
         self.resources.close()
         self.heartbeat.stop()
+        if state == State.SUCCEEDED and self.environment.auto_promote:
+            self.auto_promote()
         if state != State.QUEUED:
             self.writer.system(f"Deploy {state.label.lower()}.")
         self.writer.close()
@@ -838,6 +943,26 @@ class Run:
                     f"{reason} Cleanup failed: {left}".strip(),
                 )
                 raise StepFailed(left)
+
+    def auto_promote(self):
+        """The environment promotes a healthy deploy to the next one: queued now, while the
+        log is open to say so (the promotion is a deploy of its own)."""
+        from deploys.promotion import auto_promote  # it queues deploys: a cycle
+
+        if self.deploy.trigger == Trigger.ROLLBACK:
+            self.writer.system("Auto-promote: a rollback is not promoted.")
+            return
+        if "health_check" not in self.planned:
+            self.writer.system(
+                "Auto-promote: not promoted, as this environment has no health check to tell "
+                "that the deploy is healthy."
+            )
+            return
+        try:
+            auto_promote(self.deploy, self.writer)
+        except Exception as error:  # the deploy succeeded: this must not change that
+            log.error("Auto-promote failed", exc_info=error)
+            self.writer.system(f"Auto-promote: not promoted ({reason_for(error)}).")
 
     def record_end_state(self):
         """What the app runs now, as Heroku says after the cleanup, for the deploy's page."""

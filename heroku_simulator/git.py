@@ -47,6 +47,23 @@ class Repos:
         hook.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HOOK}"\n')
         hook.chmod(0o755)
 
+    def copy_commit(self, source_app, target_app, commit):
+        """Give `target_app`'s repository the objects of `commit` from `source_app`'s, as a
+        promotion copies the slug (the one-off dynos of the new release run its tree). Fetched
+        by ref: a commit the source app never received (a seeded one) is left missing."""
+        source = self.path(source_app)
+        namespace = f"+refs/heads/*:refs/promoted/{source_app}/*"
+        target = ["git", f"--git-dir={self.path(target_app)}"]
+        subprocess.run(
+            [*target, "fetch", "-q", "--no-tags", str(source), namespace],
+            check=False,
+            capture_output=True,
+        )
+        found = subprocess.run(
+            [*target, "cat-file", "-e", commit], check=False, capture_output=True
+        )
+        return found.returncode == 0
+
     def archive(self, app_name, commit, target):
         """Write the tree of `commit` into `target` (a dyno's checkout of its release)."""
         archive = subprocess.run(

@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import api, control, data_api, git, logs, release_phase, router
+from . import api, control, data_api, git, logs, pipelines, release_phase, router
 from .dynos import DynoRunner
 from .faults import Faults
 from .limits import RollingWindow, TokenBuckets
@@ -16,6 +16,7 @@ from .state import SimState
 from .tls import make_server_context
 
 data_api.register(api.router)
+pipelines.register(api.router)
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -206,6 +206,9 @@ class SimState:
         self.git_rate_limit = {**DEFAULT_GIT_RATE_LIMIT, **seed.get("git_rate_limit", {})}
         self.api_rate_limit = {**DEFAULT_API_RATE_LIMIT, **seed.get("api_rate_limit", {})}
         self.backup_seconds = float(seed.get("backup_seconds", 1.0))
+        from .pipelines import book_from_seed  # it builds on this module's App and ids
+
+        self.pipelines = book_from_seed(seed, self.apps)
         self.hook_releases(getattr(self, "release_hook", None))
 
     def hook_releases(self, hook):

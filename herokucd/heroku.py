@@ -367,6 +367,28 @@ class HerokuClient:
         path = f"/apps/{_segment(app)}/releases"
         return self._call("POST", path, json={"release": release_id})
 
+    # -- Pipelines and promotions (docs/heroku.md §9) ---------------------------------------
+
+    def pipeline_coupling(self, app: str) -> JSON:
+        """The app's coupling: `pipeline{id,name}` and `stage`; NotFound when in no pipeline."""
+        return self._call("GET", f"/apps/{_segment(app)}/pipeline-couplings")
+
+    def pipeline_couplings(self, pipeline_id: str) -> list[JSON]:
+        return self._list(f"/pipelines/{_segment(pipeline_id)}/pipeline-couplings")
+
+    def promote(self, pipeline_id: str, source_app_id: str, release_id: str, target_id: str):
+        """Start promoting release `release_id` of the source app to the target app (its slug
+        is copied, not rebuilt). Never retried: a retry could promote twice."""
+        body = {
+            "pipeline": {"id": pipeline_id},
+            "source": {"app": {"id": source_app_id}, "release": {"id": release_id}},
+            "targets": [{"app": {"id": target_id}}],
+        }
+        return self._call("POST", "/pipeline-promotions", json=body)
+
+    def promotion_targets(self, promotion_id: str) -> list[JSON]:
+        return self._list(f"/pipeline-promotions/{_segment(promotion_id)}/promotion-targets")
+
     # -- Dynos ----------------------------------------------------------------------------
 
     def create_dyno(

@@ -241,6 +241,12 @@ class Environment(models.Model):
     auto_rollback = models.BooleanField(
         "Roll back automatically when the health check fails", default=False
     )
+    auto_promote = models.BooleanField(
+        "After a healthy deploy, promote to the next environment",
+        default=False,
+        help_text="The next environment is the one whose app is coupled at the next stage of "
+        "this app's Heroku pipeline. Needs a health check on this environment.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -89,6 +89,7 @@ class EnvironmentOptionsForm(EnvironmentChecks, forms.ModelForm):
             "health_check_retries",
             "health_check_delay",
             "auto_rollback",
+            "auto_promote",
         ]
         labels = {
             "name": "Environment",
@@ -206,6 +207,14 @@ class EnvironmentOptionsForm(EnvironmentChecks, forms.ModelForm):
         for name in ("migration_timeout", "pre_deploy_timeout", "post_deploy_timeout"):
             self._check_timeout(data, name)
         self._check_needs_migration(data)
+        if data.get("auto_promote") and not (
+            data.get("health_check_url") or data.get("health_check_text")
+        ):
+            self.add_error(
+                "auto_promote",
+                "Only a healthy deploy is promoted: set a health check URL or expected text "
+                "above, or leave this off.",
+            )
         if data.get("cache_flush") and not data.get("cache_config_vars"):
             self.add_error(
                 "cache_config_vars",

@@ -117,6 +117,7 @@ OPTION_GROUPS = [
             "auto_rollback",
         ],
     ),
+    ("Promotion (Heroku pipeline)", ["auto_promote"]),
 ]
 
 

@@ -200,3 +200,15 @@ def test_a_migration_preset_is_audited_as_a_command_change(admin, staging):
     admin.post(options_url(staging), form_data(staging, migration_preset="rails"))
     details = AuditEvent.objects.get().details
     assert details["migration_command"] == {"from": "", "to": "rake db:migrate"}
+
+
+def test_auto_promote_is_saved_only_with_a_health_check(admin, with_key, staging):
+    response = admin.post(options_url(staging), form_data(staging, auto_promote="on"))
+    assert (
+        "Only a healthy deploy is promoted: set a health check URL or expected text above, or "
+        "leave this off." in page(response)
+    )
+    assert not Environment.objects.get(pk=staging.pk).auto_promote
+    data = form_data(staging, auto_promote="on", health_check_text="ok")
+    assert "Saved the deploy options" in page(admin.post(options_url(staging), data, follow=True))
+    assert Environment.objects.get(pk=staging.pk).auto_promote
