@@ -95,7 +95,6 @@ class DynoRunner:
         """time_to_live counts from the dyno's creation: then Heroku kills it, attached or not,
         whatever its client does (docs/heroku.md §2.6). A dyno that never started is stopped
         here; a running one is killed by the timer its start sets for the time left."""
-        dyno.expires_at = time.monotonic() + float(dyno.time_to_live)
         timer = threading.Timer(float(dyno.time_to_live), self._expire_unstarted, (app, dyno))
         timer.daemon = True
         timer.start()

@@ -110,7 +110,13 @@ class ReleasePhases:
                 app.dynos.remove(dyno)
             dyno.exit_status = 1
         else:
-            self.sim.dynos.run(app, dyno, sink)
+            try:
+                self.sim.dynos.run(app, dyno, sink)
+            except Exception as error:  # the release must end, as Heroku's always does
+                sink(
+                    f"Error: the release command could not run ({type(error).__name__}).\n".encode()
+                )
+                dyno.exit_status = 1
         with self.sim.state.lock:
             release.exit_status = dyno.exit_status
             release.status = "succeeded" if dyno.exit_status == 0 else "failed"

@@ -90,6 +90,11 @@ class Dyno:
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
     process: object = None
+    expires_at: float | None = None  # time.monotonic() when time_to_live ends it
+
+    def __post_init__(self):
+        if self.time_to_live:
+            self.expires_at = time.monotonic() + float(self.time_to_live)
 
 
 @dataclass
