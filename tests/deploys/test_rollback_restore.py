@@ -120,6 +120,7 @@ def test_a_rollback_with_the_restore_restores_in_maintenance_then_rolls_back(
         ("scale_down", "succeeded"),
         ("restore", "succeeded"),
         ("rollback", "succeeded"),
+        ("release_phase", "skipped"),  # the app's Procfile has no release command
         ("scale_back", "succeeded"),
         ("maintenance_off", "succeeded"),
     ]
@@ -152,6 +153,7 @@ def test_a_restore_heroku_fails_leaves_the_app_out_of_maintenance_with_its_worke
     assert restored_from(sim) == []
     steps = dict(rollback.steps.values_list("name", "state"))
     assert steps["restore"] == "failed" and steps["rollback"] == "skipped"
+    assert steps["release_phase"] == "skipped"
     log = log_text(rollback)
     assert "Restore r002 failed" in log and "Maintenance mode off." in log
     assert "Scaled back to worker=2." in log
