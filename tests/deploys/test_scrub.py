@@ -233,3 +233,17 @@ def test_a_scrub_resumes_after_its_last_chunk_done(environment, sim):
     assert (made.chunks_done, made.chunks_changed) == (3, 2)
     assert texts(deploy)[0] == "done before"
     assert TOKEN not in "".join(texts(deploy))
+
+
+def test_config_vars_heroku_will_not_give_change_nothing_and_say_why(environment, sim):
+    deploy = new_deploy(environment, 1)
+    write_log(deploy, [f"token {TOKEN}"])
+    sim.fault("GET /apps/{app}/config-vars", status=403, message="You do not have access.")
+    made = scrub.start(environment.project, None, "test", config_vars={APP: ["SECRET_TOKEN"]})
+    assert scrub.run_scrub(made.pk) == "no secrets"
+    made.refresh_from_db()
+    assert made.state == ScrubState.FAILED and made.chunks_done == 0
+    assert made.problems == [
+        "Heroku could not be asked for the config vars to redact: You do not have access."
+    ]
+    assert texts(deploy) == [f"token {TOKEN}"]  # nothing changed that it could not finish
