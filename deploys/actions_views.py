@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from deploys import confirmations, live, manual, mirror, promotion, services
+from deploys import confirmations, live, manual, mirror, promotion, scrub, services
 from deploys.models import Deploy
 from projects import audit, branches
 from projects.access import get_project_for_user
@@ -292,3 +292,16 @@ def deploy_promote(request, slug, number):
         context |= {"plan": plan, "steps": manual.promotion_steps(plan)}
         context["unchanged"] = manual.unchanged(plan.target)
     return render(request, "deploys/actions/promote_confirm.html", context)
+
+
+@login_required
+@require_POST
+def scrub_again(request, slug):
+    """Scrub the stored logs again with the project's secrets as they are now (its key, SSH key
+    and every environment's secret config vars as Heroku has them): after a scrub that could
+    not finish. A replaced key is not among them: herokucd keeps no old key."""
+    project, _ = get_project_for_user(request, slug, Role.ADMIN)
+    names = scrub.secret_config_vars(project)
+    scrub.start(project, request.user, "Scrub requested from the settings page", config_vars=names)
+    messages.success(request, "Queued a scrub of the stored logs: its progress shows below.")
+    return redirect(reverse("project_settings", args=[slug]) + "#log-scrubs")

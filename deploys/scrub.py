@@ -43,6 +43,7 @@ from deploys.models import Deploy, LogChunk
 from deploys.scrub_models import LogScrub, ScrubState
 from herokucd.heroku import HerokuClient, HerokuError
 from projects import audit, pagecache
+from projects.models import Environment
 
 log = logging.getLogger(__name__)
 JOB_TIMEOUT = 6 * 3600  # a killed or timed-out scrub resumes: this only bounds one run
@@ -78,6 +79,15 @@ def start(project, actor, reason, values=(), config_vars=None) -> LogScrub:
     pagecache.touch(project.pk)
     transaction.on_commit(lambda: enqueue(scrub.pk), robust=True)
     return scrub
+
+
+def secret_config_vars(project) -> dict[str, list[str]]:
+    """{app: [names]} of every environment's config vars redacted from the logs."""
+    names: dict[str, list[str]] = {}
+    for environment in project.environments.exclude(secret_config_vars=""):
+        wanted = Environment.split_names(environment.secret_config_vars)
+        names.setdefault(environment.app_name, []).extend(wanted)
+    return names
 
 
 def enqueue(scrub_id: int):

@@ -10,7 +10,7 @@ from deploys import scrub
 from deploys.trigger_models import GitRequest, WebhookEvent
 from herokucd import crypto
 from projects import pagecache
-from projects.models import Environment, Project
+from projects.models import Project
 from projects.signals import secrets_changed
 
 
@@ -36,10 +36,7 @@ def scrub_after_key_rotation(sender, **kwargs) -> str:
     as Heroku has them now, redacted from all of them."""
     started = 0
     for project in Project.objects.filter(deploys__log_chunks__isnull=False).distinct():
-        names = {}
-        for environment in project.environments.exclude(secret_config_vars=""):
-            wanted = Environment.split_names(environment.secret_config_vars)
-            names.setdefault(environment.app_name, []).extend(wanted)
+        names = scrub.secret_config_vars(project)
         scrub.start(project, None, "The encryption keys were rotated", config_vars=names)
         started += 1
     return f"queued a scrub of the stored logs of {started} project(s)"

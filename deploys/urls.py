@@ -25,6 +25,7 @@ project = [
     path("deploys/<int:number>/retry/", actions_views.deploy_retry, name="deploy_retry"),
     path("deploys/<int:number>/rollback/", actions_views.deploy_rollback, name="deploy_rollback"),
     path("deploys/<int:number>/promote/", actions_views.deploy_promote, name="deploy_promote"),
+    path("log-scrubs/", actions_views.scrub_again, name="log_scrub_again"),
     path("triggers/", webhook_views.triggers, name="triggers"),
     path("triggers/webhook/", webhook_views.webhook_create, name="webhook_create"),
     path("triggers/webhook/rotate/", webhook_views.webhook_rotate, name="webhook_rotate"),

@@ -15,6 +15,7 @@ from deploys.logformat import read_lines
 from deploys.logwriter import CHUNK_LINES, LogWriter
 from deploys.models import Deploy, LogChunk, State
 from deploys.scrub_models import LogScrub, ScrubState
+from projects.models import Role
 from tests.heroku_sim.fixtures import APP
 from tests.projects.test_canary_setup import all_cells, assert_absent, encodings
 from tests.projects.test_settings import form_data, options_url
@@ -247,3 +248,25 @@ def test_config_vars_heroku_will_not_give_change_nothing_and_say_why(environment
         "Heroku could not be asked for the config vars to redact: You do not have access."
     ]
     assert texts(deploy) == [f"token {TOKEN}"]  # nothing changed that it could not finish
+
+
+def test_an_admin_scrubs_again_with_the_secrets_as_they_are_now(
+    environment, sim, queue, logged_in, client_for, bob_as, charlie
+):
+    sim.api("PATCH", f"/apps/{APP}/config-vars", json={"SECRET_TOKEN": TOKEN}).raise_for_status()
+    environment.secret_config_vars = "SECRET_TOKEN"
+    environment.save()
+    deploy = new_deploy(environment, 1)
+    write_log(deploy, [f"token {TOKEN}"])
+    LogScrub.objects.create(project=environment.project, reason="earlier", state=ScrubState.FAILED)
+    url = "/projects/foo-bar/log-scrubs/"
+    assert "Scrub the stored logs again" in logged_in.get(SETTINGS).content.decode()
+    assert logged_in.post(url)["Location"] == f"{SETTINGS}#log-scrubs"
+    assert run_queued(queue) == ["done"]
+    assert texts(deploy) == ["token [redacted]"]
+    assert LogScrub.objects.first().requested_by.username == "alice"
+    viewer = client_for(bob_as(Role.VIEWER))  # signs the test client in as bob
+    assert viewer.post(url).status_code == 403
+    assert "Scrub the stored logs again" not in viewer.get(SETTINGS).content.decode()
+    assert client_for(charlie).post(url).status_code == 404
+    assert LogScrub.objects.count() == 2
