@@ -23,6 +23,7 @@ No value is ever an argument of the job, a column outside ciphertext, or a log l
 import json
 import logging
 import time
+from datetime import timedelta
 from itertools import groupby
 
 from django.conf import settings
@@ -100,7 +101,7 @@ def enqueue(scrub_id: int):
 def requeue_stalled(stale_seconds: int = STALE_SECONDS) -> list[int]:
     """Queue again the unfinished scrubs nothing moved for a while (their worker died, or their
     job was lost); a scrub run twice at once is safe, each chunk's UPDATE is conditional."""
-    since = timezone.now() - timezone.timedelta(seconds=stale_seconds)
+    since = timezone.now() - timedelta(seconds=stale_seconds)
     stalled = LogScrub.objects.filter(
         state__in=[ScrubState.QUEUED, ScrubState.RUNNING], updated_at__lt=since
     )
@@ -205,7 +206,9 @@ def _scrub_one(scrub, pattern, chunk_id) -> str:
 
 
 def _progress(scrub, chunk_id, changed):
-    LogScrub.objects.filter(pk=scrub.pk).update(
+    # Conditional: a second run of the same scrub (queued again while the first still ran)
+    # counts no chunk twice.
+    LogScrub.objects.filter(pk=scrub.pk, last_chunk__lt=chunk_id).update(
         last_chunk=chunk_id,
         chunks_done=F("chunks_done") + 1,
         chunks_changed=F("chunks_changed") + int(changed),

@@ -270,3 +270,19 @@ def test_an_admin_scrubs_again_with_the_secrets_as_they_are_now(
     assert "Scrub the stored logs again" not in viewer.get(SETTINGS).content.decode()
     assert client_for(charlie).post(url).status_code == 404
     assert LogScrub.objects.count() == 2
+
+
+def test_a_scrub_nothing_moved_for_minutes_is_queued_again(environment, sim, queue):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    made = scrub.start(environment.project, None, "test", values=[TOKEN])
+    fresh = scrub.start(environment.project, None, "fresh", values=[TOKEN])
+    queue.empty()
+    long_ago = timezone.now() - timedelta(seconds=scrub.STALE_SECONDS + 1)
+    LogScrub.objects.filter(pk=made.pk).update(state=ScrubState.RUNNING, updated_at=long_ago)
+    assert scrub.requeue_stalled() == [made.pk]
+    assert [job.args for job in queue.get_jobs()] == [(made.pk,)]
+    assert scrub.requeue_stalled() == []  # marked moved: not queued again at each maintenance
+    assert fresh.pk != made.pk
