@@ -293,9 +293,13 @@ class Run:
 
     def fetch_commit(self) -> str:
         path = self.fetch.result(self.writer)
-        sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
-        if self.deploy.trigger == Trigger.WEBHOOK and self.deploy.sha:
-            mirror.check_on_branch(path, sha, self.deploy.branch)  # before any change to the app
+        deploy = self.deploy
+        if deploy.trigger == Trigger.WEBHOOK and deploy.sha:
+            # A signed build of any branch must not deploy another's commit: checked before
+            # any change to the app.
+            sha = mirror.commit_on_branch(path, deploy.sha, deploy.branch)
+        else:
+            sha = mirror.resolve(path, deploy.sha, deploy.branch)
         if sha != self.deploy.sha:
             self.save(sha=sha)
         self.repository = path
