@@ -1,4 +1,4 @@
-"""The Deploy button and the cancel, retry and rollback actions (deployers and admins)."""
+"""The Deploy button and the cancel, retry, rollback and promote actions (deployers and admins)."""
 
 import re
 
@@ -6,9 +6,10 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from deploys import confirmations, live, manual, mirror, services
+from deploys import confirmations, live, manual, mirror, promotion, services
 from deploys.models import Deploy
 from projects import audit, branches
 from projects.access import get_project_for_user
@@ -238,3 +239,40 @@ def _not_a_target(project, number, choices) -> str:
         f"Deploy #{number} is not a succeeded deploy of this environment that Heroku can roll "
         "back to: choose a release below."
     )
+
+
+@login_required
+def deploy_promote(request, slug, number):
+    """Promote the release this deploy made to the next environment of its Heroku pipeline.
+    The page asks Heroku first and names the source release and commit, the target app and what
+    runs there; anything Heroku would refuse is said here, before anything starts. `?to=<id>`:
+    the environment chosen when several are coupled at the next stage."""
+    deploy = _deploy(request, slug, number)
+    target_id = request.POST.get("to") or request.GET.get("to") or None
+    if request.method == "POST":
+        shown = (request.POST.get("app", ""), request.POST.get("release", ""))
+        try:
+            made = promotion.request_promotion(deploy, request.user, target_id, shown)
+        except services.DeployError as error:  # PromotionRefused too
+            messages.error(request, str(error))
+            query = f"?to={target_id}" if target_id and target_id.isdigit() else ""
+            return redirect(reverse("deploy_promote", args=[slug, number]) + query)
+        audit.record(
+            deploy.project,
+            request.user,
+            "deploy.promoted",
+            number=deploy.number,
+            promotion=made.number,
+            to=made.environment_name,
+            release=made.promotion_source_version,
+        )
+        return redirect(made)
+    context = {"project": deploy.project, "deploy": deploy}
+    try:
+        plan = promotion.plan(deploy, target_id)
+    except promotion.PromotionRefused as refused:
+        context["refused"] = str(refused)
+    else:
+        context |= {"plan": plan, "steps": manual.promotion_steps(plan)}
+        context["unchanged"] = manual.unchanged(plan.target)
+    return render(request, "deploys/actions/promote_confirm.html", context)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from deploys import mirror, pipeline
 from deploys.models import Deploy, State
 from projects import branches
-from projects.models import CacheFlush, Environment, MaintenanceMode
+from projects.models import CacheFlush, DeployMethod, Environment, MaintenanceMode
 
 MAX_BRANCHES = 10  # distinct branches whose recent commits one page lists
 
@@ -103,6 +103,20 @@ def steps(environment) -> list[str]:
     return [_step_words(name, environment) for name in pipeline.planned_steps(environment)]
 
 
+def promotion_steps(plan) -> list[str]:
+    """A promotion's steps in words: the target environment's own, the promotion for the push
+    (pipeline.planned_steps with the release it promotes)."""
+    env = plan.target
+    words = f"release v{plan.release['version']} of {plan.source.app_name}"
+    promote = (
+        f"Promote {words} to {env.app_name} through the Heroku pipeline "
+        f"{plan.pipeline.name}: Heroku copies its build into a new release, nothing is "
+        "built or pushed"
+    )
+    names = pipeline.planned_steps(env, words)
+    return [promote if name == "promote" else _step_words(name, env) for name in names]
+
+
 def _step_words(name, env) -> str:
     scale = ", ".join(Environment.split_names(env.scale_down_types))
     push = "Force push" if env.force_push else "Push"
@@ -116,7 +130,10 @@ def _step_words(name, env) -> str:
         ),
         "scale_down": lambda: f"Scale {scale} to 0",
         "push": lambda: (
-            f"{push} the commit to the app's {env.heroku_branch} branch: Heroku "
+            "Upload the commit's files with Heroku's Build API: Heroku builds them and "
+            "releases them (no git request)"
+            if env.deploy_method == DeployMethod.BUILD_API
+            else f"{push} the commit to the app's {env.heroku_branch} branch: Heroku "
             "builds it and releases it"
         ),
         "migrate": lambda: f"Run the migration in a one-off dyno: {env.migration_command}",

@@ -30,6 +30,7 @@ class Trigger(models.TextChoices):
     WEBHOOK = "webhook", "Webhook"
     RETRY = "retry", "Retry"
     ROLLBACK = "rollback", "Rollback"
+    PROMOTION = "promotion", "Promotion"
 
 
 class Phase(models.TextChoices):
@@ -92,6 +93,14 @@ class Deploy(models.Model):
     # A rollback's target: the Heroku release it puts back (its id, as Heroku's rollback wants).
     rollback_release_id = models.CharField(max_length=64, blank=True)
     rollback_version = models.PositiveIntegerField(null=True, blank=True)
+    # A promotion (Heroku pipelines): the succeeded deploy whose release it promotes, and that
+    # release (app, id, version) as it was when the promotion was asked for.
+    promoted_from = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="promotions"
+    )
+    promotion_source_app = models.CharField(max_length=30, blank=True)
+    promotion_source_release_id = models.CharField(max_length=64, blank=True)
+    promotion_source_version = models.PositiveIntegerField(null=True, blank=True)
 
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     reason = models.TextField(blank=True)  # why it did not succeed, in the user's words

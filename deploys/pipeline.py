@@ -14,27 +14,45 @@ succeeds only when Heroku's newest release runs its commit (`check_release` afte
 import contextlib
 import logging
 import threading
+import time
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
 from django.utils import timezone
 
-from deploys import mirror, notifications, ratelimit, runners
-from deploys.cache_flush import FlushFailed, flush_cache
+from deploys import buildapi, mirror, notifications, ratelimit, runners
+from deploys.cache_flush import FlushFailed, cache_of, cache_secrets
 from deploys.cleanup import quantities, undo_changes
 from deploys.health import check_health
 from deploys.heartbeat import Heartbeat, this_worker
 from deploys.logwriter import LogWriter, private_key_secrets
 from deploys.models import Deploy, DeployStep, State, StepState, Trigger
 from herokucd import http
-from herokucd.heroku import DynoCanceled, DynoError, DynoTimeout, HerokuClient, HerokuError
-from projects.models import CacheFlush, CommitOnHeroku, Environment, MaintenanceMode
+from herokucd.heroku import (
+    DynoCanceled,
+    DynoError,
+    DynoTimeout,
+    Forbidden,
+    HerokuClient,
+    HerokuError,
+    InvalidParams,
+    NotFound,
+)
+from projects.models import (
+    CacheFlush,
+    CommitOnHeroku,
+    DeployMethod,
+    Environment,
+    MaintenanceMode,
+)
 
 log = logging.getLogger(__name__)
 PUSH_TIMEOUT = 1800
 PUSH_IDLE_TIMEOUT = 600
+PROMOTION_TIMEOUT = 1800
 COMMAND_IDLE_TIMEOUT = 300
+CANCEL_CHECK_SECONDS = 0.5  # how soon a Build API deploy notices its cancel while Heroku builds
 
 
 class StepFailed(Exception):
@@ -74,9 +92,11 @@ def execute(deploy: Deploy, fetch: mirror.Fetch | None = None):
     return None
 
 
-def planned_steps(environment: Environment) -> dict[str, str]:
+def planned_steps(environment: Environment, promote_from: str = "") -> dict[str, str]:
     """The steps a deploy of `environment` runs with its options now, in order, name -> title:
-    what the pipeline runs and what the Deploy form's confirmation lists."""
+    what the pipeline runs and what the Deploy form's confirmation lists. A promotion
+    (`promote_from`: the release it promotes, in words) promotes instead of pushing: nothing
+    to check out, and no custom command (they run in a checkout)."""
     env = environment
     migrating = bool(env.migration_command)
     types = Environment.split_names(env.scale_down_types) if migrating else []
@@ -91,7 +111,7 @@ def planned_steps(environment: Environment) -> dict[str, str]:
         ("backup", env.backup_before_migrate and migrating, "Back up the database"),
         ("maintenance_on", maintenance, "Maintenance mode on"),
         ("scale_down", bool(types), f"Scale {', '.join(types)} to 0"),
-        ("push", True, f"Push to Heroku ({env.heroku_branch})"),
+        ("push", True, push_title(env)),
         ("migrate", migrating, f"Migration: {env.migration_command}"),
         ("scale_back", bool(types), "Scale back"),
         ("maintenance_off", maintenance, "Maintenance mode off"),
@@ -99,7 +119,27 @@ def planned_steps(environment: Environment) -> dict[str, str]:
         ("post_deploy", bool(commands_of(env.post_deploy_commands)), "Post-deploy commands"),
         ("health_check", bool(env.health_check_url or env.health_check_text), "Health check"),
     ]
+    if promote_from:
+        steps = [_promotion_step(step, promote_from) for step in steps]
     return {name: title for name, wanted, title in steps if wanted}
+
+
+def push_title(environment: Environment) -> str:
+    if environment.deploy_method == DeployMethod.BUILD_API:
+        return "Build on Heroku (Build API)"
+    return f"Push to Heroku ({environment.heroku_branch})"
+
+
+def _promotion_step(step, promote_from):
+    name, wanted, title = step
+    if name == "push":
+        return "promote", True, f"Promote {promote_from} (Heroku pipeline)"
+    return name, wanted and name not in ("checkout", "pre_deploy", "post_deploy"), title
+
+
+def promotion_words(deploy) -> str:
+    """release v12 of shop-staging: what a promotion deploy promotes."""
+    return f"release v{deploy.promotion_source_version} of {deploy.promotion_source_app}"
 
 
 def end_state(client, deploy, migration: dict, this_release: str | None = None) -> dict:
@@ -177,6 +217,7 @@ class Run:
         self.repository = None  # the project's mirror, which git pushes from
         self.early_release = None  # the app's latest release, asked for while git fetches
         self.pool = None  # a thread for Heroku calls made while the deploy does something else
+        self.pipeline = None  # a promotion's Heroku pipeline (promotion.Pipeline)
 
     def set_up(self):
         """The deploy's Heroku key and client, log writer, heartbeat, and steps so far."""
@@ -204,11 +245,16 @@ class Run:
         self.writer.system(f"Deploy #{deploy.number} to {self.app}, started by {who}.")
         self.plan_steps()
         self.redact_config_vars()
-        ratelimit.before_push(self.deploy, self.credential)
+        # Neither a promotion nor a Build API build is a git request: nothing to wait for.
+        if deploy.trigger != Trigger.PROMOTION and not self.builds_with_api:
+            ratelimit.before_push(self.deploy, self.credential)
 
     def steps(self):
         if self.deploy.trigger == Trigger.ROLLBACK:
             self.rollback_release()
+            return
+        if self.deploy.trigger == Trigger.PROMOTION:
+            self.promotion_steps()
             return
         if self.needs_working_copy():
             runners.require_sandbox()  # before anything changes: no sandbox, no commands
@@ -229,12 +275,29 @@ class Run:
         if self.steps_after("push"):
             self.confirm_live()  # else the release read after the push is the last word
 
+    def promotion_steps(self):
+        """The target environment's own steps around the promotion, instead of the push."""
+        self.check_promotion()  # before anything changes on the app
+        self.backup()
+        self.maintenance_on()
+        self.scale_down()
+        self.promote()
+        self.migrate()
+        self.scale_back()
+        self.maintenance_off()
+        self.cache_flush()
+        self.health_check()
+        if self.steps_after("promote"):
+            self.confirm_live()
+
     def plan(self) -> dict[str, str]:
         """The steps this deploy runs, in order, name -> title. The one place that decides
         which steps run: each step method returns at once when its name is not planned."""
         if self.deploy.trigger == Trigger.ROLLBACK:
             undone = self.deploy.rollback_of
             return {"rollback": f"Roll back deploy #{undone.number}" if undone else "Roll back"}
+        if self.deploy.trigger == Trigger.PROMOTION:
+            return planned_steps(self.environment, promotion_words(self.deploy))
         return planned_steps(self.environment)
 
     def steps_after(self, name) -> list[str]:
@@ -268,10 +331,13 @@ class Run:
 
     def redact_config_vars(self):
         names = Environment.split_names(self.environment.secret_config_vars)
-        if not names:
+        flushing = "cache_flush" in self.planned
+        if not names and not flushing:
             return
         values = self.app_config_vars()
         self.writer.add_secrets(values[name] for name in names if values.get(name))
+        if flushing:  # the cache's passwords, from the first line on: read now, never stored
+            self.writer.add_secrets(cache_secrets(self.environment, values))
         for name in names:
             if values.get(name) and len(values[name]) < 8:
                 self.writer.system(f"Config var {name} is shorter than 8 characters: not redacted.")
@@ -390,8 +456,147 @@ class Run:
         with self.step("push"):
             before = self.release_before_push()
             self.save(previous_release_id=before[0]["id"] if before else "")
-            latest = self.git_push(self.environment.heroku_branch)
-            self.check_release(before[0] if before else None, *latest.result())
+            if self.builds_with_api:
+                latest = self.build_push()
+            else:
+                latest = self.git_push(self.environment.heroku_branch).result()
+            self.check_release(before[0] if before else None, *latest)
+
+    @property
+    def builds_with_api(self) -> bool:
+        return self.environment.deploy_method == DeployMethod.BUILD_API
+
+    def build_push(self) -> tuple[dict | None, str | None]:
+        """Upload `git archive` of the commit and have Heroku build it (Build API); its output
+        into the log. The release it made and its commit, for `check_release`."""
+        with buildapi.archive(self.deploy.project, self.deploy.sha) as source:
+            blob = self.client.create_source().get("source_blob") or {}
+            self.writer.add_secrets(url for url in blob.values() if url)  # presigned URLs
+            self.writer.system(f"Uploading the commit's files ({source.size:,} bytes).")
+            try:
+                buildapi.upload(blob.get("put_url"), source)
+            except buildapi.Refused as refused:
+                raise StepFailed(str(refused)) from None
+            build = self.client.create_build(
+                self.app, blob.get("get_url"), source.checksum, self.deploy.sha
+            )
+        self.remember(build=build["id"])  # a reaper cancels it if this worker dies meanwhile
+        self.writer.system("Heroku is building the commit:")
+        build, output = self.follow_build(build)
+        self.forget("build")
+        if build["status"] != "succeeded":
+            raise StepFailed(buildapi.failure(build, output.last))
+        if not (build.get("release") or {}).get("id"):
+            return self.newest_release()
+        release = self.client.release(self.app, build["release"]["id"])
+        return release, self.client.release_commit(self.app, release)
+
+    def follow_build(self, build) -> tuple[dict, buildapi.Output]:
+        """Stream the build's output while Heroku builds, resuming when the stream drops (after
+        DEPLOY_BUILD_POLL_SECONDS), until Heroku says the build ended."""
+        try:
+            output = buildapi.Output(build["output_stream_url"], self.writer)
+        except buildapi.Refused as refused:
+            self.cancel_build(build)
+            raise StepFailed(str(refused)) from None
+        deadline = time.monotonic() + PUSH_TIMEOUT
+        while build["status"] == "pending":
+            self.read_build_output(output, build, deadline)
+            build = self.client.build(self.app, build["id"])
+            if build["status"] == "pending":  # the stream dropped: resume it after a pause
+                self.watch_build(build, deadline, getattr(settings, "DEPLOY_BUILD_POLL_SECONDS", 3))
+        output.read()  # what was written after the stream last ended
+        output.close()
+        return build, output
+
+    def read_build_output(self, output, build, deadline):
+        """Read the stream in a thread until it ends, watching for a cancel meanwhile."""
+        reading = threading.Thread(target=output.read, name="build-output", daemon=True)
+        reading.start()
+        reading.join(CANCEL_CHECK_SECONDS)  # returns the moment the stream ends
+        while reading.is_alive():
+            self.watch_build(build, deadline, 0)
+            reading.join(CANCEL_CHECK_SECONDS)
+
+    def watch_build(self, build, deadline, seconds):
+        """Wait `seconds`; herokucd's cancel, or the build running past PUSH_TIMEOUT, cancels
+        Heroku's build and ends the step."""
+        if self.cancel_event.wait(seconds):
+            self.cancel_build(build)
+            raise Canceled
+        if time.monotonic() > deadline:
+            self.cancel_build(build)
+            raise StepFailed(f"Heroku's build took longer than {PUSH_TIMEOUT // 60} minutes.")
+
+    def cancel_build(self, build):
+        try:
+            self.client.cancel_build(self.app, build["id"])
+            self.writer.system("Canceled Heroku's build.")
+            self.forget("build")
+        except HerokuError as error:
+            self.writer.system(f"Heroku's build could not be canceled: {error}")
+
+    def check_promotion(self):
+        """Both apps still coupled in one pipeline: Heroku's ids for the promote step."""
+        from deploys.promotion import PromotionRefused, couple  # it queues deploys: a cycle
+
+        source = self.deploy.promotion_source_app
+        try:
+            self.pipeline = couple(self.client, source, self.app)
+        except PromotionRefused as refused:
+            raise StepFailed(str(refused)) from None
+        self.writer.system(
+            f"{source} and {self.app} are coupled in the Heroku pipeline {self.pipeline.name}."
+        )
+
+    def promote(self):
+        """Promote the source release (its slug, not rebuilt), wait for Heroku's promotion
+        target, then check the release it made as a push's (check_release)."""
+        deploy = self.deploy
+        with self.step("promote"):
+            before = self.client.releases(self.app, limit=1)
+            self.save(previous_release_id=before[0]["id"] if before else "")
+            promotion = self.start_promotion()
+            self.writer.system(f"Heroku promotion {promotion['id']} started.")
+            target = self.wait_for_promotion(promotion["id"])
+            if target["status"] == "failed":
+                message = target.get("error_message") or "Heroku gave no reason."
+                raise StepFailed(f"Heroku could not promote to {self.app}: {message}")
+            self.writer.system(f"Heroku promoted {promotion_words(deploy)} to {self.app}.")
+            self.check_release(before[0] if before else None, *self.newest_release())
+
+    def start_promotion(self) -> dict:
+        pipeline, words = self.pipeline, promotion_words(self.deploy)
+        try:
+            return self.client.promote(
+                pipeline.id,
+                pipeline.source_app_id,
+                self.deploy.promotion_source_release_id,
+                pipeline.target_app_id,
+            )
+        except (InvalidParams, Forbidden, NotFound) as refused:
+            raise StepFailed(
+                f"Heroku refused to promote {words} to {self.app}: {refused}"
+            ) from None
+
+    def wait_for_promotion(self, promotion_id) -> dict:
+        poll = getattr(settings, "DEPLOY_PROMOTION_POLL_SECONDS", 2)
+        deadline = time.monotonic() + PROMOTION_TIMEOUT
+        while True:
+            targets = self.client.promotion_targets(promotion_id)
+            target = next(
+                (t for t in targets if t["app"]["id"] == self.pipeline.target_app_id), None
+            )
+            if target is None:
+                raise StepFailed(f"Heroku's promotion names no target {self.app}.")
+            if target["status"] != "pending":
+                return target
+            if time.monotonic() > deadline:
+                raise StepFailed(
+                    f"Heroku's promotion to {self.app} was still pending after "
+                    f"{PROMOTION_TIMEOUT // 60} minutes."
+                )
+            self.sleep(poll)
 
     def git_push(self, ref) -> Future:
         """Push, and record it in the rate-limit ledger while Heroku is asked for the release
@@ -573,13 +778,12 @@ class Run:
         with self.step("cache_flush"):
             values = self.app_config_vars()
             for name in names:
-                if not values.get(name):
-                    raise StepFailed(f"The app has no config var {name} to find its cache.")
                 try:
-                    flush_cache(kind, values[name])
+                    cache = cache_of(kind, name, values)
+                    cache.flush()
                 except FlushFailed as error:
                     raise StepFailed(str(error)) from None
-                self.writer.system(f"Flushed the cache at {name}.")
+                self.writer.system(f"Flushed the cache at {name}{cache.how}.")
 
     def health_check(self):
         env = self.environment
@@ -672,6 +876,8 @@ class Run:
             self.close_planned_steps(state)
         self.resources.close()
         self.heartbeat.stop()
+        if state == State.SUCCEEDED and self.environment.auto_promote:
+            self.auto_promote()
         if state != State.QUEUED:
             self.writer.system(f"Deploy {state.label.lower()}.")
         self.writer.close()
@@ -694,6 +900,26 @@ class Run:
                     f"{reason} Cleanup failed: {left}".strip(),
                 )
                 raise StepFailed(left)
+
+    def auto_promote(self):
+        """The environment promotes a healthy deploy to the next one: queued now, while the
+        log is open to say so (the promotion is a deploy of its own)."""
+        from deploys.promotion import auto_promote  # it queues deploys: a cycle
+
+        if self.deploy.trigger == Trigger.ROLLBACK:
+            self.writer.system("Auto-promote: a rollback is not promoted.")
+            return
+        if "health_check" not in self.planned:
+            self.writer.system(
+                "Auto-promote: not promoted, as this environment has no health check to tell "
+                "that the deploy is healthy."
+            )
+            return
+        try:
+            auto_promote(self.deploy, self.writer)
+        except Exception as error:  # the deploy succeeded: this must not change that
+            log.error("Auto-promote failed", exc_info=error)
+            self.writer.system(f"Auto-promote: not promoted ({reason_for(error)}).")
 
     def record_end_state(self):
         """What the app runs now, as Heroku says after the cleanup, for the deploy's page."""

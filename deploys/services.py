@@ -94,8 +94,14 @@ def cancel_deploy(deploy: Deploy, user) -> None:
 
 
 def retry_deploy(deploy: Deploy, user) -> Deploy:
-    """A new deploy of the same commit to the same environment."""
+    """A new deploy of the same commit to the same environment; for a promotion, a new
+    promotion of the same deploy's release (promoting builds nothing: a push would)."""
     environment = _environment_of(deploy)
+    if deploy.trigger == Trigger.PROMOTION and deploy.promoted_from is not None:
+        from deploys.promotion import request_promotion  # it queues through this module
+
+        detail = f"Retry of #{deploy.number}"
+        return request_promotion(deploy.promoted_from, user, environment.pk, detail=detail)
     return request_deploy(
         environment,
         sha=deploy.sha,

@@ -1,5 +1,5 @@
 """The deploys app's pages: home, a project's page, its deploys and their logs, the buttons that
-start, cancel, retry or roll back a deploy, triggers and notifications, API tokens, the CI
+start, cancel, retry, roll back or promote a deploy, triggers and notifications, API tokens, the CI
 webhook and the JSON API. herokucd/urls.py says where each list lives."""
 
 from django.urls import path
@@ -24,6 +24,7 @@ project = [
     path("deploys/<int:number>/cancel/", actions_views.deploy_cancel, name="deploy_cancel"),
     path("deploys/<int:number>/retry/", actions_views.deploy_retry, name="deploy_retry"),
     path("deploys/<int:number>/rollback/", actions_views.deploy_rollback, name="deploy_rollback"),
+    path("deploys/<int:number>/promote/", actions_views.deploy_promote, name="deploy_promote"),
     path("triggers/", webhook_views.triggers, name="triggers"),
     path("triggers/webhook/", webhook_views.webhook_create, name="webhook_create"),
     path("triggers/webhook/rotate/", webhook_views.webhook_rotate, name="webhook_rotate"),

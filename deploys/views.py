@@ -49,7 +49,9 @@ DONE_STEP_STATES = {StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED, St
 def _deploy_for_user(request, slug, number):
     project, membership = get_project_for_user(request, slug)
     deploy = get_object_or_404(
-        Deploy.objects.select_related("triggered_by", "environment__live_release__deploy"),
+        Deploy.objects.select_related(
+            "triggered_by", "promoted_from", "environment__live_release__deploy"
+        ),
         project=project,
         number=number,
     )
@@ -416,7 +418,8 @@ def history_part(project, query) -> pagecache.Part:
     """The deploy history's content for the filters and page in `query` (a QueryDict)."""
     environments = list(project.environments.select_related("live_release"))
     form = HistoryFilter(query or None, environments)
-    deploys = form.apply(project.deploys.select_related("triggered_by").order_by("-number"))
+    deploys = project.deploys.select_related("triggered_by", "promoted_from")
+    deploys = form.apply(deploys.order_by("-number"))
     page, chart = _page_and_chart(deploys, _int_param(query, "page", 1, low=1, high=MAX_PAGE))
     waiting.describe(page.deploys)  # a queued row says its place: "2nd behind #10"
     ctx = {
@@ -691,7 +694,8 @@ def overview_part(project, membership) -> pagecache.Part:
 
 def project_overview_context(project):
     """Context for templates/deploys/_overview.html (fixed number of queries)."""
-    recent = list(project.deploys.select_related("triggered_by").order_by("-number")[:10])
+    recent = project.deploys.select_related("triggered_by", "promoted_from")
+    recent = list(recent.order_by("-number")[:10])
     environments = environments_with_last_deploys(project)
     # Where each deploy under way stands: one query for the cards and the rows.
     waiting.describe([*(env.last_deploy for env in environments), *recent])

@@ -36,8 +36,10 @@ class Faults:
         with self._lock:
             return [dict(f) for f in self._faults]
 
-    def take(self, route):
-        """Consume the first fault for `route`; sleep its delay; return it or None."""
+    def take(self, route, wait=True):
+        """Consume the first fault for `route`; sleep its delay (unless `wait` is False: the
+        caller spends it as it must, e.g. a build that a cancel may cut short); return it or
+        None."""
         with self._lock:
             fault = next((f for f in self._faults if f["route"] == route), None)
             if fault is None:
@@ -46,6 +48,6 @@ class Faults:
                 fault["count"] -= 1
                 if fault["count"] <= 0:
                     self._faults.remove(fault)
-        if fault["delay"]:
+        if fault["delay"] and wait:
             time.sleep(fault["delay"])
         return fault

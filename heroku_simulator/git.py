@@ -14,7 +14,8 @@ from pathlib import Path
 
 GIT_PATH = re.compile(r"^/(?P<app>[a-z][a-z0-9-]*)\.git(?P<rest>/.*)?$")
 FAULT_ROUTE = "GIT /{app}.git"
-HOOK = Path(__file__).with_name("pre_receive_hook.py")
+# The hook runs as a module of this package, so it shares the compiler with the Build API.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 BAD_CREDENTIALS = (
     "! WARNING:\n"
     "! Do not authenticate with username and password using git.\n"
@@ -44,8 +45,28 @@ class Repos:
         path = self.path(app_name)
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
         hook = path / "hooks" / "pre-receive"
-        hook.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HOOK}"\n')
+        hook.write_text(
+            f'#!/bin/sh\nPYTHONPATH="{PACKAGE_ROOT}" exec "{sys.executable}" '
+            "-m heroku_simulator.pre_receive_hook\n"
+        )
         hook.chmod(0o755)
+
+    def copy_commit(self, source_app, target_app, commit):
+        """Give `target_app`'s repository the objects of `commit` from `source_app`'s, as a
+        promotion copies the slug (the one-off dynos of the new release run its tree). Fetched
+        by ref: a commit the source app never received (a seeded one) is left missing."""
+        source = self.path(source_app)
+        namespace = f"+refs/heads/*:refs/promoted/{source_app}/*"
+        target = ["git", f"--git-dir={self.path(target_app)}"]
+        subprocess.run(
+            [*target, "fetch", "-q", "--no-tags", str(source), namespace],
+            check=False,
+            capture_output=True,
+        )
+        found = subprocess.run(
+            [*target, "cat-file", "-e", commit], check=False, capture_output=True
+        )
+        return found.returncode == 0
 
     def archive(self, app_name, commit, target):
         """Write the tree of `commit` into `target` (a dyno's checkout of its release)."""

@@ -8,12 +8,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
+
+from heroku_simulator.compiler import compile_source, say_released
 
 ZERO = "0" * 40
 DEPLOY_REFS = ("refs/heads/main", "refs/heads/master")
-FAIL_MARKER = ".heroku-sim-fail-build"
 
 
 def say(line=""):
@@ -32,8 +32,8 @@ def report(push):
         return json.load(response)
 
 
-def has_fail_marker(sha):
-    probe = subprocess.run(["git", "cat-file", "-e", f"{sha}:{FAIL_MARKER}"], capture_output=True)
+def has_file(sha, name):
+    probe = subprocess.run(["git", "cat-file", "-e", f"{sha}:{name}"], capture_output=True)
     return probe.returncode == 0
 
 
@@ -61,24 +61,10 @@ def build(sha, ref):
     say("Compressing source files... done.")
     say("Building source:")
     say("")
-    say("-----> Building on the Heroku-24 stack")
-    say("-----> Using buildpack: heroku/python")
-    say("-----> Python app detected")
-    time.sleep(0.05)
-    if has_fail_marker(sha):
-        reject(
-            sha,
-            ref,
-            [" !     Push rejected, failed to compile Python app.", "", " !     Push failed"],
-            "build failed",
-        )
-    say("-----> Discovering process types")
-    say("-----> Compressing...")
-    say("       Done: 12.3M")
-    say("-----> Launching...")
+    if not compile_source(say, lambda name: has_file(sha, name)):
+        reject(sha, ref, [], "build failed")
     release = report(push_record(sha, ref, "released"))
-    say(f"       Released v{release['version']}")
-    say(f"       {release['web_url']} deployed to Heroku")
+    say_released(say, release["version"], release["web_url"])
     say("")
     say("Verifying deploy... done.")
 

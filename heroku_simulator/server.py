@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import api, control, data_api, git, logs, router
+from . import api, builds, control, data_api, git, logs, pipelines, router
 from .dynos import DynoRunner
 from .faults import Faults
 from .limits import RollingWindow, TokenBuckets
@@ -16,6 +16,8 @@ from .state import SimState
 from .tls import make_server_context
 
 data_api.register(api.router)
+builds.register(api.router)
+pipelines.register(api.router)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -80,6 +82,10 @@ class Handler(BaseHTTPRequestHandler):
                 git.handle(self)
             elif logs.is_log_path(path):
                 logs.handle(self)
+            elif builds.is_blob_path(path):
+                builds.handle_blob(self)
+            elif builds.is_stream_path(path):
+                builds.handle_stream(self)
             else:
                 router.handle(self, api.router)
         except (BrokenPipeError, ConnectionResetError):

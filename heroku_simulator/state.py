@@ -101,6 +101,7 @@ class App:
     finished_dynos: list = field(default_factory=list)
     logs: list = field(default_factory=list)
     backups: list = field(default_factory=list)
+    builds: list = field(default_factory=list)  # Build API builds (builds.py)
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
 
@@ -182,9 +183,13 @@ class SimState:
         self.apps = [self._app_from_seed(a) for a in seed.get("apps", [])]
         self.keys = []
         self.events = []
+        self.sources = {}  # Build API sources by id (builds.py)
         self.git_rate_limit = {**DEFAULT_GIT_RATE_LIMIT, **seed.get("git_rate_limit", {})}
         self.api_rate_limit = {**DEFAULT_API_RATE_LIMIT, **seed.get("api_rate_limit", {})}
         self.backup_seconds = float(seed.get("backup_seconds", 1.0))
+        from .pipelines import book_from_seed  # it builds on this module's App and ids
+
+        self.pipelines = book_from_seed(seed, self.apps)
 
     @staticmethod
     def _account_from_seed(data):

@@ -325,6 +325,50 @@ class HerokuClient:
         path = f"/apps/{_segment(app)}/releases"
         return self._call("POST", path, json={"release": release_id})
 
+    # -- Build API (docs/heroku.md §6.4) ----------------------------------------------------
+
+    def create_source(self) -> JSON:
+        """A place to upload a source tarball: {"source_blob": {"put_url", "get_url"}}."""
+        return self._call("POST", "/sources")
+
+    def create_build(self, app: str, url: str, checksum: str, version: str) -> JSON:
+        """Build the tarball at `url` (`checksum` "SHA256:<hex>", `version` the commit) and
+        release it. Never retried: a retry could build and release twice."""
+        blob = {"url": url, "checksum": checksum, "version": version}
+        return self._call("POST", f"/apps/{_segment(app)}/builds", json={"source_blob": blob})
+
+    def build(self, app: str, build_id: str) -> JSON:
+        return self._call("GET", f"/apps/{_segment(app)}/builds/{_segment(build_id)}")
+
+    def cancel_build(self, app: str, build_id: str) -> JSON:
+        """Stop a pending build, with the Accept variant the CLI's `builds:cancel` sends
+        (heroku/heroku-builds src/commands/builds/cancel.ts)."""
+        url = f"{self.api_url}/apps/{_segment(app)}/builds/{_segment(build_id)}"
+        accept = {"Accept": f"{ACCEPT}.cancel-build"}
+        return _body(self._request("DELETE", url, True, headers=accept))
+
+    # -- Pipelines and promotions (docs/heroku.md §9) ---------------------------------------
+
+    def pipeline_coupling(self, app: str) -> JSON:
+        """The app's coupling: `pipeline{id,name}` and `stage`; NotFound when in no pipeline."""
+        return self._call("GET", f"/apps/{_segment(app)}/pipeline-couplings")
+
+    def pipeline_couplings(self, pipeline_id: str) -> list[JSON]:
+        return self._list(f"/pipelines/{_segment(pipeline_id)}/pipeline-couplings")
+
+    def promote(self, pipeline_id: str, source_app_id: str, release_id: str, target_id: str):
+        """Start promoting release `release_id` of the source app to the target app (its slug
+        is copied, not rebuilt). Never retried: a retry could promote twice."""
+        body = {
+            "pipeline": {"id": pipeline_id},
+            "source": {"app": {"id": source_app_id}, "release": {"id": release_id}},
+            "targets": [{"app": {"id": target_id}}],
+        }
+        return self._call("POST", "/pipeline-promotions", json=body)
+
+    def promotion_targets(self, promotion_id: str) -> list[JSON]:
+        return self._list(f"/pipeline-promotions/{_segment(promotion_id)}/promotion-targets")
+
     # -- Dynos ----------------------------------------------------------------------------
 
     def create_dyno(

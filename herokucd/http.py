@@ -224,7 +224,7 @@ def request(
     raise RequestFailed(f"more than {redirects} redirects")
 
 
-def _one(method, url, body, headers, what, deadline):
+def _one(method, url, body, headers, what, deadline, read_timeout=None):
     parts = split(url, what)
     addresses = resolve(parts.hostname, port_of(parts), what)
     remaining = _remaining(deadline)
@@ -235,7 +235,8 @@ def _one(method, url, body, headers, what, deadline):
             basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         )
         all_headers["Authorization"] = auth["authorization"]
-    pool = _pool(parts, addresses, urllib3.Timeout(connect=remaining, read=remaining))
+    read = read_timeout or remaining
+    pool = _pool(parts, addresses, urllib3.Timeout(connect=remaining, read=read))
     try:
         return pool.urlopen(
             method, path, body=body, headers=all_headers, redirect=False, preload_content=False
@@ -258,7 +259,7 @@ def _read(response, max_bytes, deadline) -> Response:
                 break
             chunks.append(chunk)
             size += len(chunk)
-    except urllib3.exceptions.HTTPError as error:
+    except (urllib3.exceptions.HTTPError, OSError) as error:
         raise RequestFailed(f"the answer broke off ({type(error).__name__})") from None
     finally:
         response.release_conn()
@@ -276,3 +277,34 @@ def _remaining(deadline) -> float:
     if left <= 0:
         raise RequestFailed("no answer in time")
     return left
+
+
+@contextlib.contextmanager
+def stream(
+    url: str,
+    *,
+    headers: dict | None = None,
+    what: str = "The call",
+    timeout: float = TIMEOUT_SECONDS,
+    idle_timeout: float = 60,
+):
+    """A GET through the policy whose answer is read as it arrives (a build's output): yields
+    (status, chunks), `chunks` the body's pieces until its end. Connecting is bounded by
+    `timeout`, each read by `idle_timeout`; a body that breaks off raises RequestFailed. No
+    redirect is followed."""
+    response = _one("GET", url, None, headers, what, time.monotonic() + timeout, idle_timeout)
+    try:
+        yield response.status, _chunks(response)
+    finally:
+        response.release_conn()
+        response.close()
+
+
+def _chunks(response):
+    try:
+        while chunk := response.read1(65536):  # what has arrived, without waiting for more
+            yield chunk
+    except (urllib3.exceptions.TimeoutError, TimeoutError):
+        raise RequestFailed("no answer in time") from None
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise RequestFailed(f"the answer broke off ({type(error).__name__})") from None

@@ -31,7 +31,7 @@ def action_url(name, deploy):
 
 
 NEW = "deploy_new"
-ACTIONS = ["deploy_cancel", "deploy_retry", "deploy_rollback"]
+ACTIONS = ["deploy_cancel", "deploy_retry", "deploy_rollback", "deploy_promote"]
 
 
 def test_the_deploy_form_starts_a_deploy_of_the_branch(environment, client_for, alice, queue):

@@ -94,7 +94,8 @@ class Command(BaseCommand):
             f"  Create a project with this repository: {demo.repository}\n"
             f"  Heroku API key for the wizard (a demo key, valid only in the simulator):\n"
             f"                  {demo.api_key}\n"
-            f"  Heroku apps     {APPS[0]} (staging), {APPS[1]} (production)\n"
+            f"  Heroku apps     {APPS[0]} (staging), {APPS[1]} (production), coupled in\n"
+            f"                  the Heroku pipeline 'demo': Promote works between them\n"
             f"  Migration       {MIGRATION}  (set it on an environment, with maintenance\n"
             f"                  and 'worker' scaled down, to watch every step of a deploy)\n"
             f"  Heroku simulator {demo.api_url}\n"
@@ -147,6 +148,8 @@ def simulator_state(api_key: str) -> dict:
         "accounts": [{"email": DEMO_EMAIL, "api_key": api_key}],
         "apps": [{"name": name, **app, "addons": ["heroku-postgresql"]} for name in APPS],
         "backup_seconds": 2,
+        # Coupled in a Heroku pipeline, so the demo can promote staging's release (README).
+        "pipelines": [{"name": "demo", "couplings": {APPS[0]: "staging", APPS[1]: "production"}}],
     }
 
 
