@@ -135,13 +135,13 @@ class Output:
                 headers=headers,
                 what="Reading the build's output",
                 idle_timeout=STREAM_IDLE_TIMEOUT,
-            ) as (status, chunks):
-                if status == 416:
+            ) as answer:
+                if answer.status == 416:
                     self.finished = True
                     return
-                if status >= 300 or (self.offset and status != 206):
+                if answer.status >= 300 or (self.offset and answer.status != 206):
                     return  # nothing usable now: the build's status still decides
-                for chunk in chunks:
+                for chunk in answer.chunks():
                     self.offset += len(chunk)
                     self._show(self._decoder.feed(chunk))
         except (http.RequestFailed, http.Refused):

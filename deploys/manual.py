@@ -136,6 +136,10 @@ def _step_words(name, env) -> str:
             else f"{push} the commit to the app's {env.heroku_branch} branch: Heroku "
             "builds it and releases it"
         ),
+        "release_phase": lambda: (
+            "Wait for Heroku's release phase (the Procfile's release command, if it has one) "
+            "and show its output"
+        ),
         "migrate": lambda: f"Run the migration in a one-off dyno: {env.migration_command}",
         "scale_back": lambda: f"Scale {scale} back to their quantities before the deploy",
         "maintenance_off": lambda: "Turn maintenance mode off",

@@ -276,7 +276,8 @@ def update_config_vars(call, app):
 
 
 def _release_json(call, app, release):
-    return rep.release_json(app, release, call.sim.state.account_by_email(release.user_email))
+    user = call.sim.state.account_by_email(release.user_email)
+    return rep.release_json(app, release, user, call.sim.api_url)
 
 
 def _release(app, id_or_version):

@@ -76,11 +76,14 @@ def register(router):
     router.add("DELETE", "/apps/{app}/builds/{build}")(cancel_build)
 
 
-def release_commit(sim, app, sha, email):
+def release_commit(sim, app, sha, email, procfile=None):
     """The release of a build of commit `sha`, made as every release is (`App.add_release`);
-    the app's dynos restart on it. A push and a Build API build both release through here."""
+    the app's dynos restart on it. A push and a Build API build both release through here.
+    `procfile`: the commit's Procfile when the app's repository cannot show it."""
     slug_id = slug_id_for(sha) if SHA.match(sha or "") else new_id()
-    release = app.add_release(f"Deploy {(sha or '')[:7]}", email, slug_id=slug_id, commit=sha)
+    release = app.add_release(
+        f"Deploy {(sha or '')[:7]}", email, slug_id=slug_id, commit=sha, procfile=procfile
+    )
     sim.dynos.restart_formation(app)
     return release
 
@@ -253,7 +256,13 @@ def _run(sim, app, build):
             build.say(fault["message"] or " !     Build failed.")
             compiled = False
         if compiled:
-            release = release_commit(sim, app, build.version, build.user_email)
+            # The slug is the tarball: its release phase and one-off dynos run its files, which
+            # the app's git repository never received.
+            data = _source_for(sim, build.source_url).data
+            release = release_commit(
+                sim, app, build.version, build.user_email, procfile=_procfile(data)
+            )
+            sim.state.slug_sources[release.slug_id] = data
             build.release_id, build.slug_id = release.id, release.slug_id
             say_released(build.say, release.version, app.web_url)
         build.status, build.updated_at = ("succeeded" if compiled else "failed"), now_iso()
@@ -279,6 +288,38 @@ def _files(sim, build):
     except (tarfile.TarError, OSError, EOFError):
         return None, " !     The source is not a gzipped tarball."
     return _top_level(names), None
+
+
+def _wrapper(names) -> str:
+    """The one folder a tarball's files are wrapped in (as GitHub makes them), else ""."""
+    names = [name.removeprefix("./") for name in names if name.removeprefix("./")]
+    tops = {name.split("/")[0] for name in names}
+    if len(tops) == 1 and any("/" in name for name in names):
+        return tops.pop() + "/"
+    return ""
+
+
+def _procfile(data) -> str:
+    """The tarball's top-level Procfile ("" when it has none: no release phase)."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        wrapper = _wrapper(archive.getnames())
+        for member in archive.getmembers():
+            if member.isfile() and member.name.removeprefix("./") == f"{wrapper}Procfile":
+                return archive.extractfile(member).read().decode(errors="replace")
+    return ""
+
+
+def extract_slug(data, target):
+    """Write a Build API slug's files into `target` (a dyno's checkout of its release)."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        wrapper = _wrapper(archive.getnames())
+        members = []
+        for member in archive.getmembers():
+            name = member.name.removeprefix("./").removeprefix(wrapper)
+            if name:
+                member.name = name
+                members.append(member)
+        archive.extractall(target, members=members, filter="data")
 
 
 def _top_level(names):

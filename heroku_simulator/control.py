@@ -39,6 +39,9 @@ def _release(release, current):
         "user": release.user_email,
         "created_at": release.created_at,
         "current": release is current,
+        "status": release.status,
+        "exit_status": release.exit_status,
+        "output": release.output.decode(errors="replace"),
     }
 
 
@@ -103,13 +106,14 @@ def _record_push(sim, push):
     """Called by the pre-receive hook; a released push makes a release of that commit."""
     with sim.state.lock:
         app = sim.state.find_app(push["app"])
+        procfile = push.pop("procfile", None)
         record = {**push, "time": now_iso()}
         app.pushes.append(record)
         summary = f"push {push['sha'][:7]} to {push['ref']}: {push['result']}"
         sim.state.record_event("PUSH", f"/{app.name}.git", app.name, summary)
         if push["result"] != "released":
             return {}
-        release = release_commit(sim, app, push["sha"], push["account"])
+        release = release_commit(sim, app, push["sha"], push["account"], procfile=procfile)
         record["release"] = release.version
         return {"version": release.version, "web_url": app.web_url}
 

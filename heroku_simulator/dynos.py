@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 
+from .builds import extract_slug
 from .state import Dyno, now_iso
 
 EOT = b"\x04"
@@ -94,7 +95,6 @@ class DynoRunner:
         """time_to_live counts from the dyno's creation: then Heroku kills it, attached or not,
         whatever its client does (docs/heroku.md §2.6). A dyno that never started is stopped
         here; a running one is killed by the timer its start sets for the time left."""
-        dyno.expires_at = time.monotonic() + float(dyno.time_to_live)
         timer = threading.Timer(float(dyno.time_to_live), self._expire_unstarted, (app, dyno))
         timer.daemon = True
         timer.start()
@@ -162,7 +162,10 @@ class DynoRunner:
             app.log(f"heroku[{dyno.name}]", f"Starting process with command `{dyno.command}`")
             app.log(f"heroku[{dyno.name}]", "State changed from starting to up")
             dyno.state, dyno.updated_at = "up", now_iso()
-        if release.commit:
+        slug_source = self.sim.state.slug_sources.get(release.slug_id)
+        if slug_source is not None:  # a Build API slug: the uploaded files
+            extract_slug(slug_source, workdir)
+        elif release.commit:
             self.sim.repos.archive(app.name, release.commit, workdir)
         process = subprocess.Popen(
             ["bash", "-c", dyno.command],

@@ -1,7 +1,8 @@
 """Injected faults: `{"route": "PATCH /apps/{app}", "status": 503, "count": 2, "delay": 5}`.
 
 Routes are the simulator's route patterns: Platform API routes as "METHOD /path/{param}",
-every git request as "GIT /{app}.git", rendezvous connections as "RENDEZVOUS".
+every git request as "GIT /{app}.git", rendezvous connections as "RENDEZVOUS", release output
+streams as "RELEASE-OUTPUT" (with `drop_after`: bytes sent before the connection is cut).
 Without `count` a fault applies until reset.
 """
 
@@ -23,6 +24,7 @@ class Faults:
             "delay": float(spec.get("delay") or 0),
             "count": spec.get("count"),
             "message": spec.get("message"),
+            "drop_after": spec.get("drop_after"),
         }
         with self._lock:
             self._faults.append(fault)

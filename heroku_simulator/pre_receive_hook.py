@@ -37,6 +37,12 @@ def has_file(sha, name):
     return probe.returncode == 0
 
 
+def procfile(sha):
+    """The commit's Procfile: only this hook sees the pushed objects before the push ends."""
+    shown = subprocess.run(["git", "show", f"{sha}:Procfile"], capture_output=True)
+    return shown.stdout.decode(errors="replace") if shown.returncode == 0 else None
+
+
 def push_record(sha, ref, result):
     return {
         "app": os.environ["HEROKU_SIM_APP"],
@@ -44,6 +50,7 @@ def push_record(sha, ref, result):
         "sha": sha,
         "ref": ref,
         "result": result,
+        "procfile": procfile(sha) if result == "released" else None,
     }
 
 

@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -40,6 +41,10 @@ class Refused(Exception):
 
 class RequestFailed(Exception):
     """The call was allowed but did not get an answer (no connection, timeout, bad TLS)."""
+
+
+class Idle(RequestFailed):
+    """A streamed answer sent nothing for its idle timeout (`stream`)."""
 
 
 @dataclass
@@ -268,15 +273,28 @@ def _read(response, max_bytes, deadline) -> Response:
     return Response(response.status, data[:max_bytes], truncated=size > max_bytes)
 
 
-def _reason(error: OSError) -> str:
-    return (error.strerror or type(error).__name__).lower()
+class Stream:
+    """An answer whose body is read as it arrives (`stream()`)."""
 
+    def __init__(self, response, idle_timeout):
+        self.status = response.status
+        self.headers = response.headers
+        self._response = response
+        self.idle_timeout = idle_timeout
 
-def _remaining(deadline) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise RequestFailed("no answer in time")
-    return left
+    def chunks(self) -> Iterator[bytes]:
+        """The body's bytes as they come, until its end; Idle when nothing came for
+        `idle_timeout` seconds, RequestFailed when the connection broke."""
+        while True:
+            try:
+                chunk = self._response.read1(65536)
+            except urllib3.exceptions.ReadTimeoutError:
+                raise Idle(f"nothing came for {self.idle_timeout:g}s") from None
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                raise RequestFailed(f"the answer broke off ({type(error).__name__})") from None
+            if not chunk:
+                return
+            yield chunk
 
 
 @contextlib.contextmanager
@@ -286,25 +304,26 @@ def stream(
     headers: dict | None = None,
     what: str = "The call",
     timeout: float = TIMEOUT_SECONDS,
-    idle_timeout: float = 60,
-):
-    """A GET through the policy whose answer is read as it arrives (a build's output): yields
-    (status, chunks), `chunks` the body's pieces until its end. Connecting is bounded by
-    `timeout`, each read by `idle_timeout`; a body that breaks off raises RequestFailed. No
-    redirect is followed."""
+    idle_timeout: float = TIMEOUT_SECONDS,
+) -> Iterator[Stream]:
+    """A GET through the policy whose body is read as it arrives, for output that goes on for
+    long (a build's, a release phase's): at most `timeout` seconds to connect, `idle_timeout`
+    seconds at most between two reads, no overall deadline, no redirect followed. Raises
+    Refused or RequestFailed."""
     response = _one("GET", url, None, headers, what, time.monotonic() + timeout, idle_timeout)
     try:
-        yield response.status, _chunks(response)
+        yield Stream(response, idle_timeout)
     finally:
         response.release_conn()
         response.close()
 
 
-def _chunks(response):
-    try:
-        while chunk := response.read1(65536):  # what has arrived, without waiting for more
-            yield chunk
-    except (urllib3.exceptions.TimeoutError, TimeoutError):
-        raise RequestFailed("no answer in time") from None
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise RequestFailed(f"the answer broke off ({type(error).__name__})") from None
+def _reason(error: OSError) -> str:
+    return (error.strerror or type(error).__name__).lower()
+
+
+def _remaining(deadline) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise RequestFailed("no answer in time")
+    return left
