@@ -996,6 +996,14 @@ class Run:
             with self.step("rollback", "Automatic rollback"):
                 release = self.client.rollback(self.app, self.deploy.previous_release_id)
                 self.writer.system(f"Rolled back: Heroku release v{release['version']}.")
+                if release.get("status") == "pending":
+                    self.writer.system("Waiting for its release phase.")
+                    release = self.await_release(release)
+                if release.get("status") != "succeeded":
+                    raise StepFailed(
+                        f"Heroku's release v{release['version']} failed its release phase, so "
+                        "it is not live."
+                    )
             self.outcome = (State.FAILED, f"{self.outcome[1]} Rolled back automatically.")
         except Exception as error:
             self.outcome = (
