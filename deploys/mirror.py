@@ -247,6 +247,20 @@ def resolve(path, sha="", branch="") -> str:
     return result.stdout.strip()
 
 
+def commit_on_branch(path, sha, branch) -> str:
+    """The full sha of `sha`, refused unless it is the tip of `branch` or reachable from it
+    (check_on_branch). The commit a CI built is mostly the branch's tip: then one git command
+    reads both and nothing more is asked; otherwise, as for any commit, three."""
+    wanted = [f"{sha}^{{commit}}", f"refs/heads/{branch}^{{commit}}"]
+    both = runners.git("rev-parse", "--quiet", *wanted, "--", cwd=path, check=False)
+    found = both.stdout.split()
+    if both.returncode == 0 and len(found) == 3 and found[0] == found[1]:
+        return found[0]
+    full = resolve(path, sha)
+    check_on_branch(path, full, branch)
+    return full
+
+
 def check_on_branch(path, sha, branch) -> None:
     """Refuse `sha` unless it is the tip of `branch` or reachable from it. A webhook names both,
     and a signed build of any branch must not deploy to the environment of another."""

@@ -413,9 +413,13 @@ class Run:
 
     def fetch_commit(self) -> str:
         path = self.fetch.result(self.writer)
-        sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
-        if self.deploy.trigger == Trigger.WEBHOOK and self.deploy.sha:
-            mirror.check_on_branch(path, sha, self.deploy.branch)  # before any change to the app
+        deploy = self.deploy
+        if deploy.trigger == Trigger.WEBHOOK and deploy.sha:
+            # A signed build of any branch must not deploy another's commit: checked before
+            # any change to the app.
+            sha = mirror.commit_on_branch(path, deploy.sha, deploy.branch)
+        else:
+            sha = mirror.resolve(path, deploy.sha, deploy.branch)
         if sha != self.deploy.sha:
             self.save(sha=sha)
         self.repository = path
@@ -1063,6 +1067,14 @@ class Run:
             with self.step("rollback", "Automatic rollback"):
                 release = self.client.rollback(self.app, self.deploy.previous_release_id)
                 self.writer.system(f"Rolled back: Heroku release v{release['version']}.")
+                if release.get("status") == "pending":
+                    self.writer.system("Waiting for its release phase.")
+                    release = self.await_release(release)
+                if release.get("status") != "succeeded":
+                    raise StepFailed(
+                        f"Heroku's release v{release['version']} failed its release phase, so "
+                        "it is not live."
+                    )
             self.outcome = (State.FAILED, f"{self.outcome[1]} Rolled back automatically.")
         except Exception as error:
             self.outcome = (

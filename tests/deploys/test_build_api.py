@@ -130,3 +130,22 @@ def test_a_build_left_running_by_a_dead_worker_is_canceled_by_the_reaper(built, 
     assert deploy.state == State.FAILED and deploy.cleanup_state == {}
     assert builds(sim)[0]["canceled"] is True
     assert "Canceled Heroku's build." in log_text(deploy)
+
+
+def test_a_build_api_release_runs_the_uploaded_files_in_its_release_phase_and_migration(
+    built, git_repo, sim
+):
+    # Heroku's git repository never sees a Build API commit: the slug is the uploaded tarball.
+    git_repo.commit("release.sh", 'echo "release tasks of $(cat VERSION)"\n', "Release tasks")
+    git_repo.commit("migrate.sh", 'echo "migrating $(cat VERSION)"\n', "Migration")
+    git_repo.commit("VERSION", "build-api-7\n", "Version")
+    git_repo.commit("Procfile", "web: gunicorn app.wsgi\nrelease: bash release.sh\n", "Procfile")
+    configure(built, migration_command="bash migrate.sh")
+    deploy = deploy_now(built)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert [s.name for s in deploy.steps.all()] == ["checkout", "push", "release_phase", "migrate"]
+    assert deploy.steps.get(name="release_phase").state == StepState.SUCCEEDED
+    text = log_text(deploy)
+    assert "release tasks of build-api-7" in text
+    assert "migrating build-api-7" in text
+    assert sim.app_state()["pushes"] == []

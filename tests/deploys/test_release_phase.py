@@ -2,6 +2,7 @@
 shows the release command's output as the "Release phase" step, and fails in Heroku's words
 when the release failed (docs/heroku.md §6.1). Against the simulator, with real git repos."""
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from deploys.models import State, StepState
 from deploys.services import cancel_deploy, request_deploy, rollback_deploy
 from projects.models import MaintenanceMode
 from tests.deploys.test_pipeline import (
+    HealthHandler,
+    HealthServer,
     app_formation,
     configure,
     deploy_now,
@@ -224,3 +227,42 @@ def test_a_release_made_during_the_deploy_is_waited_for_and_its_failure_fails_th
         f"Heroku's release v{failed['version']} (commit {deploy.sha[:7]}) failed (its release "
         "command failed), so the release before it stays live."
     )
+
+
+@pytest.fixture
+def unhealthy():
+    server = HealthServer(("127.0.0.1", 0), HealthHandler)
+    server.status = 503
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/health"
+    server.shutdown()
+
+
+def test_an_automatic_rollback_waits_for_its_release_phase_and_says_when_it_failed(
+    environment, git_repo, sim, unhealthy, tmp_path
+):
+    marker = tmp_path / "break-the-old-release"
+    set_config(sim, MARKER=str(marker))
+    git_repo.commit("release.sh", '[ -e "$MARKER" ] && exit 3\necho "old release ok"\n', "Old")
+    git_repo.commit("Procfile", "web: gunicorn app.wsgi\nrelease: bash release.sh\n", "Procfile")
+    assert deploy_now(environment).state == State.SUCCEEDED
+    marker.touch()  # the old release's release command fails from now on
+    git_repo.commit("release.sh", 'echo "new release ok"\n', "New")
+    configure(
+        environment,
+        health_check_url=unhealthy,
+        health_check_retries=1,
+        health_check_delay=0,
+        auto_rollback=True,
+    )
+    deploy = deploy_now(environment)
+    assert deploy.state == State.FAILED
+    rollback = releases(sim)[-1]
+    assert rollback["description"].startswith("Rollback to v")
+    assert rollback["status"] == "failed"
+    assert deploy.reason.startswith("The health check failed: status 503")
+    assert deploy.reason.endswith(
+        f"Automatic rollback failed: Heroku's release v{rollback['version']} failed its "
+        "release phase, so it is not live."
+    )
+    assert "Waiting for its release phase." in log_text(deploy)
