@@ -337,6 +337,7 @@ class Run:
         """A rollback; one that restores the database too does it with the app in maintenance
         and its workers at 0 (no job writes meanwhile), the restore before the code, so a
         restore Heroku refuses leaves the app as it was. The cleanup undoes both, always."""
+        self.check_backup()  # before anything changes: a backup gone since is no surprise later
         self.maintenance_on()
         self.scale_down()
         self.restore()
@@ -530,6 +531,12 @@ class Run:
                 self.app, name, poll, RESTORE_TIMEOUT, self._restore_progress
             )
             self.writer.system(f"Restore {restore.name} finished: the database is as {name} was.")
+
+    def check_backup(self):
+        if "restore" in self.planned:
+            name = self.deploy.restore_backup_name
+            self.client.find_backup(self.app, name)
+            self.writer.system(f"Backup {name} is on Heroku, finished and succeeded.")
 
     def _restore_progress(self, restore):
         """Each change of the restore as Heroku reports it. A cancel is not obeyed here: Heroku

@@ -5,7 +5,7 @@ from django.db.models import Max
 
 from deploys import jobs, live
 from deploys.models import Deploy, Trigger
-from herokucd.heroku import HerokuClient, HerokuError, NotFound
+from herokucd.heroku import HerokuClient, HerokuError, InvalidParams, NotFound
 from projects import pagecache
 from projects.models import Project
 
@@ -130,6 +130,8 @@ def rollback_deploy(deploy: Deploy, user, version, shown_app=None, restore=None)
         )
     offer = _restore_offer(environment, _version(version), restore) if restore else None
     release, commit = _rollback_target(environment, _version(version))
+    if offer is not None:
+        _check_backup(environment, offer.backup_name)
     made = Deploy.objects.filter(
         project_id=deploy.project_id, app_name=app, release_version=release["version"]
     )
@@ -151,6 +153,23 @@ def rollback_deploy(deploy: Deploy, user, version, shown_app=None, restore=None)
         if offer is not None:
             rollback.record(restore_backup_name=offer.backup_name, restore_before=offer.first)
     return rollback
+
+
+def _check_backup(environment, name):
+    """Heroku still has backup `name`: a backup expired since is refused before anything starts."""
+    app = environment.app_name
+    try:
+        with HerokuClient(environment.project.heroku_credential.api_key, retries=1) as client:
+            client.find_backup(app, name)
+    except (NotFound, InvalidParams) as error:
+        raise DeployError(
+            f"{error} The database cannot be restored; nothing was started."
+        ) from None
+    except HerokuError as error:
+        raise DeployError(
+            f"Heroku could not be asked about backup {name} of {app} ({error}); nothing was "
+            "started. Try again in a moment."
+        ) from None
 
 
 def _restore_offer(environment, version, restore):

@@ -1,5 +1,5 @@
-"""Heroku Postgres data API (api.data.heroku.com) as `pg:backups:capture` and
-`pg:backups:restore` use it (§4 of docs/heroku.md).
+"""Heroku Postgres data API (api.data.heroku.com) as `pg:backups:capture`,
+`pg:backups:restore` and `pg:backups:delete` use it (§4 of docs/heroku.md).
 
 The CLI sends these to HEROKU_DATA_HOST with the same Bearer token; a backup or a restore
 finishes `backup_seconds` (STATE.json, default 1.0) after it was started, its
@@ -25,6 +25,9 @@ def register(router):
     router.add("GET", "/client/v11/apps/{app}/transfers", needs_accept=False)(list_transfers)
     router.add("GET", "/client/v11/apps/{app}/transfers/{transfer}", needs_accept=False)(
         get_transfer
+    )
+    router.add("DELETE", "/client/v11/apps/{app}/transfers/{transfer}", needs_accept=False)(
+        delete_transfer
     )
 
 
@@ -186,4 +189,17 @@ def get_transfer(call, app, transfer):
     for item in found.backups:
         if transfer in (item["uuid"], str(item["num"])):
             return _public(item, verbose=call.query.get("verbose") == "true")
+    raise ApiError(404, "not_found", "Couldn't find that transfer.")
+
+
+def delete_transfer(call, app, transfer):
+    """`pg:backups:delete b005`: the backup is gone (no longer listed, nor restorable)."""
+    found = call.app(app)
+    for item in found.backups:
+        if transfer in (item["uuid"], str(item["num"])):
+            found.backups.remove(item)
+            item["deleted_at"] = now_iso()
+            call.app_name = found.name
+            call.summary = f"deleted transfer {item['num']}"
+            return _public(item, verbose=False)
     raise ApiError(404, "not_found", "Couldn't find that transfer.")

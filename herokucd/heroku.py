@@ -515,7 +515,7 @@ class HerokuClient:
         when Heroku says it failed, BackupTimeout when it still runs after `timeout` seconds.
         """
         addon_id = self._database_addon_id(app)
-        backup = self._backup_named(app, backup_name)
+        backup = self.find_backup(app, backup_name)
         body = {"backup_url": backup.transfer["to_url"]}
         path = f"/client/v11/databases/{addon_id}/restores"
         restore = Backup.from_transfer(self._call("POST", path, json=body, base=self.data_api_url))
@@ -526,7 +526,9 @@ class HerokuClient:
             raise RestoreFailed(self._restore_failure(app, backup_name, restore))
         return restore
 
-    def _backup_named(self, app: str, name: str) -> Backup:
+    def find_backup(self, app: str, name: str) -> Backup:
+        """The app's finished, succeeded backup `name` ("b012"), as `pg:backups:restore` looks
+        it up; NotFound (expired, or never made) or InvalidParams (it failed) otherwise."""
         path = f"/client/v11/apps/{_segment(app)}/transfers"
         transfers = self._call("GET", path, base=self.data_api_url) or []
         backups = [

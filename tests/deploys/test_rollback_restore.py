@@ -235,3 +235,36 @@ def test_an_app_with_only_web_dynos_is_restored_without_scaling(backed_up, sim, 
     assert restored_from(sim) == ["b001"]
     assert formation(sim) == {"web": 1, "worker": 0}
     assert "No process type to scale down." in log_text(rollback)
+
+
+def delete_backup(sim, num=1):
+    sim.api("DELETE", f"/client/v11/apps/{APP}/transfers/{num}").raise_for_status()
+
+
+def test_a_backup_gone_from_heroku_is_refused_before_anything_starts(
+    backed_up, sim, client_for, alice
+):
+    first, second = backed_up
+    delete_backup(sim)
+    response = client_for(alice).post(rollback_url(second), restore_form(first), follow=True)
+    text = response.content.decode()
+    assert "Backup b001 was not found for foo-bar-123: it may have expired." in text
+    assert "The database cannot be restored; nothing was started." in text
+    assert not Deploy.objects.filter(trigger=Trigger.ROLLBACK).exists()
+
+
+def test_a_backup_gone_after_the_rollback_was_queued_fails_it_before_maintenance(
+    backed_up, sim, client_for, alice
+):
+    first, second = backed_up
+    client_for(alice).post(rollback_url(second), restore_form(first))
+    rollback = Deploy.objects.get(trigger=Trigger.ROLLBACK)
+    delete_backup(sim)
+    events_before = len(sim.state()["events"])
+    jobs.run_deploy(rollback.pk)
+    rollback.refresh_from_db()
+    assert rollback.state == State.FAILED
+    assert "Backup b001 was not found for foo-bar-123" in rollback.reason
+    changes = [e for e in sim.state()["events"][events_before:] if e["method"] != "GET"]
+    assert not [e for e in changes if "/apps/" in e["path"] and e["method"] == "PATCH"]
+    assert sim.app_state()["current_commit"] == second.sha

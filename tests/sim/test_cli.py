@@ -133,3 +133,7 @@ def test_pg_backups_restore_restores_the_backup_and_fails_when_told(heroku_sim_f
     assert failed.returncode != 0
     assert "pg_restore: out of disk" in failed.stdout + failed.stderr
     assert sim.app_state()["backups"][-1]["succeeded"] is False
+
+    ok(sim.cli("pg:backups:delete", "b001", "-a", APP, "--confirm", APP))
+    gone = sim.cli("pg:backups:restore", "b001", "DATABASE_URL", "-a", APP, "--confirm", APP)
+    assert gone.returncode != 0 and "Backup b001 not found" in gone.stdout + gone.stderr
