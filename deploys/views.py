@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from deploys import live, ratelimit, waiting, waitslots
+from deploys import gate_views, live, ratelimit, waiting, waitslots
 from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.templatetags.queue_tags import queue_sentence
@@ -97,6 +97,7 @@ def deploy_detail(request, slug, number):
         "queue_html": log_state["queue_html"],
         "log_state": log_state,
     }
+    ctx |= gate_views.approval_context(deploy, request.user)
     return render(request, "deploys/deploy_detail.html", ctx)
 
 
@@ -680,7 +681,13 @@ def project_overview(request, slug):
     body = pagecache.part(
         project, "overview", membership.role, lambda: overview_part(project, membership)
     )
+    # Locks, approvals and freeze windows: per request (times pass, forms need the CSRF token).
+    gates = gate_views.overview_section(request, project, membership)
+    body = mark_safe(body.replace(GATES_MARK, gates, 1))  # noqa: S308  (both rendered templates)
     return layout.render_page(request, "deploys/project_overview.html", {"project": project}, body)
+
+
+GATES_MARK = "<!-- gates -->"
 
 
 def overview_part(project, membership) -> pagecache.Part:

@@ -6,7 +6,8 @@ here the worker that saw it die undoes the deploy's changes on the app right awa
 meanwhile), fails it, notifies it like any failed deploy and hands the app to its next deploy
 (deploys/reaper.py). Its periodic
 maintenance also queues again the queued deploys whose job was lost (Redis unreachable when the
-deploy was requested) and the notifications that could not be queued when a deploy ended.
+deploy was requested) and the notifications that could not be queued when a deploy ended, and
+expires the deploys waiting for approval past their deadline (deploys/approvals.py).
 """
 
 import logging
@@ -17,7 +18,7 @@ import sys
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import jobs, notifications, ratelimit, reaper
+from deploys import approvals, jobs, notifications, ratelimit, reaper
 from deploys.heartbeat import this_worker
 from deploys.models import Deploy, DeployStep, State
 from herokucd import crypto, supervise
@@ -71,6 +72,7 @@ class DeployWorker(Worker):
             jobs.requeue_orphans()
             notifications.send_pending()
             ratelimit.forget_old()
+            approvals.expire_waiting()  # the job scheduled at each deadline, should it be lost
         except Exception:  # maintenance must not stop the worker
             log.exception("Could not queue again the deploys and notifications without a job")
         finally:

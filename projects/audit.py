@@ -95,6 +95,13 @@ DETAIL_LABELS = {
     "fingerprint": "SSH key fingerprint",
     "member": "Member",
     "role": "Role",
+    "reason": "Reason",
+    "comment": "Comment",
+    "number": "Deploy",
+    "held": "Held by",
+    "title": "Title",
+    "when": "When",
+    "scope": "For",
 }
 
 ACTION_WORDS = {
@@ -110,4 +117,13 @@ ACTION_WORDS = {
     "member.added": "Added a member",
     "member.role_changed": "Changed a member's role",
     "member.removed": "Removed a member",
+    "environment.locked": "Locked an environment",
+    "environment.unlocked": "Unlocked an environment",
+    "environment.gates_changed": "Changed an environment's approval rules",
+    "freeze_window.added": "Added a freeze window",
+    "freeze_window.deleted": "Deleted a freeze window",
+    "deploy.override": "Overrode a lock or freeze window to deploy",
+    "deploy.approved": "Approved a deploy",
+    "deploy.rejected": "Rejected a deploy",
+    "deploy.approval_expired": "A deploy waiting for approval expired",
 }
