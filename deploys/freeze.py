@@ -14,7 +14,6 @@ from projects.models import FreezeWindow
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 HORIZON = timedelta(days=371)  # a year of weekly occurrences, and a week more
-OVERLAP_SEARCH = HORIZON
 
 
 def zone(name: str) -> ZoneInfo:
@@ -117,19 +116,33 @@ def problems(window, others, now: datetime) -> list[str]:
 
 def overlap(window, others, now: datetime) -> str:
     """Why `window` overlaps one of `others` covering the same environments ("" when none)."""
-    mine = occurrences(window, now, now + OVERLAP_SEARCH)
     for other in others:
         if other.pk == window.pk or not _same_scope(window, other):
             continue
-        for begins, ends in mine:
-            hit = next(iter(occurrences(other, begins, ends)), None)
-            if hit is not None:
-                at = moment(max(begins, hit[0]), window.time_zone)
-                return (
-                    f"It overlaps “{other.title}” ({describe(other)}) from {at}: change the "
-                    "times, or change or delete that window."
-                )
+        at = _first_clash(window, other, now)
+        if at is not None:
+            return (
+                f"It overlaps “{other.title}” ({describe(other)}) from "
+                f"{moment(at, window.time_zone)}: change the times, or change or delete that "
+                "window."
+            )
     return ""
+
+
+def _first_clash(one, other, now: datetime) -> datetime | None:
+    """When `one` and `other` first cover the same time: within a one-off window's span, or
+    for two weekly ones within the next year (their zones' daylight saving may differ)."""
+    if not one.weekly:
+        start, end = one.starts_at, one.ends_at
+    elif not other.weekly:
+        start, end = other.starts_at, other.ends_at
+    else:
+        start, end = now, now + HORIZON
+    for begins, ends in occurrences(one, start, end):
+        hit = next(iter(occurrences(other, begins, ends)), None)
+        if hit is not None:
+            return max(begins, hit[0], start)
+    return None
 
 
 def _same_scope(one, other) -> bool:

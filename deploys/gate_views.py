@@ -37,7 +37,8 @@ class EnvironmentGates:
     @property
     def anything(self) -> bool:
         env = self.environment
-        return bool(self.lock or self.hold or self.held or self.waiting or env.required_approvals)
+        found = (self.lock, self.hold, self.next_window, self.held, self.waiting)
+        return any(found) or bool(env.required_approvals)
 
 
 def environment_gates(project) -> list[EnvironmentGates]:
