@@ -58,7 +58,7 @@ def test_covering_and_next_start(project):
     assert found == window and until.astimezone(UTC) == datetime(2026, 12, 14, 7, tzinfo=UTC)
     tuesday = datetime(2026, 12, 8, 10, tzinfo=UTC)
     assert freeze.covering([window], tuesday) == (None, None)
-    found, starts, ends = freeze.next_start([window], tuesday)
+    found, starts, _ends = freeze.next_start([window], tuesday)
     assert starts.astimezone(UTC) == datetime(2026, 12, 11, 15, tzinfo=UTC)
     assert freeze.moment(starts, window.time_zone) == "Fri 11 Dec 2026 16:00 CET"
 
