@@ -51,6 +51,11 @@ def test_unlocking_offers_the_newest_held_commit(deliver, environments, alice, c
     text = response.content.decode()
     assert "Unlocked production. Commit 2222222 was held meanwhile: deploy it below." in text
     assert "Deploy 2222222 to production" in text
+    overview = client_for(alice).get(reverse("project", args=[slug])).content.decode()
+    link = f"/projects/{slug}/deploy/?environment={production.pk}&amp;ref={'2' * 40}"
+    assert f'href="{link}">Deploy 2222222 to production…' in overview
+    form = client_for(alice).get(link.replace("&amp;", "&")).content.decode()
+    assert f'value="{"2" * 40}"' in form
     client_for(alice).post(
         reverse("deploy_new", args=[slug]),
         {"environment": production.pk, "ref": "2" * 40, "confirmed": "2" * 40},
