@@ -2,9 +2,10 @@
 
 Three gates stand between a request and a queued deploy:
 
-- a lock (projects.models.EnvironmentLock) holds every deploy but a rollback (a rollback puts
-  back code that ran before, and is what locks an environment after it);
-- a freeze window (deploys/freeze.py) holds every deploy while it covers now;
+- a lock (projects.models.EnvironmentLock) holds every deploy but a rollback;
+- a freeze window (deploys/freeze.py) holds every deploy but a rollback while it covers now
+  (a rollback puts back code that ran before: it is how an incident ends, and it is what locks
+  an environment after it);
 - required approvals (deploys/approvals.py): the deploy is created, but waits for approval.
 
 A lock or a freeze window can be overridden by an admin of the project, with a reason, from
@@ -79,7 +80,9 @@ def check(environment, *, trigger=Trigger.MANUAL, user=None, override=None, at=N
     despite a lock or freeze window (blank: refused, NEEDS_REASON). Reads only, never writes.
     """
     at = at or timezone.now()
-    holds = tuple(filter(None, [_lock_hold(environment, trigger), _freeze_hold(environment, at)]))
+    holds = ()
+    if trigger != Trigger.ROLLBACK:
+        holds = tuple(filter(None, [_lock_hold(environment), _freeze_hold(environment, at)]))
     decision = Decision(holds=holds, approvals=environment.required_approvals)
     if override is None or not holds:
         return decision
@@ -89,9 +92,7 @@ def check(environment, *, trigger=Trigger.MANUAL, user=None, override=None, at=N
     return Decision(holds=holds, approvals=decision.approvals, override=override.strip())
 
 
-def _lock_hold(environment, trigger) -> Hold | None:
-    if trigger == Trigger.ROLLBACK:
-        return None
+def _lock_hold(environment) -> Hold | None:
     lock = EnvironmentLock.objects.select_related("locked_by").filter(environment=environment)
     lock = lock.first()
     if lock is None:

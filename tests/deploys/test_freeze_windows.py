@@ -74,11 +74,13 @@ def test_a_window_holds_deploys_of_its_environment_only(project):
     assert gates.check(staging).may_start_now
 
 
-def test_a_project_wide_window_holds_every_environment_and_rollbacks_too(project):
+def test_a_project_wide_window_holds_every_environment_but_not_a_rollback(project):
     production = Environment.objects.create(project=project, name="production", app_name="p-1")
+    staging = Environment.objects.create(project=project, name="staging", app_name="s-1")
     now = timezone.now()
     once(project, now - timedelta(hours=1), now + timedelta(hours=1))
-    assert gates.check(production, trigger=Trigger.ROLLBACK).held
+    assert gates.check(production).held and gates.check(staging, trigger=Trigger.RETRY).held
+    assert gates.check(production, trigger=Trigger.ROLLBACK).may_start_now
 
 
 def test_a_manual_deploy_in_a_window_needs_an_admin_override_with_a_reason(project, alice):
