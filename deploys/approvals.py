@@ -77,7 +77,9 @@ def decide(deploy, user, approved: bool, comment: str) -> DeployApproval:
     if not approved and not comment:
         raise ApprovalRefused("Say why you reject it: the comment is what the others see.")
     with transaction.atomic():
-        deploy = Deploy.objects.select_for_update().select_related("environment").get(pk=deploy.pk)
+        # The deploy's row only (`of`): its environment may be gone (a nullable join).
+        locked = Deploy.objects.select_for_update(of=("self",)).select_related("environment")
+        deploy = locked.get(pk=deploy.pk)
         why_not = problem(deploy, user)
         if why_not:
             raise ApprovalRefused(why_not)
