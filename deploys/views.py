@@ -103,7 +103,8 @@ def deploy_detail(request, slug, number):
 
 def _not_started(deploy, steps) -> bool:
     """Queued and no step begun: the page says so rather than "Step 0 of 8"."""
-    return deploy.state == State.QUEUED and not any(step.started_at for step in steps)
+    waits = deploy.state in (State.QUEUED, State.WAITING)
+    return waits and not any(step.started_at for step in steps)
 
 
 # Where a queued deploy stands (deploys/waiting.py) -----------------------------------------
@@ -478,7 +479,14 @@ def deploy_chart(deploys):
         "width": max(len(rows), 1) * CHART_BAR,
         "height": CHART_HEIGHT,
         "longest": longest,
-        "legend": [State.SUCCEEDED, State.FAILED, State.CANCELED, State.RUNNING, State.QUEUED],
+        "legend": [
+            State.SUCCEEDED,
+            State.FAILED,
+            State.CANCELED,
+            State.RUNNING,
+            State.QUEUED,
+            State.WAITING,
+        ],
     }
 
 

@@ -448,7 +448,11 @@ def decide(project, build: Build):
     decision = gates.check(environment, trigger=Trigger.WEBHOOK)
     if decision.held:  # kept: unlocking offers to deploy it (gates.held_commit)
         return Outcome.HELD, decision.why_not, environment, branch
-    return Outcome.DEPLOYED, f"Deploying {branch} to {environment.name}.", environment, branch
+    reason = f"Deploying {branch} to {environment.name}."
+    if decision.approvals:
+        count = f"{decision.approvals} approval{'s' if decision.approvals > 1 else ''}"
+        reason = f"Deploy of {branch} to {environment.name} waits for {count}."
+    return Outcome.DEPLOYED, reason, environment, branch
 
 
 def _start_deploy(environment, branch, build: Build):

@@ -456,3 +456,25 @@ def test_approvers_are_notified_through_the_notification_targets(
     message = notifications.message(deploy, "approval")
     assert message["headline"].endswith("to production waits for approval")
     assert "needs 1 approval to start" in message["reason"]
+
+
+def test_a_waiting_deploy_can_be_canceled_and_says_it_never_starts(
+    environment, client_for, alice, queue
+):
+    protect(environment, count=1)
+    deploy = services.request_deploy(environment, user=alice, branch="main")
+    url = reverse("deploy_cancel", args=[environment.project.slug, deploy.number])
+    asked = client_for(alice).post(url)
+    assert b"It stops waiting for approval and never starts" in asked.content
+    client_for(alice).post(url, {"confirmed": "yes"})
+    deploy.refresh_from_db()
+    assert deploy.state == State.CANCELED and deploy.reason == "Canceled by alice."
+
+
+def test_a_webhook_deploy_of_a_protected_environment_says_it_waits(environment, alice):
+    from deploys.webhooks import Build, decide
+
+    protect(environment, count=2)
+    build = Build("generic", "build", branches=["main"], sha="a" * 40, green=True)
+    outcome, reason, *_ = decide(environment.project, build)
+    assert (outcome, reason) == ("deployed", "Deploy of main to production waits for 2 approvals.")
