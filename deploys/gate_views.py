@@ -11,10 +11,11 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Max
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from deploys import approvals, freeze, gates
+from deploys import approvals, confirmations, freeze, gates
 from deploys.gate_forms import ApprovalRulesForm, FreezeWindowForm, LockForm
 from deploys.models import Deploy, State
 from deploys.trigger_models import Outcome, WebhookEvent
@@ -219,6 +220,14 @@ def window_delete(request, slug, window_id):
     project, _ = get_project_for_user(request, slug, Role.ADMIN)
     window = get_object_or_404(FreezeWindow, project=project, pk=window_id)
     details = {"title": window.title, "when": freeze.describe(window)}
+    if not confirmations.is_confirmed(request):
+        question = confirmations.Confirmation(
+            question=f"Delete the freeze window “{window.title}”?",
+            consequences=f"Deploys are no longer held {details['when']}.",
+            button=f"Delete “{window.title}”",
+            keep="Keep the window",
+        )
+        return confirmations.ask(request, question, reverse("protection", args=[slug]))
     window.delete()
     pagecache.touch(project.pk)
     audit.record(project, request.user, "freeze_window.deleted", **details)

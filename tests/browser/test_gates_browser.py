@@ -140,6 +140,18 @@ def test_a_freeze_window_holds_a_green_build(
     sign_in(page, "alice")
     page.goto(f"/projects/{project.slug}/protection/")
     page.get_by_role("link", name="Add a freeze window").click()
+    page.get_by_label("Title").fill("Never")
+    page.get_by_label("Once").check()
+    page.get_by_label("Starts").fill("2030-01-02T10:00")
+    page.get_by_label("Ends").fill("2030-01-01T10:00")
+    page.get_by_role("button", name="Add the freeze window").click()
+    expect(page.get_by_text("The window ends before it starts")).to_be_visible()
+    shoot(
+        page,
+        "window-refused",
+        text=["New freeze window", "The window ends before it starts"],
+        boxes=["h1", ".window-form", ".window-form button.primary"],
+    )
     now = timezone.now()
     page.get_by_label("Title").fill("Year-end freeze")
     page.get_by_label("Time zone").select_option("UTC")
@@ -148,6 +160,12 @@ def test_a_freeze_window_holds_a_green_build(
     page.get_by_label("Ends").fill(f"{now + timedelta(hours=2):%Y-%m-%dT%H:%M}")
     page.get_by_role("button", name="Add the freeze window").click()
     expect(page.get_by_text("Added the freeze window “Year-end freeze”.")).to_be_visible()
+    shoot(
+        page,
+        "protection-window",
+        text=["Freeze windows", "Year-end freeze", "Frozen"],
+        boxes=["h1", ".protection-env", "table"],
+    )
 
     answer = send_green_build(live_server, endpoint, "3" * 40, "d-9")
     assert answer["outcome"] == "held"

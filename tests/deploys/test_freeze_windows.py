@@ -204,7 +204,12 @@ def test_a_deployer_cannot_add_or_delete_windows(project, client_for, bob, add_u
 
 def test_deleting_a_window_is_audited(project, client_for, alice):
     window = weekly(project)
-    client_for(alice).post(reverse("freeze_window_delete", args=[project.slug, window.pk]))
+    url = reverse("freeze_window_delete", args=[project.slug, window.pk])
+    asked = client_for(alice).post(url).content.decode()
+    assert "Delete the freeze window “Weekend”?" in asked
+    assert "Deploys are no longer held Friday 16:00 to Monday 08:00 every week" in asked
+    assert FreezeWindow.objects.exists()
+    client_for(alice).post(url, {"confirmed": "yes"})
     assert not FreezeWindow.objects.exists()
     assert AuditEvent.objects.get(action="freeze_window.deleted").details["title"] == "Weekend"
 
