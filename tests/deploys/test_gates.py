@@ -225,35 +225,6 @@ def test_a_deployer_cannot_change_approval_rules(environment, client_for, bob_de
     assert environment.required_approvals == 0
 
 
-# Rollback locks ---------------------------------------------------------------------------------
-
-
-def test_a_rollback_locks_its_environment_unless_set_off(
-    environment, alice, sim, monkeypatch, queue
-):
-    release = {"id": "r-3", "version": 3}
-    monkeypatch.setattr(services, "_rollback_target", lambda env, version: (release, "c" * 40))
-    done = Deploy.objects.create(
-        project=environment.project,
-        number=1,
-        environment=environment,
-        environment_name=environment.name,
-        app_name=environment.app_name,
-        sha="a" * 40,
-        state=State.SUCCEEDED,
-        release_version=4,
-    )
-    rollback = services.rollback_deploy(done, alice, "v3")
-    lock = EnvironmentLock.objects.get(environment=environment)
-    assert lock.by_rollback and f"deploy #{rollback.number}" in lock.reason
-    assert gates.check(environment, trigger=Trigger.WEBHOOK).held
-    gates.unlock(environment, alice)
-    environment.lock_after_rollback = False
-    environment.save()
-    services.rollback_deploy(done, alice, "v3")
-    assert not EnvironmentLock.objects.exists()
-
-
 # Approvals --------------------------------------------------------------------------------------
 
 
