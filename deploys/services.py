@@ -22,6 +22,11 @@ class DeployError(Exception):
     """The deploy cannot be done; str() tells the user why and what to do."""
 
 
+class OverrideRefused(DeployError):
+    """An override of a lock or freeze window that may not be given (gates.NEEDS_REASON,
+    gates.ADMINS_ONLY)."""
+
+
 class Held(DeployError):
     """A lock or freeze window holds the deploy (deploys/gates.py); `decision` says which."""
 
@@ -54,7 +59,7 @@ def request_deploy(
     """
     decision = gates.check(environment, trigger=trigger, user=user, override=override)
     if decision.refused:
-        raise DeployError(decision.refused)
+        raise OverrideRefused(decision.refused)
     if decision.held:
         raise Held(decision)
     if check_queue:

@@ -80,3 +80,38 @@ def test_a_freeze_window_holds_a_webhook_deploy(deliver, environments):
     assert response.json()["outcome"] == "held"
     assert "freeze window “Year end” until" in response.json()["reason"]
     assert not Deploy.objects.exists()
+
+
+# The JSON API ----------------------------------------------------------------------------------
+
+
+def api_deploy(client, user, **body):
+    from deploys.trigger_models import ApiToken
+
+    token = ApiToken.issue(user, "tests")[1]
+    return client.post(
+        "/api/v1/projects/foo-bar/deploys/",
+        data={"environment": "production", "branch": "main", **body},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def test_the_api_answers_409_for_a_held_deploy_and_takes_an_admins_override(
+    client, environments, alice, bob, queue
+):
+    from projects.models import Membership, Role
+
+    Membership.objects.create(project=environments[1].project, user=bob, role=Role.DEPLOYER)
+    gates.lock(environments[1], alice, "incident")
+    held = api_deploy(client, alice)
+    assert held.status_code == 409
+    assert held.json()["error"] == "Not deployed: production is locked by alice: incident."
+    blank = api_deploy(client, alice, override=" ")
+    assert (blank.status_code, blank.json()["error"]) == (403, gates.NEEDS_REASON)
+    assert api_deploy(client, bob, override="please").status_code == 403
+    assert api_deploy(client, alice, override=["x"]).status_code == 400
+    assert not Deploy.objects.exists()
+    started = api_deploy(client, alice, override="customer outage")
+    assert started.status_code == 202
+    assert Deploy.objects.get().override_reason == "customer outage"
