@@ -449,3 +449,18 @@ def test_a_webhook_deploy_of_a_protected_environment_says_it_waits(environment, 
     build = Build("generic", "build", branches=["main"], sha="a" * 40, green=True)
     outcome, reason, *_ = decide(environment.project, build)
     assert (outcome, reason) == ("deployed", "Deploy of main to production waits for 2 approvals.")
+
+
+def test_the_maintenance_command_expires_waiting_deploys_too(environment, alice, queue):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    protect(environment, count=1)
+    deploy = services.request_deploy(environment, user=alice, branch="main")
+    past = timezone.now() - timedelta(minutes=1)
+    Deploy.objects.filter(pk=deploy.pk).update(approval_deadline=past)
+    out = StringIO()
+    call_command("fail_stale_deploys", stdout=out)
+    assert "1 deploy(s) waiting for approval expired." in out.getvalue()
+    assert Deploy.objects.get(pk=deploy.pk).state == State.CANCELED
