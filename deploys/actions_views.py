@@ -107,7 +107,8 @@ def deploy_new(request, slug):
         environment = form.cleaned_data["environment"]
         decision = gates.check(environment, user=request.user, override=form.override_value())
         if decision.refused or decision.held:
-            form.add_error(None, _held_words(decision, membership))
+            blank = decision.refused == gates.NEEDS_REASON  # said next to the field
+            form.add_error("override_reason" if blank else None, _held_words(decision, membership))
             return _form_page(request, project, form, environments, chosen, membership)
         if form.needs_confirmation():
             return _confirm(request, project, form)

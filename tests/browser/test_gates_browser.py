@@ -182,3 +182,34 @@ def test_a_freeze_window_holds_a_green_build(
         text=["Frozen", "deploys do not start"],
         boxes=["h1", ".gates", ".env-card"],
     )
+
+
+def test_an_admin_overrides_a_lock_with_a_reason_from_the_deploy_form(
+    browser_page, shoot, project, production, alice
+):
+    from deploys import gates
+
+    gates.lock(production, alice, "Payment provider migration")
+    page = browser_page
+    sign_in(page, "alice")
+    page.goto(f"/projects/{project.slug}/deploy/")
+    expect(page.locator(".gate-notice")).to_contain_text(
+        "production is locked by alice: Payment provider migration"
+    )
+    page.get_by_label("Branch or commit").fill("main")
+    page.get_by_label("Override the lock or freeze window").check()
+    page.get_by_role("button", name="Start deploy").click()
+    expect(page.locator("#id_override_reason_error_0")).to_contain_text(
+        "An override needs a reason"
+    )
+    shoot(
+        page,
+        "override-refused",
+        text=["An override needs a reason", "Reason for the override"],
+        boxes=["h1", ".gate-notice", "#deploy-form button.primary"],
+    )
+    page.get_by_label("Override the lock or freeze window").check()
+    page.get_by_label("Reason for the override").fill("Checkout is down for every customer")
+    page.get_by_role("button", name="Start deploy").click()
+    expect(page.locator("#deploy-override")).to_contain_text("Checkout is down for every customer")
+    assert Deploy.objects.get().override_reason == "Checkout is down for every customer"
