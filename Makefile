@@ -38,6 +38,19 @@ $(BWRAP):
 		echo "Custom commands and their tests need bubblewrap: sudo apt-get install bubblewrap"; exit 1; \
 	fi
 
+# The cache flush tests start real servers: memcached with SASL PLAIN (a sasldb made with
+# saslpasswd2) and a Redis listening with TLS (README: Cache flush add-ons).
+MEMCACHED := /usr/bin/memcached
+SASLPASSWD := /usr/sbin/saslpasswd2
+REDIS_SERVER := /usr/bin/redis-server
+CACHE_PACKAGES := memcached sasl2-bin libsasl2-modules redis-server
+$(MEMCACHED) $(SASLPASSWD) $(REDIS_SERVER):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CACHE_PACKAGES) >/dev/null; \
+	else \
+		echo "The cache flush tests need: sudo apt-get install $(CACHE_PACKAGES)"; exit 1; \
+	fi
+
 tools: $(STAMP) $(HEROKU_CLI)
 
 # `make run PORT=8100` serves on another port. Ctrl-C or SIGTERM stops every process it started
@@ -51,7 +64,7 @@ run: tools
 demo: tools
 	$(PY) manage.py demo
 
-test: tools $(CHROMIUM) $(BWRAP)
+test: tools $(CHROMIUM) $(BWRAP) $(MEMCACHED) $(SASLPASSWD) $(REDIS_SERVER)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

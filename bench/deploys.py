@@ -4,6 +4,10 @@
   commits, 20 new commits, from the signed webhook POST (to gunicorn) until the deploy succeeded,
   against the git work it cannot avoid done by hand in the same run: `git fetch` of those
   commits into a mirror plus `git push` of them to another app of the same simulator.
+- build_api_overhead_ratio: the same warm deploy with the environment set to deploy with the
+  Build API, against the same work done by hand in the same run: `git fetch` of the commits
+  into a mirror, `git archive` of the head, POST /sources, PUT of the tarball, POST of the
+  build and its output read to the end (the build finished).
 - queue_pickup_p95_ms: request_deploy -> the first step started (DeployStep.started_at), one
   deploy at a time on an idle worker; baseline: a job that only returns the time it ran.
 - scale_wall_ratio: 4 workers, 40 deploys over 10 apps queued at once; no two deploys of one app
@@ -11,9 +15,10 @@
   (max over apps of the sum of durations) and all the work shared by the workers that can run at
   once (sum of durations / min(workers, cores)).
 
-`python -m bench.deploys overhead|pickup|scale`.
+`python -m bench.deploys overhead|build|pickup|scale`.
 """
 
+import hashlib
 import http.client
 import itertools
 import json
@@ -104,6 +109,98 @@ def webhook_deploy(port, endpoint, sha) -> float:
     deploy = Deploy.objects.get(project=endpoint.project, number=answer["deploy"])
     deploy = stack.wait_finished(deploy)
     return deploy.finished_at.timestamp() - started
+
+
+# -- Build API deploy overhead -------------------------------------------------------------------
+
+
+def build_api():
+    work = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    try:
+        source = stack.bare_repo(work / "source.git", commits=COMMITS, files=FILES)
+        apps = ["bench-build", "bench-build-by-hand", "bench-build-git-by-hand"]
+        with stack.simulator(apps) as sim:
+            return measure_build_api(sim, source, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_build_api(sim, source, work):
+    from projects.models import DeployMethod
+
+    stack.hold_redis()
+    project, [env] = stack.project_for(sim, "build", source, {"production": "bench-build"})
+    env.deploy_method = DeployMethod.BUILD_API
+    env.save()
+    endpoint = stack.webhook(project)
+    by_hand = BuildByHand(sim, source, work / "by-hand.git", "bench-build-by-hand")
+    pushed = ByHand(sim, source, work / "pushed-by-hand.git", "bench-build-git-by-hand")
+    mine, base, git = [], [], []
+    with server.gunicorn() as port, stack.workers(1):
+        head = stack.git("rev-parse", "main", cwd=source)
+        webhook_deploy(port, endpoint, head)  # warm: the mirror is cloned
+        by_hand.build(head)
+        pushed.push(head)
+        for run in range(OVERHEAD_RUNS):
+            head = stack.add_commits(source, COMMITS + run * NEW_COMMITS + 1, NEW_COMMITS)
+            mine.append(webhook_deploy(port, endpoint, head))
+            base.append(by_hand.build(head))
+            git.append(pushed.push(head))
+            common.say(
+                f"   deploy {mine[-1]:.2f} s, build by hand {base[-1]:.2f} s, "
+                f"git push by hand {git[-1]:.2f} s"
+            )
+    deploy, archive, push = common.median(mine), common.median(base), common.median(git)
+    shared = f"{FILES:,} files, +{NEW_COMMITS} commits per deploy; medians of {OVERHEAD_RUNS}"
+    return [
+        Figure(
+            "build_api_overhead_ratio",
+            deploy / archive,
+            "ratio",
+            "<=1.10",
+            "Build API deploy overhead",
+            f"webhook -> succeeded with the Build API {deploy:.2f} s vs git fetch + git archive "
+            f"+ upload + build by hand {archive:.2f} s; {shared}",
+        ),
+        Figure(
+            "build_api_vs_git_push_ratio",
+            deploy / push,
+            "ratio",
+            "",
+            "Build API deploy vs git push by hand",
+            f"webhook -> succeeded with the Build API {deploy:.2f} s vs git fetch + git push "
+            f"by hand {push:.2f} s; {shared}",
+        ),
+    ]
+
+
+class BuildByHand:
+    """The baseline: a mirror fetched, `git archive` of the commit uploaded to the simulator's
+    put URL, the build requested and its output read until it ends."""
+
+    def __init__(self, sim, source, path, app):
+        import requests
+
+        stack.git("clone", "--quiet", "--mirror", str(source), str(path))
+        self.sim, self.path, self.app = sim, path, app
+        self.http = requests.Session()
+
+    def build(self, sha) -> float:
+        started = time.perf_counter()
+        stack.git("fetch", "--quiet", "--prune", "origin", cwd=self.path)
+        tarball = self.path.parent / "source.tar.gz"
+        stack.git("archive", "--format=tar.gz", f"--output={tarball}", sha, cwd=self.path)
+        data = tarball.read_bytes()
+        blob = self.sim.api("POST", "/sources").json()["source_blob"]
+        self.http.put(blob["put_url"], data=data, headers={"Content-Type": ""}).raise_for_status()
+        checksum = "SHA256:" + hashlib.sha256(data).hexdigest()
+        body = {"source_blob": {"url": blob["get_url"], "checksum": checksum, "version": sha}}
+        build = self.sim.api("POST", f"/apps/{self.app}/builds", json=body).json()
+        self.http.get(build["output_stream_url"]).raise_for_status()  # read to its end
+        done = self.sim.api("GET", f"/apps/{self.app}/builds/{build['id']}").json()
+        if done["status"] != "succeeded":
+            raise RuntimeError(f"the build by hand ended {done['status']}")
+        return time.perf_counter() - started
 
 
 # -- queue pickup ------------------------------------------------------------------------------
@@ -228,4 +325,5 @@ def best_wall(run) -> float:
 
 if __name__ == "__main__":
     common.setup_django()
-    common.run_main({"overhead": overhead, "pickup": pickup, "scale": scale}[sys.argv[1]])
+    benchmarks = {"overhead": overhead, "build": build_api, "pickup": pickup, "scale": scale}
+    common.run_main(benchmarks[sys.argv[1]])

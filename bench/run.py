@@ -23,6 +23,7 @@ BENCHMARKS = {
     "pages": ["bench.pages"],
     "load": ["bench.load"],
     "deploy": ["bench.deploys", "overhead"],
+    "build_api": ["bench.deploys", "build"],
     "pickup": ["bench.deploys", "pickup"],
     "scale": ["bench.deploys", "scale"],
     "live_log": ["bench.browser", "live"],

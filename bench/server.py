@@ -71,29 +71,51 @@ def session_cookie(username) -> str:
 
 class Browser:
     """One simulated user: a keep-alive connection that GETs paths with its session cookie and,
-    as a browser does, sends back the cookies the pages set (the CSRF cookie)."""
+    as a browser does, sends back the cookies the pages set (the CSRF cookie), and asks again on
+    a new connection when the server closed the one it kept idle (gunicorn closes a kept-alive
+    connection after 2 s without a request: a live-log viewer told to wait 2 s finds it closed).
+    """
+
+    # What a request on a connection the server closed meanwhile meets.
+    CLOSED = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
     def __init__(self, port, cookie):
         self.port = port
         self.cookies = SimpleCookie(cookie)
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.kept = False  # the connection served a request and was kept open
+        self.headers = None  # the last answer's headers (None after a connection error)
 
     def get(self, path) -> tuple[int, bytes, float]:
         started = time.perf_counter()
-        cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in self.cookies.items())
         try:
-            self.connection.request("GET", path, headers={"Cookie": cookie})
-            response = self.connection.getresponse()
-            body = response.read()
+            response, body = self._ask(path)
         except (OSError, http.client.HTTPException):
+            self.headers, self.kept = None, False
             self.connection.close()
-            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
             return 0, b"", time.perf_counter() - started
+        self.headers = response.headers
         for header in response.headers.get_all("Set-Cookie") or ():
             self.cookies.load(header)
-        if response.getheader("Connection", "").lower() == "close":
+        self.kept = response.getheader("Connection", "").lower() != "close"
+        if not self.kept:
             self.connection.close()
         return response.status, body, time.perf_counter() - started
+
+    def _ask(self, path):
+        try:
+            return self._request(path)
+        except self.CLOSED:
+            if not self.kept:
+                raise  # a new connection failed: an error
+            self.connection.close()  # the next request opens a new one
+            return self._request(path)
+
+    def _request(self, path):
+        cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in self.cookies.items())
+        self.connection.request("GET", path, headers={"Cookie": cookie})
+        response = self.connection.getresponse()
+        return response, response.read()
 
 
 def requests_per_second(port, cookie, path, seconds=4.0, users=8) -> tuple[float, int]:

@@ -16,5 +16,7 @@ DEBUG = False
 # The benchmarks make their git repositories in the system's temporary folder.
 ALLOWED_LOCAL_REPOSITORY_FOLDERS = [tempfile.gettempdir()]
 ROOT_URLCONF = "bench.urls"
+# The simulator on 127.0.0.1 serves the Build API's upload and build output URLs.
+OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -122,7 +122,8 @@ def job_timeout(deploy: Deploy) -> int:
     if env is None:
         return 3600
     steps = env.pre_deploy_timeout + env.post_deploy_timeout + env.migration_timeout
-    return steps + pipeline.PUSH_TIMEOUT + 3600  # the rest: checkout, backup, health checks
+    steps += pipeline.PUSH_TIMEOUT + pipeline.release_phase_timeout()
+    return steps + 3600  # the rest: checkout, backup, health checks
 
 
 def job_options(deploy: Deploy) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from deploys import mirror, pipeline
 from deploys.models import Deploy, State
 from projects import branches
-from projects.models import CacheFlush, Environment, MaintenanceMode
+from projects.models import CacheFlush, DeployMethod, Environment, MaintenanceMode
 
 MAX_BRANCHES = 10  # distinct branches whose recent commits one page lists
 
@@ -130,8 +130,15 @@ def _step_words(name, env) -> str:
         ),
         "scale_down": lambda: f"Scale {scale} to 0",
         "push": lambda: (
-            f"{push} the commit to the app's {env.heroku_branch} branch: Heroku "
+            "Upload the commit's files with Heroku's Build API: Heroku builds them and "
+            "releases them (no git request)"
+            if env.deploy_method == DeployMethod.BUILD_API
+            else f"{push} the commit to the app's {env.heroku_branch} branch: Heroku "
             "builds it and releases it"
+        ),
+        "release_phase": lambda: (
+            "Wait for Heroku's release phase (the Procfile's release command, if it has one) "
+            "and show its output"
         ),
         "migrate": lambda: f"Run the migration in a one-off dyno: {env.migration_command}",
         "scale_back": lambda: f"Scale {scale} back to their quantities before the deploy",

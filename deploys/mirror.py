@@ -2,7 +2,8 @@
 
 One bare mirror per project in DATA_DIR/mirrors/ is fetched before each deploy, so a deploy
 downloads only what is new. A deploy works in its own worktree of the mirror, removed after.
-A shallow mirror is unshallowed: Heroku refuses pushes from shallow repositories.
+A shallow mirror is unshallowed for git push (Heroku refuses pushes from shallow repositories);
+a Build API deploy uploads one commit's tree, so its fetch leaves a shallow mirror shallow.
 """
 
 import contextlib
@@ -24,6 +25,7 @@ from deploys import logformat, runners
 from deploys.models import Trigger
 from herokucd import git
 from projects import branches
+from projects.models import DeployMethod
 
 FETCH_TIMEOUT = 900
 
@@ -107,8 +109,14 @@ def fetch_ahead(deploy, clone=False) -> Fetch | None:
     if deploy.trigger in (Trigger.ROLLBACK, Trigger.PROMOTION):
         return None
     if clone or is_cloned(deploy.project):
-        return Fetch(deploy.project)
+        return Fetch(deploy.project, None if needs_history(deploy) else update_without_history)
     return None
+
+
+def needs_history(deploy) -> bool:
+    """git push sends history; a Build API deploy uploads one commit's tree (buildapi.py)."""
+    environment = deploy.environment
+    return environment is None or environment.deploy_method != DeployMethod.BUILD_API
 
 
 def mirror_path(project) -> Path:
@@ -129,8 +137,13 @@ def locked(project):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def update(project, writer, cancel_event=None) -> Path:
-    """Clone or fetch the project's mirror; unshallow it when it is shallow."""
+def update_without_history(project, writer, cancel_event=None) -> Path:
+    """`update` for a deploy that needs no history: a shallow mirror stays shallow."""
+    return update(project, writer, cancel_event, unshallow=False)
+
+
+def update(project, writer, cancel_event=None, unshallow=True) -> Path:
+    """Clone or fetch the project's mirror; unshallow it when it is shallow (and `unshallow`)."""
     with locked(project) as path:
         limits = {"timeout": FETCH_TIMEOUT, "idle_timeout": None, "cancel_event": cancel_event}
         source = _source(project)
@@ -142,7 +155,7 @@ def update(project, writer, cancel_event=None) -> Path:
         elif origin_url(path) != project.repository_url:
             # The project's repository URL changed since the mirror was made.
             runners.git("remote", "set-url", "origin", project.repository_url, cwd=path)
-        if is_shallow(path):
+        if unshallow and is_shallow(path):
             writer.system("The mirror is a shallow clone: fetching its full history (unshallow).")
             args = ["git", "fetch", "--unshallow", "--prune", "origin"]
             _run(args, path, writer, limits, source)
@@ -232,6 +245,20 @@ def resolve(path, sha="", branch="") -> str:
         what = f"Commit {sha[:12]}" if sha else f"Branch {branch}"
         raise UnknownCommit(f"{what} is not in the repository (was it pushed?).")
     return result.stdout.strip()
+
+
+def commit_on_branch(path, sha, branch) -> str:
+    """The full sha of `sha`, refused unless it is the tip of `branch` or reachable from it
+    (check_on_branch). The commit a CI built is mostly the branch's tip: then one git command
+    reads both and nothing more is asked; otherwise, as for any commit, three."""
+    wanted = [f"{sha}^{{commit}}", f"refs/heads/{branch}^{{commit}}"]
+    both = runners.git("rev-parse", "--quiet", *wanted, "--", cwd=path, check=False)
+    found = both.stdout.split()
+    if both.returncode == 0 and len(found) == 3 and found[0] == found[1]:
+        return found[0]
+    full = resolve(path, sha)
+    check_on_branch(path, full, branch)
+    return full
 
 
 def check_on_branch(path, sha, branch) -> None:

@@ -44,12 +44,22 @@ class Phase(models.TextChoices):
 class DeployQuerySet(models.QuerySet):
     def supersede_queued(self, by: "Deploy") -> int:
         """queued or waiting for approval -> canceled: the older such deploys of `by`'s
-        environment; how many. Their approvals stay with them: `by` needs its own."""
+        environment; how many. As with `Deploy.cancel`, the planned steps of one back in the
+        queue (the rate limit) end too. Approvals stay with their deploy: `by` needs its own."""
         pending = [State.QUEUED, State.WAITING]
         older = self.filter(environment_id=by.environment_id, state__in=pending).exclude(pk=by.pk)
-        ended = older.update(
-            state=State.CANCELED, reason=f"superseded by #{by.number}", finished_at=timezone.now()
-        )
+        reason = f"superseded by #{by.number}"
+        ids = list(older.values_list("pk", flat=True))
+        if not ids:
+            return 0
+        with transaction.atomic():
+            ended = self.filter(pk__in=ids, state__in=pending).update(
+                state=State.CANCELED, reason=reason, finished_at=timezone.now()
+            )
+            # Only those this call ended: one claimed meanwhile keeps its steps.
+            DeployStep.objects.filter(
+                deploy__in=ids, deploy__state=State.CANCELED, deploy__reason=reason
+            ).filter(state=StepState.PENDING).update(state=StepState.CANCELED)
         if ended:
             pagecache.touch(by.project_id)
         return ended

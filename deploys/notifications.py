@@ -208,6 +208,14 @@ MIGRATION_WORDS = {
 }
 
 
+RELEASE_PHASE_WORDS = {
+    "failed": "the release phase of v{version} failed",
+    "expired": "the release phase of v{version} expired",
+    "timed_out": "the release phase of v{version} was still running when herokucd stopped waiting",
+    "running": "the release phase of v{version} was still running when the deploy ended",
+}
+
+
 def app_state_text(end) -> str:
     """Where a failed or canceled deploy left the app, in one line (deploys/pipeline.py
     records it): "release v12 (commit abc1234) is live, maintenance off, web=1, worker=2; ..."."""
@@ -222,6 +230,9 @@ def app_state_text(end) -> str:
         maintenance = "maintenance " + ("on" if end.get("maintenance") else "off")
         processes = ", ".join(f"{kind}={n}" for kind, n in (end.get("formation") or {}).items())
         parts = [", ".join(part for part in (live, maintenance, processes) if part)]
+    phase = end.get("release_phase") or {}
+    if phase.get("outcome") in RELEASE_PHASE_WORDS:
+        parts.append(RELEASE_PHASE_WORDS[phase["outcome"]].format(**phase))
     migration = end.get("migration") or {}
     if migration.get("ran"):
         outcome = migration.get("outcome")

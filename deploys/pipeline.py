@@ -7,8 +7,9 @@ too when the worker died mid-deploy (`deploys.cleanup.undo_changes`).
 
 `Run.plan()` decides which steps run; their rows exist, queued, from the start. A deploy
 succeeds only when Heroku's newest release runs its commit (`check_release` after the push,
-`confirm_live` at the end); a failed or canceled one records where it left the app
-(`record_end_state`) for its page.
+`confirm_live` at the end) and its release phase succeeded (`follow_release`, the "Release
+phase" step: it waits while the release is `pending` and shows the release command's output);
+a failed or canceled one records where it left the app (`record_end_state`) for its page.
 """
 
 import contextlib
@@ -21,8 +22,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from django.conf import settings
 from django.utils import timezone
 
-from deploys import mirror, notifications, ratelimit, runners
-from deploys.cache_flush import FlushFailed, flush_cache
+from deploys import buildapi, mirror, notifications, ratelimit, runners
+from deploys.cache_flush import FlushFailed, cache_of, cache_secrets
 from deploys.cleanup import quantities, undo_changes
 from deploys.health import check_health
 from deploys.heartbeat import Heartbeat, this_worker
@@ -38,14 +39,33 @@ from herokucd.heroku import (
     HerokuError,
     InvalidParams,
     NotFound,
+    StreamIdle,
+    Unavailable,
 )
-from projects.models import CacheFlush, CommitOnHeroku, Environment, MaintenanceMode
+from herokucd.lines import LineDecoder
+from projects.models import (
+    CacheFlush,
+    CommitOnHeroku,
+    DeployMethod,
+    Environment,
+    MaintenanceMode,
+)
 
 log = logging.getLogger(__name__)
 PUSH_TIMEOUT = 1800
 PUSH_IDLE_TIMEOUT = 600
 PROMOTION_TIMEOUT = 1800
 COMMAND_IDLE_TIMEOUT = 300
+CANCEL_CHECK_SECONDS = 0.5  # how soon a Build API deploy notices its cancel while Heroku builds
+# Heroku stops a release command after one hour, a limit that cannot be raised (docs/heroku.md
+# §6.1); herokucd waits five minutes more for Heroku to say so before it stops waiting.
+RELEASE_PHASE_TIMEOUT = 3600 + 300
+RELEASE_POLL_SECONDS = 2  # between two readings of a pending release's status
+REFUSED = "refused"  # the outbound policy refused the release phase's output stream
+
+
+def release_phase_timeout() -> float:
+    return getattr(settings, "DEPLOY_RELEASE_PHASE_TIMEOUT", RELEASE_PHASE_TIMEOUT)
 
 
 class StepFailed(Exception):
@@ -104,7 +124,8 @@ def planned_steps(environment: Environment, promote_from: str = "") -> dict[str,
         ("backup", env.backup_before_migrate and migrating, "Back up the database"),
         ("maintenance_on", maintenance, "Maintenance mode on"),
         ("scale_down", bool(types), f"Scale {', '.join(types)} to 0"),
-        ("push", True, f"Push to Heroku ({env.heroku_branch})"),
+        ("push", True, push_title(env)),
+        ("release_phase", True, "Release phase"),
         ("migrate", migrating, f"Migration: {env.migration_command}"),
         ("scale_back", bool(types), "Scale back"),
         ("maintenance_off", maintenance, "Maintenance mode off"),
@@ -115,6 +136,12 @@ def planned_steps(environment: Environment, promote_from: str = "") -> dict[str,
     if promote_from:
         steps = [_promotion_step(step, promote_from) for step in steps]
     return {name: title for name, wanted, title in steps if wanted}
+
+
+def push_title(environment: Environment) -> str:
+    if environment.deploy_method == DeployMethod.BUILD_API:
+        return "Build on Heroku (Build API)"
+    return f"Push to Heroku ({environment.heroku_branch})"
 
 
 def _promotion_step(step, promote_from):
@@ -199,6 +226,9 @@ class Run:
         self.pending = {}  # the planned steps' rows not started yet, by name
         self.migration = {}  # how the migration ended, for the page after a failure
         self.live = None  # (release id, commit) Heroku said the push left live
+        self.new_release = None  # the release the push (or a rollback) made, as Heroku said
+        self.stream_problem = None  # why the release phase's output stream broke, last time
+        self.release_phase = {}  # the release phase followed: release version and outcome
         self.config_vars = None
         self.checkout = None  # a working copy, made only when custom commands need one
         self.repository = None  # the project's mirror, which git pushes from
@@ -232,12 +262,14 @@ class Run:
         self.writer.system(f"Deploy #{deploy.number} to {self.app}, started by {who}.")
         self.plan_steps()
         self.redact_config_vars()
-        if deploy.trigger != Trigger.PROMOTION:  # a promotion is no git request
+        # Neither a promotion nor a Build API build is a git request: nothing to wait for.
+        if deploy.trigger != Trigger.PROMOTION and not self.builds_with_api:
             ratelimit.before_push(self.deploy, self.credential)
 
     def steps(self):
         if self.deploy.trigger == Trigger.ROLLBACK:
             self.rollback_release()
+            self.follow_release(self.new_release)  # a rollback runs the release phase too
             return
         if self.deploy.trigger == Trigger.PROMOTION:
             self.promotion_steps()
@@ -252,14 +284,16 @@ class Run:
         self.maintenance_on()
         self.scale_down()
         self.push()
+        self.follow_release(self.new_release)
         self.migrate()
         self.scale_back()
         self.maintenance_off()
         self.cache_flush()
         self.commands("post_deploy", env.post_deploy_commands, env.post_deploy_timeout)
         self.health_check()
-        if self.steps_after("push"):
-            self.confirm_live()  # else the release read after the push is the last word
+        if self.steps_after("release_phase"):
+            # else the release as its release phase ended is the last word
+            self.confirm_live()
 
     def promotion_steps(self):
         """The target environment's own steps around the promotion, instead of the push."""
@@ -268,12 +302,13 @@ class Run:
         self.maintenance_on()
         self.scale_down()
         self.promote()
+        self.follow_release(self.new_release)  # the promoted release runs its release phase
         self.migrate()
         self.scale_back()
         self.maintenance_off()
         self.cache_flush()
         self.health_check()
-        if self.steps_after("promote"):
+        if self.steps_after("release_phase"):
             self.confirm_live()
 
     def plan(self) -> dict[str, str]:
@@ -281,7 +316,8 @@ class Run:
         which steps run: each step method returns at once when its name is not planned."""
         if self.deploy.trigger == Trigger.ROLLBACK:
             undone = self.deploy.rollback_of
-            return {"rollback": f"Roll back deploy #{undone.number}" if undone else "Roll back"}
+            title = f"Roll back deploy #{undone.number}" if undone else "Roll back"
+            return {"rollback": title, "release_phase": "Release phase"}
         if self.deploy.trigger == Trigger.PROMOTION:
             return planned_steps(self.environment, promotion_words(self.deploy))
         return planned_steps(self.environment)
@@ -317,10 +353,13 @@ class Run:
 
     def redact_config_vars(self):
         names = Environment.split_names(self.environment.secret_config_vars)
-        if not names:
+        flushing = "cache_flush" in self.planned
+        if not names and not flushing:
             return
         values = self.app_config_vars()
         self.writer.add_secrets(values[name] for name in names if values.get(name))
+        if flushing:  # the cache's passwords, from the first line on: read now, never stored
+            self.writer.add_secrets(cache_secrets(self.environment, values))
         for name in names:
             if values.get(name) and len(values[name]) < 8:
                 self.writer.system(f"Config var {name} is shorter than 8 characters: not redacted.")
@@ -342,9 +381,13 @@ class Run:
 
     def fetch_commit(self) -> str:
         path = self.fetch.result(self.writer)
-        sha = mirror.resolve(path, self.deploy.sha, self.deploy.branch)
-        if self.deploy.trigger == Trigger.WEBHOOK and self.deploy.sha:
-            mirror.check_on_branch(path, sha, self.deploy.branch)  # before any change to the app
+        deploy = self.deploy
+        if deploy.trigger == Trigger.WEBHOOK and deploy.sha:
+            # A signed build of any branch must not deploy another's commit: checked before
+            # any change to the app.
+            sha = mirror.commit_on_branch(path, deploy.sha, deploy.branch)
+        else:
+            sha = mirror.resolve(path, deploy.sha, deploy.branch)
         if sha != self.deploy.sha:
             self.save(sha=sha)
         self.repository = path
@@ -435,8 +478,85 @@ class Run:
         with self.step("push"):
             before = self.release_before_push()
             self.save(previous_release_id=before[0]["id"] if before else "")
-            latest = self.git_push(self.environment.heroku_branch)
-            self.check_release(before[0] if before else None, *latest.result())
+            if self.builds_with_api:
+                latest = self.build_push()
+            else:
+                latest = self.git_push(self.environment.heroku_branch).result()
+            self.check_release(before[0] if before else None, *latest)
+
+    @property
+    def builds_with_api(self) -> bool:
+        return self.environment.deploy_method == DeployMethod.BUILD_API
+
+    def build_push(self) -> tuple[dict | None, str | None]:
+        """Upload `git archive` of the commit and have Heroku build it (Build API); its output
+        into the log. The release it made and its commit, for `check_release`."""
+        with buildapi.archive(self.deploy.project, self.deploy.sha) as source:
+            blob = self.client.create_source().get("source_blob") or {}
+            self.writer.add_secrets(url for url in blob.values() if url)  # presigned URLs
+            self.writer.system(f"Uploading the commit's files ({source.size:,} bytes).")
+            try:
+                buildapi.upload(blob.get("put_url"), source)
+            except buildapi.Refused as refused:
+                raise StepFailed(str(refused)) from None
+            build = self.client.create_build(
+                self.app, blob.get("get_url"), source.checksum, self.deploy.sha
+            )
+        self.remember(build=build["id"])  # a reaper cancels it if this worker dies meanwhile
+        self.writer.system("Heroku is building the commit:")
+        build, output = self.follow_build(build)
+        self.forget("build")
+        if build["status"] != "succeeded":
+            raise StepFailed(buildapi.failure(build, output.last))
+        if not (build.get("release") or {}).get("id"):
+            return self.newest_release()
+        release = self.client.release(self.app, build["release"]["id"])
+        return release, self.client.release_commit(self.app, release)
+
+    def follow_build(self, build) -> tuple[dict, buildapi.Output]:
+        """Stream the build's output while Heroku builds, resuming when the stream drops (after
+        DEPLOY_BUILD_POLL_SECONDS), until Heroku says the build ended."""
+        try:
+            output = buildapi.Output(build["output_stream_url"], self.writer)
+        except buildapi.Refused as refused:
+            self.cancel_build(build)
+            raise StepFailed(str(refused)) from None
+        deadline = time.monotonic() + PUSH_TIMEOUT
+        while build["status"] == "pending":
+            self.read_build_output(output, build, deadline)
+            build = self.client.build(self.app, build["id"])
+            if build["status"] == "pending":  # the stream dropped: resume it after a pause
+                self.watch_build(build, deadline, getattr(settings, "DEPLOY_BUILD_POLL_SECONDS", 3))
+        output.read()  # what was written after the stream last ended
+        output.close()
+        return build, output
+
+    def read_build_output(self, output, build, deadline):
+        """Read the stream in a thread until it ends, watching for a cancel meanwhile."""
+        reading = threading.Thread(target=output.read, name="build-output", daemon=True)
+        reading.start()
+        reading.join(CANCEL_CHECK_SECONDS)  # returns the moment the stream ends
+        while reading.is_alive():
+            self.watch_build(build, deadline, 0)
+            reading.join(CANCEL_CHECK_SECONDS)
+
+    def watch_build(self, build, deadline, seconds):
+        """Wait `seconds`; herokucd's cancel, or the build running past PUSH_TIMEOUT, cancels
+        Heroku's build and ends the step."""
+        if self.cancel_event.wait(seconds):
+            self.cancel_build(build)
+            raise Canceled
+        if time.monotonic() > deadline:
+            self.cancel_build(build)
+            raise StepFailed(f"Heroku's build took longer than {PUSH_TIMEOUT // 60} minutes.")
+
+    def cancel_build(self, build):
+        try:
+            self.client.cancel_build(self.app, build["id"])
+            self.writer.system("Canceled Heroku's build.")
+            self.forget("build")
+        except HerokuError as error:
+            self.writer.system(f"Heroku's build could not be canceled: {error}")
 
     def check_promotion(self):
         """Both apps still coupled in one pipeline: Heroku's ids for the promote step."""
@@ -545,16 +665,17 @@ class Run:
         Heroku's git branch already has builds and releases nothing ("Everything up-to-date"):
         after a rollback, another commit stays live. The environment's option says what then."""
         released = latest is not None and (before is None or latest["id"] != before["id"])
-        if released and latest.get("status") == "failed":
-            raise StepFailed(_failed_release(latest, commit))
         if commit == self.deploy.sha:
             if not released:
                 self.writer.system(
                     f"Heroku's git branch already had commit {self.deploy.short_sha}; its "
                     f"release v{latest['version']} is live, so nothing had to be built."
                 )
-            self.record_release(latest, commit)
+            # A release still pending, or failed, is followed in the release phase step.
+            self.record_release(latest, commit, new=released)
             return
+        if released and latest.get("status") == "failed":
+            raise StepFailed(_failed_release(latest, commit))
         if released:
             what = (
                 f"Heroku's newest release after the push is {_release_words(latest, commit)}, "
@@ -598,10 +719,125 @@ class Run:
                     return slug_id
         return None
 
-    def record_release(self, release, commit):
+    def record_release(self, release, commit, new=True):
+        """The release this deploy leaves live (once its release phase succeeds); `new`: the
+        push or a release call made it (a push of a commit Heroku had made none)."""
         self.live = (release["id"], commit)
         self.save(release_version=release["version"], release_commit=commit or "")
-        self.writer.system(f"Heroku {_release_words(release, commit)} is live.")
+        if new:
+            self.new_release = release
+        if release.get("status") == "pending":
+            self.writer.system(
+                f"Heroku made {_release_words(release, commit)}; it goes live when its release "
+                "phase succeeds."
+            )
+        else:
+            self.writer.system(f"Heroku {_release_words(release, commit)} is live.")
+
+    # -- the release phase (docs/heroku.md §6.1) ------------------------------------------------
+
+    def follow_release(self, release: dict | None) -> dict | None:
+        """Follow Heroku's `release` (as the API answers it) through its release phase, as the
+        "Release phase" step: wait for it to leave `pending`, writing its release command's
+        output into the log as it comes (resumed where it stopped when the stream drops).
+        Returns the release as it ended. Raises StepFailed in Heroku's words when it failed or
+        is still pending after `release_phase_timeout()`, Canceled on herokucd's cancel. A
+        release without a release phase (succeeded, no output stream), or None (no new
+        release), skips the step and says why."""
+        if release is None:
+            self.skip("release_phase", "Release phase: none, as Heroku made no new release")
+            return None
+        if release.get("status") == "succeeded" and not release.get("output_stream_url"):
+            self.skip(
+                "release_phase",
+                f"Release phase: none (release v{release['version']} has no release command: "
+                "the Procfile has no release process)",
+            )
+            return release
+        self.release_phase = {"version": release["version"], "outcome": "running"}
+        with self.step("release_phase"):
+            release = self.release_output(release, time.monotonic() + release_phase_timeout())
+            self.release_phase["outcome"] = release.get("status")
+            if release.get("status") != "succeeded":
+                words = _failed_release(release, self._commit_of(release))
+                raise StepFailed(f"The release phase failed: {words}")
+            words = _release_words(release, self._commit_of(release))
+            self.writer.system(f"The release phase succeeded: Heroku {words} is live.")
+        return release
+
+    def await_release(self, release) -> dict:
+        """`release` once it has left `pending`, its output not shown (not this deploy's)."""
+        deadline = time.monotonic() + release_phase_timeout()
+        while release.get("status") == "pending":
+            self.sleep(getattr(settings, "DEPLOY_RELEASE_POLL_SECONDS", RELEASE_POLL_SECONDS))
+            release = self._release_now(release, deadline)
+        return release
+
+    def _commit_of(self, release) -> str | None:
+        return self.live[1] if self.live and self.live[0] == release["id"] else None
+
+    def release_output(self, release, deadline) -> dict:
+        """Stream the release phase's output into the log until the release has ended and
+        the stream has nothing more; the release as it ended."""
+        lines, offset = LineDecoder(), 0
+        while True:
+            received, ended = self._read_release_output(release, lines, offset, deadline)
+            offset += received
+            if ended and not received and release["status"] != "pending":
+                break  # it has ended, and its stream has nothing after `offset`
+            if ended:
+                if release["status"] == "pending" and not received:
+                    self.sleep(
+                        getattr(settings, "DEPLOY_RELEASE_POLL_SECONDS", RELEASE_POLL_SECONDS)
+                    )
+                release = self._release_now(release, deadline)
+        for line in lines.close():
+            self.writer.write(line)
+        return release
+
+    def _read_release_output(self, release, lines, offset, deadline) -> tuple[int, bool]:
+        """(bytes read from `offset`, whether the stream ended or was missing: time to read
+        the release's status); lines go to the log as they complete."""
+        url = release.get("output_stream_url")
+        if not url or self.stream_problem == REFUSED:
+            return 0, True
+        received = 0
+        try:
+            for chunk in self.client.output_stream(url, offset):
+                received += len(chunk)
+                for line in lines.feed(chunk):
+                    self.writer.write(line)
+                self._check_release_deadline(release, deadline)
+        except StreamIdle:
+            self._check_release_deadline(release, deadline)
+            return received, False
+        except NotFound:
+            return received, True  # the release command has not started yet
+        except Forbidden as refused:  # the outbound policy: wait for the status without it
+            self.writer.system(f"{refused} The release phase's output is not shown.")
+            self.stream_problem = REFUSED
+        except Unavailable as error:
+            problem = f"{error} Reading on from byte {offset + received}."
+            if received or problem != self.stream_problem:  # once, while it stays down
+                self.writer.system(problem)
+            self.stream_problem = problem
+        return received, True
+
+    def _release_now(self, release, deadline) -> dict:
+        self._check_release_deadline(release, deadline)
+        return self.client.release(self.app, release["id"])
+
+    def _check_release_deadline(self, release, deadline):
+        self._stop_if_canceled()
+        if time.monotonic() > deadline:
+            self.release_phase["outcome"] = "timed_out"
+            limit = release_phase_timeout()
+            waited = f"{limit:g} seconds" if limit < 120 else f"{round(limit / 60)} minutes"
+            raise StepFailed(
+                f"Heroku's release v{release['version']} was still in its release phase after "
+                f"{waited}; herokucd stopped waiting for it (Heroku stops a release command "
+                "after one hour)."
+            )
 
     def confirm_live(self):
         """Succeed only if Heroku's newest release still runs this deploy's commit and did not
@@ -614,6 +850,8 @@ class Run:
             commit = self.live[1]
         else:
             commit = self.client.release_commit(self.app, release)
+        if release.get("status") == "pending":  # a newer release, in its release phase
+            release = self.await_release(release)
         if release.get("status") == "failed":
             raise StepFailed(_failed_release(release, commit))
         if commit != self.deploy.sha:
@@ -680,13 +918,12 @@ class Run:
         with self.step("cache_flush"):
             values = self.app_config_vars()
             for name in names:
-                if not values.get(name):
-                    raise StepFailed(f"The app has no config var {name} to find its cache.")
                 try:
-                    flush_cache(kind, values[name])
+                    cache = cache_of(kind, name, values)
+                    cache.flush()
                 except FlushFailed as error:
                     raise StepFailed(str(error)) from None
-                self.writer.system(f"Flushed the cache at {name}.")
+                self.writer.system(f"Flushed the cache at {name}{cache.how}.")
 
     def health_check(self):
         env = self.environment
@@ -731,7 +968,7 @@ class Run:
                 raise StepFailed("This rollback names no Heroku release to put back.")
             before = self.client.releases(self.app, limit=1)
             self.save(previous_release_id=before[0]["id"] if before else "")
-            release = self.client.rollback(self.app, target)
+            release = self.new_release = self.client.rollback(self.app, target)
             self.save(release_version=release["version"])
             self.writer.system(f"Heroku release v{release['version']}: {release['description']}")
 
@@ -759,6 +996,14 @@ class Run:
             with self.step("rollback", "Automatic rollback"):
                 release = self.client.rollback(self.app, self.deploy.previous_release_id)
                 self.writer.system(f"Rolled back: Heroku release v{release['version']}.")
+                if release.get("status") == "pending":
+                    self.writer.system("Waiting for its release phase.")
+                    release = self.await_release(release)
+                if release.get("status") != "succeeded":
+                    raise StepFailed(
+                        f"Heroku's release v{release['version']} failed its release phase, so "
+                        "it is not live."
+                    )
             self.outcome = (State.FAILED, f"{self.outcome[1]} Rolled back automatically.")
         except Exception as error:
             self.outcome = (
@@ -827,7 +1072,10 @@ class Run:
     def record_end_state(self):
         """What the app runs now, as Heroku says after the cleanup, for the deploy's page."""
         made = self.live[0] if self.live else ""  # "": it made no release that went live
-        self.save(end_state=end_state(self.client, self.deploy, self.migration_state(), made))
+        state = end_state(self.client, self.deploy, self.migration_state(), made)
+        if self.release_phase:
+            state["release_phase"] = self.release_phase
+        self.save(end_state=state)
 
     def migration_state(self) -> dict:
         if "migrate" not in self.planned:
@@ -844,11 +1092,13 @@ class Run:
         DeployStep.objects.bulk_update(left, ["state"])
         self.pending = {}
 
-    def skip(self, name):
+    def skip(self, name, title=None):
+        """Step `name` will not run; `title`, when given, says why on the page."""
         step = self.pending.pop(name, None)
         if step is not None:
             step.state = StepState.SKIPPED
-            step.save(update_fields=["state"])
+            step.title = title or step.title
+            step.save(update_fields=["state", "title"])
 
     def defer(self, defer):
         """Put the deploy back in the queue until Heroku's git rate limit allows a push."""

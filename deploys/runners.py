@@ -208,6 +208,15 @@ def push_error(lines) -> str:
     refused = http_refusal(lines)
     if refused:
         return refused
+    said = heroku_words(lines)
+    if not said:
+        return "git push to Heroku failed."
+    return "Heroku rejected the push: " + " ".join(said[:4])
+
+
+def heroku_words(lines) -> list[str]:
+    """What Heroku said went wrong in a push's or a build's output: its `!` lines (and git's
+    errors), each once, without the marks."""
     said = []
     for line in lines:
         text = line.removeprefix("remote:").strip()
@@ -215,9 +224,7 @@ def push_error(lines) -> str:
             text = text.lstrip("! ").strip()
             if text and text not in said and not text.startswith("[remote rejected]"):
                 said.append(text)
-    if not said:
-        return "git push to Heroku failed."
-    return "Heroku rejected the push: " + " ".join(said[:4])
+    return said
 
 
 def http_refusal(lines) -> str:

@@ -276,7 +276,8 @@ def update_config_vars(call, app):
 
 
 def _release_json(call, app, release):
-    return rep.release_json(app, release, call.sim.state.account_by_email(release.user_email))
+    user = call.sim.state.account_by_email(release.user_email)
+    return rep.release_json(app, release, user, call.sim.api_url)
 
 
 def _release(app, id_or_version):
@@ -356,7 +357,8 @@ def create_dyno(call, app):
     if not isinstance(env, dict):
         raise ApiError(422, "invalid_params", "env must be an object.")
     ttl = body.get("time_to_live")
-    if ttl is not None and (not isinstance(ttl, int | float) or not 0 < ttl <= 86400):
+    # The schema's time_to_live is an integer, at most 86400 (docs/heroku.md §2.6).
+    if ttl is not None and (type(ttl) is not int or not 0 < ttl <= 86400):
         raise ApiError(422, "invalid_params", "time_to_live must be between 1 and 86400.")
     dyno = call.sim.dynos.create(found, body, call.account)
     call.summary = f"run {dyno.name}: {command}"

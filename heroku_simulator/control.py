@@ -9,7 +9,8 @@ POST /__sim__/internal/push   used by the repositories' pre-receive hook
 
 import json
 
-from .state import now_iso, slug_id_for
+from .builds import release_commit
+from .state import now_iso
 
 
 def _dyno_run(dyno):
@@ -38,6 +39,20 @@ def _release(release, current):
         "user": release.user_email,
         "created_at": release.created_at,
         "current": release is current,
+        "status": release.status,
+        "exit_status": release.exit_status,
+        "output": release.output.decode(errors="replace"),
+    }
+
+
+def _build(build):
+    return {
+        "id": build.id,
+        "status": build.status,
+        "version": build.version,
+        "canceled": build.canceled.is_set(),
+        "release_id": build.release_id,
+        "output": build.output.decode(errors="replace"),
     }
 
 
@@ -57,6 +72,7 @@ def _app(app):
         "releases": [_release(r, app.current_release) for r in app.releases],
         "current_commit": app.current_release.commit if app.current_release else None,
         "pushes": list(app.pushes),
+        "builds": [_build(b) for b in app.builds],
         "dynos": [_dyno_run(d) for d in app.finished_dynos + app.dynos],
         "backups": [{k: v for k, v in b.items() if not k.startswith("_")} for b in app.backups],
         "addons": [{"id": a.id, "name": a.name, "plan": a.plan} for a in app.addons],
@@ -90,20 +106,15 @@ def _record_push(sim, push):
     """Called by the pre-receive hook; a released push makes a release of that commit."""
     with sim.state.lock:
         app = sim.state.find_app(push["app"])
+        procfile = push.pop("procfile", None)
         record = {**push, "time": now_iso()}
         app.pushes.append(record)
         summary = f"push {push['sha'][:7]} to {push['ref']}: {push['result']}"
         sim.state.record_event("PUSH", f"/{app.name}.git", app.name, summary)
         if push["result"] != "released":
             return {}
-        release = app.add_release(
-            f"Deploy {push['sha'][:7]}",
-            push["account"],
-            slug_id=slug_id_for(push["sha"]),
-            commit=push["sha"],
-        )
+        release = release_commit(sim, app, push["sha"], push["account"], procfile=procfile)
         record["release"] = release.version
-        sim.dynos.restart_formation(app)
         return {"version": release.version, "web_url": app.web_url}
 
 

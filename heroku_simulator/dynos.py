@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 
+from .builds import extract_slug
 from .state import Dyno, now_iso
 
 EOT = b"\x04"
@@ -84,9 +85,25 @@ class DynoRunner:
         )
         dyno.account = account.email
         app.dynos.append(dyno)
+        if dyno.time_to_live:
+            self._expire_at_time_to_live(app, dyno)
         if not dyno.attach:
             threading.Thread(target=self._run_detached, args=(app, dyno), daemon=True).start()
         return dyno
+
+    def _expire_at_time_to_live(self, app, dyno):
+        """time_to_live counts from the dyno's creation: then Heroku kills it, attached or not,
+        whatever its client does (docs/heroku.md §2.6). A dyno that never started is stopped
+        here; a running one is killed by the timer its start sets for the time left."""
+        timer = threading.Timer(float(dyno.time_to_live), self._expire_unstarted, (app, dyno))
+        timer.daemon = True
+        timer.start()
+
+    def _expire_unstarted(self, app, dyno):
+        with self.sim.state.lock:
+            unstarted = dyno.process is None and dyno in app.dynos
+        if unstarted:
+            self.stop(app, dyno)
 
     def find_attachable(self, secret):
         with self.sim.state.lock:
@@ -145,7 +162,10 @@ class DynoRunner:
             app.log(f"heroku[{dyno.name}]", f"Starting process with command `{dyno.command}`")
             app.log(f"heroku[{dyno.name}]", "State changed from starting to up")
             dyno.state, dyno.updated_at = "up", now_iso()
-        if release.commit:
+        slug_source = self.sim.state.slug_sources.get(release.slug_id)
+        if slug_source is not None:  # a Build API slug: the uploaded files
+            extract_slug(slug_source, workdir)
+        elif release.commit:
             self.sim.repos.archive(app.name, release.commit, workdir)
         process = subprocess.Popen(
             ["bash", "-c", dyno.command],
@@ -158,7 +178,8 @@ class DynoRunner:
         )
         dyno.process = process
         if dyno.time_to_live:
-            timer = threading.Timer(float(dyno.time_to_live), _kill_group, args=(process,))
+            left = max(0.0, dyno.expires_at - time.monotonic())
+            timer = threading.Timer(left, _kill_group, args=(process,))
             timer.daemon = True
             timer.start()
         return process

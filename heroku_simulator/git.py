@@ -14,7 +14,8 @@ from pathlib import Path
 
 GIT_PATH = re.compile(r"^/(?P<app>[a-z][a-z0-9-]*)\.git(?P<rest>/.*)?$")
 FAULT_ROUTE = "GIT /{app}.git"
-HOOK = Path(__file__).with_name("pre_receive_hook.py")
+# The hook runs as a module of this package, so it shares the compiler with the Build API.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 BAD_CREDENTIALS = (
     "! WARNING:\n"
     "! Do not authenticate with username and password using git.\n"
@@ -44,7 +45,10 @@ class Repos:
         path = self.path(app_name)
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
         hook = path / "hooks" / "pre-receive"
-        hook.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{HOOK}"\n')
+        hook.write_text(
+            f'#!/bin/sh\nPYTHONPATH="{PACKAGE_ROOT}" exec "{sys.executable}" '
+            "-m heroku_simulator.pre_receive_hook\n"
+        )
         hook.chmod(0o755)
 
     def copy_commit(self, source_app, target_app, commit):

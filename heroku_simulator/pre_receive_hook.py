@@ -8,12 +8,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
+
+from heroku_simulator.compiler import compile_source, say_released
 
 ZERO = "0" * 40
 DEPLOY_REFS = ("refs/heads/main", "refs/heads/master")
-FAIL_MARKER = ".heroku-sim-fail-build"
 
 
 def say(line=""):
@@ -32,9 +32,15 @@ def report(push):
         return json.load(response)
 
 
-def has_fail_marker(sha):
-    probe = subprocess.run(["git", "cat-file", "-e", f"{sha}:{FAIL_MARKER}"], capture_output=True)
+def has_file(sha, name):
+    probe = subprocess.run(["git", "cat-file", "-e", f"{sha}:{name}"], capture_output=True)
     return probe.returncode == 0
+
+
+def procfile(sha):
+    """The commit's Procfile: only this hook sees the pushed objects before the push ends."""
+    shown = subprocess.run(["git", "show", f"{sha}:Procfile"], capture_output=True)
+    return shown.stdout.decode(errors="replace") if shown.returncode == 0 else None
 
 
 def push_record(sha, ref, result):
@@ -44,6 +50,7 @@ def push_record(sha, ref, result):
         "sha": sha,
         "ref": ref,
         "result": result,
+        "procfile": procfile(sha) if result == "released" else None,
     }
 
 
@@ -61,24 +68,10 @@ def build(sha, ref):
     say("Compressing source files... done.")
     say("Building source:")
     say("")
-    say("-----> Building on the Heroku-24 stack")
-    say("-----> Using buildpack: heroku/python")
-    say("-----> Python app detected")
-    time.sleep(0.05)
-    if has_fail_marker(sha):
-        reject(
-            sha,
-            ref,
-            [" !     Push rejected, failed to compile Python app.", "", " !     Push failed"],
-            "build failed",
-        )
-    say("-----> Discovering process types")
-    say("-----> Compressing...")
-    say("       Done: 12.3M")
-    say("-----> Launching...")
+    if not compile_source(say, lambda name: has_file(sha, name)):
+        reject(sha, ref, [], "build failed")
     release = report(push_record(sha, ref, "released"))
-    say(f"       Released v{release['version']}")
-    say(f"       {release['web_url']} deployed to Heroku")
+    say_released(say, release["version"], release["web_url"])
     say("")
     say("Verifying deploy... done.")
 

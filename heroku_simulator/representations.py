@@ -83,8 +83,9 @@ def formation_json(app, formation):
     }
 
 
-def release_json(app, release, user):
+def release_json(app, release, user, api_url=""):
     current = app.current_release
+    stream = f"{api_url}/release-output/streams/{release.stream_id}" if release.stream_id else None
     return {
         "addon_plan_names": [addon.plan for addon in app.addons],
         "artifacts": [],
@@ -92,14 +93,14 @@ def release_json(app, release, user):
         "created_at": release.created_at,
         "description": release.description,
         "id": release.id,
-        "updated_at": release.created_at,
+        "updated_at": release.updated_at,
         "slug": {"id": release.slug_id} if release.slug_id else None,
-        "status": "succeeded",
+        "status": release.status,
         "user": {"email": release.user_email, "id": user.id if user else app.id},
         "version": release.version,
         "current": current is release,
-        "output_stream_url": None,
-        "eligible_for_rollback": current is not release,
+        "output_stream_url": stream,
+        "eligible_for_rollback": current is not release and release.status == "succeeded",
     }
 
 

@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import api, control, data_api, git, logs, pipelines, router
+from . import api, builds, control, data_api, git, logs, pipelines, release_phase, router
 from .dynos import DynoRunner
 from .faults import Faults
 from .limits import RollingWindow, TokenBuckets
@@ -16,6 +16,7 @@ from .state import SimState
 from .tls import make_server_context
 
 data_api.register(api.router)
+builds.register(api.router)
 pipelines.register(api.router)
 
 
@@ -81,6 +82,12 @@ class Handler(BaseHTTPRequestHandler):
                 git.handle(self)
             elif logs.is_log_path(path):
                 logs.handle(self)
+            elif builds.is_blob_path(path):
+                builds.handle_blob(self)
+            elif builds.is_stream_path(path):
+                builds.handle_stream(self)
+            elif release_phase.is_stream_path(path):
+                release_phase.handle(self)
             else:
                 router.handle(self, api.router)
         except (BrokenPipeError, ConnectionResetError):
@@ -104,6 +111,8 @@ class Simulator:
         self.state = SimState(seed)
         self.faults = Faults()
         self.dynos = DynoRunner(self)
+        self.release_phases = release_phase.ReleasePhases(self)
+        self.state.hook_releases(self.release_phases.start)
         self.repos = git.Repos(self.data_dir)
         self._reset_runtime()
         context, self.ca_path = make_server_context(self.data_dir)

@@ -50,6 +50,14 @@ class Release:
     commit: str | None = None
     id: str = field(default_factory=new_id)
     created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+    # Release phase (heroku_simulator/release_phase.py): pending while the Procfile's `release`
+    # command runs, then succeeded or failed; its output is served at `stream_id`.
+    status: str = "succeeded"
+    stream_id: str | None = None
+    output: bytearray = field(default_factory=bytearray, repr=False)
+    exit_status: int | None = None
+    procfile: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -82,6 +90,11 @@ class Dyno:
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
     process: object = None
+    expires_at: float | None = None  # time.monotonic() when time_to_live ends it
+
+    def __post_init__(self):
+        if self.time_to_live:
+            self.expires_at = time.monotonic() + float(self.time_to_live)
 
 
 @dataclass
@@ -101,8 +114,10 @@ class App:
     finished_dynos: list = field(default_factory=list)
     logs: list = field(default_factory=list)
     backups: list = field(default_factory=list)
+    builds: list = field(default_factory=list)  # Build API builds (builds.py)
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
+    release_hook: object = field(default=None, repr=False)  # starts a release's release phase
 
     @property
     def web_url(self):
@@ -110,15 +125,24 @@ class App:
 
     @property
     def current_release(self):
+        """The release the app runs: the newest that succeeded. A newer one may still be in its
+        release phase (pending) or have failed it, as on Heroku (docs/heroku.md §6.1)."""
+        return next((r for r in reversed(self.releases) if r.status == "succeeded"), None)
+
+    @property
+    def newest_release(self):
         return self.releases[-1] if self.releases else None
 
     def can_access(self, account):
         return account.email == self.owner or account.email in self.collaborators
 
-    def add_release(self, description, user_email, slug_id=None, commit=None, keep_slug=True):
+    def add_release(
+        self, description, user_email, slug_id=None, commit=None, keep_slug=True, procfile=None
+    ):
         """A new release; without a slug it keeps the current one's, as a config var change or
         an add-on attachment does on Heroku (only the first releases of an app have none). A
-        rollback (`keep_slug=False`) runs exactly the slug of the release it copies."""
+        rollback (`keep_slug=False`) runs exactly the slug of the release it copies. `procfile`:
+        the commit's Procfile when the repository cannot show it yet (during a push)."""
         if slug_id is None and keep_slug and self.current_release is not None:
             slug_id, commit = self.current_release.slug_id, self.current_release.commit
         release = Release(
@@ -128,9 +152,12 @@ class App:
             config_vars=dict(self.config_vars),
             slug_id=slug_id,
             commit=commit,
+            procfile=procfile,
         )
         self.releases.append(release)
         self.updated_at = now_iso()
+        if self.release_hook is not None:  # none while seeding: seeded releases succeeded
+            self.release_hook(self, release)
         return release
 
     def log(self, source, line):
@@ -182,12 +209,22 @@ class SimState:
         self.apps = [self._app_from_seed(a) for a in seed.get("apps", [])]
         self.keys = []
         self.events = []
+        self.sources = {}  # Build API sources by id (builds.py)
+        # The tarball each Build API slug was built from, by slug id: its dynos run these files.
+        self.slug_sources = {}
         self.git_rate_limit = {**DEFAULT_GIT_RATE_LIMIT, **seed.get("git_rate_limit", {})}
         self.api_rate_limit = {**DEFAULT_API_RATE_LIMIT, **seed.get("api_rate_limit", {})}
         self.backup_seconds = float(seed.get("backup_seconds", 1.0))
         from .pipelines import book_from_seed  # it builds on this module's App and ids
 
         self.pipelines = book_from_seed(seed, self.apps)
+        self.hook_releases(getattr(self, "release_hook", None))
+
+    def hook_releases(self, hook):
+        """Every new release of every app goes through `hook(app, release)` (its release phase)."""
+        self.release_hook = hook
+        for app in self.apps:
+            app.release_hook = hook
 
     @staticmethod
     def _account_from_seed(data):

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from django.conf import settings
 
-from herokucd import __version__
+from herokucd import __version__, http
 from herokucd.lines import LineDecoder
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "NoExitStatus",
     "NotFound",
     "RateLimited",
+    "StreamIdle",
     "Unauthorized",
     "Unavailable",
 ]
@@ -59,6 +60,9 @@ EXIT_ECHO = f'; echo "{EXIT_MARKER} $?"'
 MAX_TIME_TO_LIVE = 86400
 # Short socket reads let run_attached notice a cancel or a deadline within half a second.
 POLL_TICK = 0.5
+# An output stream silent this long is given up and opened again (Range): the reader then
+# notices a cancel or a deadline.
+STREAM_IDLE_SECONDS = 5
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -137,6 +141,10 @@ class DynoCanceled(DynoError):
 
 class NoExitStatus(DynoError):
     """The dyno's output ended without the exit status marker (crashed, killed, cut off)."""
+
+
+class StreamIdle(HerokuError):
+    """An output stream sent nothing for a while; it was closed, to be opened again."""
 
 
 class BackupTimeout(HerokuError):
@@ -320,10 +328,66 @@ class HerokuClient:
         body = {"slug": slug_id, **({"description": description} if description else {})}
         return self._call("POST", f"/apps/{_segment(app)}/releases", json=body)
 
+    def output_stream(
+        self, url: str, offset: int = 0, idle_timeout: float = STREAM_IDLE_SECONDS
+    ) -> Iterator[bytes]:
+        """The bytes of a release's `output_stream_url` from byte `offset` on, as they come
+        (docs/heroku.md §6.1: resumed with `Range`). It ends when Heroku ends the stream or
+        sends nothing for `idle_timeout` seconds (then open it again from where it stopped);
+        NotFound while the release command has not started; Unavailable when the connection
+        broke. The URL is the stream's only key: the API key is never sent to it, and it goes
+        out through herokucd/http.py's policy, as it is not the API's own host."""
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        try:
+            with http.stream(
+                url,
+                headers=headers,
+                what="Reading the release phase's output",
+                timeout=self._connect_timeout,
+                idle_timeout=idle_timeout,
+            ) as answer:
+                if answer.status == 416:  # nothing after `offset`, and nothing more to come
+                    return
+                if answer.status >= 400:
+                    raise _stream_error(answer.status)
+                skip = offset if answer.status == 200 else 0  # the Range was not honoured
+                for chunk in answer.chunks():
+                    chunk, skip = chunk[skip:], max(0, skip - len(chunk))
+                    if chunk:
+                        yield chunk
+        except http.Idle as idle:
+            raise StreamIdle(str(idle)) from None
+        except http.Refused as refused:
+            raise Forbidden(str(refused)) from None
+        except http.RequestFailed as error:
+            raise Unavailable(f"The release phase's output stream broke off: {error}.") from None
+
     def rollback(self, app: str, release_id: str) -> JSON:
         """Create a new release that copies `release_id` (docs/heroku.md §2.5)."""
         path = f"/apps/{_segment(app)}/releases"
         return self._call("POST", path, json={"release": release_id})
+
+    # -- Build API (docs/heroku.md §6.4) ----------------------------------------------------
+
+    def create_source(self) -> JSON:
+        """A place to upload a source tarball: {"source_blob": {"put_url", "get_url"}}."""
+        return self._call("POST", "/sources")
+
+    def create_build(self, app: str, url: str, checksum: str, version: str) -> JSON:
+        """Build the tarball at `url` (`checksum` "SHA256:<hex>", `version` the commit) and
+        release it. Never retried: a retry could build and release twice."""
+        blob = {"url": url, "checksum": checksum, "version": version}
+        return self._call("POST", f"/apps/{_segment(app)}/builds", json={"source_blob": blob})
+
+    def build(self, app: str, build_id: str) -> JSON:
+        return self._call("GET", f"/apps/{_segment(app)}/builds/{_segment(build_id)}")
+
+    def cancel_build(self, app: str, build_id: str) -> JSON:
+        """Stop a pending build, with the Accept variant the CLI's `builds:cancel` sends
+        (heroku/heroku-builds src/commands/builds/cancel.ts)."""
+        url = f"{self.api_url}/apps/{_segment(app)}/builds/{_segment(build_id)}"
+        accept = {"Accept": f"{ACCEPT}.cancel-build"}
+        return _body(self._request("DELETE", url, True, headers=accept))
 
     # -- Pipelines and promotions (docs/heroku.md §9) ---------------------------------------
 
@@ -560,6 +624,12 @@ def _error_for(response: requests.Response) -> HerokuError:
     if status == 429:
         return RateLimited(message, retry_after=_retry_after(response), **fields)
     return ERRORS_BY_STATUS.get(status, HerokuError)(message, **fields)
+
+
+def _stream_error(status: int) -> HerokuError:
+    if status == 404:
+        return NotFound("The release command has not started yet.", status=status)
+    return Unavailable(f"Heroku's release output stream answered {status}.", status=status)
 
 
 def _error_body(response: requests.Response) -> dict:

@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -40,6 +41,10 @@ class Refused(Exception):
 
 class RequestFailed(Exception):
     """The call was allowed but did not get an answer (no connection, timeout, bad TLS)."""
+
+
+class Idle(RequestFailed):
+    """A streamed answer sent nothing for its idle timeout (`stream`)."""
 
 
 @dataclass
@@ -224,7 +229,7 @@ def request(
     raise RequestFailed(f"more than {redirects} redirects")
 
 
-def _one(method, url, body, headers, what, deadline):
+def _one(method, url, body, headers, what, deadline, read_timeout=None):
     parts = split(url, what)
     addresses = resolve(parts.hostname, port_of(parts), what)
     remaining = _remaining(deadline)
@@ -235,7 +240,8 @@ def _one(method, url, body, headers, what, deadline):
             basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         )
         all_headers["Authorization"] = auth["authorization"]
-    pool = _pool(parts, addresses, urllib3.Timeout(connect=remaining, read=remaining))
+    read = read_timeout or remaining
+    pool = _pool(parts, addresses, urllib3.Timeout(connect=remaining, read=read))
     try:
         return pool.urlopen(
             method, path, body=body, headers=all_headers, redirect=False, preload_content=False
@@ -258,13 +264,58 @@ def _read(response, max_bytes, deadline) -> Response:
                 break
             chunks.append(chunk)
             size += len(chunk)
-    except urllib3.exceptions.HTTPError as error:
+    except (urllib3.exceptions.HTTPError, OSError) as error:
         raise RequestFailed(f"the answer broke off ({type(error).__name__})") from None
     finally:
         response.release_conn()
         response.close()
     data = b"".join(chunks)
     return Response(response.status, data[:max_bytes], truncated=size > max_bytes)
+
+
+class Stream:
+    """An answer whose body is read as it arrives (`stream()`)."""
+
+    def __init__(self, response, idle_timeout):
+        self.status = response.status
+        self.headers = response.headers
+        self._response = response
+        self.idle_timeout = idle_timeout
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's bytes as they come, until its end; Idle when nothing came for
+        `idle_timeout` seconds, RequestFailed when the connection broke."""
+        while True:
+            try:
+                chunk = self._response.read1(65536)
+            except urllib3.exceptions.ReadTimeoutError:
+                raise Idle(f"nothing came for {self.idle_timeout:g}s") from None
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                raise RequestFailed(f"the answer broke off ({type(error).__name__})") from None
+            if not chunk:
+                return
+            yield chunk
+
+
+@contextlib.contextmanager
+def stream(
+    url: str,
+    *,
+    headers: dict | None = None,
+    what: str = "The call",
+    timeout: float = TIMEOUT_SECONDS,
+    idle_timeout: float = TIMEOUT_SECONDS,
+) -> Iterator[Stream]:
+    """A GET through the policy whose body is read as it arrives, for output that goes on for
+    long (a build's, a release phase's): at most `timeout` seconds to connect, `idle_timeout`
+    seconds at most between two reads, no overall deadline, no redirect followed. Raises
+    Refused or RequestFailed."""
+    response = _one("GET", url, None, headers, what, time.monotonic() + timeout, idle_timeout)
+    try:
+        yield Stream(response, idle_timeout)
+    finally:
+        response.release_conn()
+        response.close()
 
 
 def _reason(error: OSError) -> str:

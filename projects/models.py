@@ -137,10 +137,28 @@ class CommitOnHeroku(models.TextChoices):
     RELEASE = "release", "Release it again"
 
 
+class DeployMethod(models.TextChoices):
+    """How a deploy gets the commit to Heroku (README: Deploy with: git push or Build API)."""
+
+    GIT_PUSH = "git", "git push"
+    BUILD_API = "build_api", "Build API"
+
+
 class CacheFlush(models.TextChoices):
     NONE = "", "No cache flush"
     REDIS = "redis", "Redis (FLUSHDB)"
     MEMCACHED = "memcached", "Memcached (flush_all)"
+    MEMCACHIER = "memcachier", "MemCachier (SASL)"
+    MEMCACHEDCLOUD = "memcachedcloud", "Memcached Cloud (SASL)"
+
+
+# The add-ons that only take SASL-authenticated clients, and the config var of their servers:
+# the user name and password sit beside it, in NAME_USERNAME and NAME_PASSWORD (README: Cache
+# flush add-ons; docs/heroku.md §9).
+SASL_CACHES = {
+    CacheFlush.MEMCACHIER: "MEMCACHIER_SERVERS",
+    CacheFlush.MEMCACHEDCLOUD: "MEMCACHEDCLOUD_SERVERS",
+}
 
 
 class Environment(models.Model):
@@ -172,6 +190,16 @@ class Environment(models.Model):
         default="main",
     )
     force_push = models.BooleanField(default=False)
+    deploy_method = models.CharField(
+        "Deploy with",
+        max_length=10,
+        choices=DeployMethod.choices,
+        default=DeployMethod.GIT_PUSH,
+        help_text="git push sends the commit's history to Heroku's git repository (75 git "
+        "requests per hour per app and key; a push uses 2). The Build API uploads a tarball of "
+        "the commit alone and asks Heroku to build it: no history needed, nothing counted "
+        "against the git limit.",
+    )
     # Set from the name when the environment is made (production, prod, live: on).
     confirm_manual_deploys = models.BooleanField(
         "Manual deploys ask for confirmation",
@@ -207,13 +235,16 @@ class Environment(models.Model):
     migration_timeout = models.PositiveIntegerField("Migration timeout (seconds)", default=400)
     backup_before_migrate = models.BooleanField("Back up Postgres before migrating", default=False)
     cache_flush = models.CharField(
-        max_length=10, choices=CacheFlush.choices, default=CacheFlush.NONE, blank=True
+        max_length=20, choices=CacheFlush.choices, default=CacheFlush.NONE, blank=True
     )
     cache_config_vars = models.CharField(
         "Cache URL config vars",
         max_length=200,
         blank=True,
-        help_text="Comma-separated names of the app's config vars that hold the cache URLs.",
+        help_text="Comma-separated names of the app's config vars that hold the cache: a "
+        "redis:// or rediss:// URL, or memcached servers (host:port, comma-separated). Beside a "
+        "memcached NAME_SERVERS, NAME_USERNAME and NAME_PASSWORD are used for SASL. Left empty "
+        "for MemCachier or Memcached Cloud: the add-on's own config vars.",
     )
     pre_deploy_commands = models.TextField(blank=True, help_text="One command per line.")
     pre_deploy_timeout = models.PositiveIntegerField(default=600)

@@ -7,7 +7,7 @@ from django import forms
 from django.db import models
 
 from herokucd import http
-from projects.models import Environment, MaintenanceMode
+from projects.models import SASL_CACHES, Environment, MaintenanceMode
 from projects.setup_forms import EnvironmentChecks, app_name_field, check_app_for, check_app_name
 
 # Heroku caps a one-off dyno's time_to_live at one day (docs/heroku.md §2.6).
@@ -66,6 +66,7 @@ class EnvironmentOptionsForm(EnvironmentChecks, forms.ModelForm):
             "app_name",
             "auto_deploy",
             "confirm_manual_deploys",
+            "deploy_method",
             "heroku_branch",
             "force_push",
             "maintenance_mode",
@@ -109,6 +110,8 @@ class EnvironmentOptionsForm(EnvironmentChecks, forms.ModelForm):
             "health_check_retries": "Retries",
         }
         help_texts = {
+            "heroku_branch": "git push only: the branch of Heroku's git repository pushed to.",
+            "force_push": "git push only.",
             "maintenance_page_url": "Set on the app as its MAINTENANCE_PAGE_URL config var.",
             "migration_command": "Used when Migrations is Custom.",
             "health_check_text": "Optional: text the page must contain. Setting only this "
@@ -215,13 +218,28 @@ class EnvironmentOptionsForm(EnvironmentChecks, forms.ModelForm):
                 "Only a healthy deploy is promoted: set a health check URL or expected text "
                 "above, or leave this off.",
             )
-        if data.get("cache_flush") and not data.get("cache_config_vars"):
+        self._check_cache(data)
+        return data
+
+    def _check_cache(self, data):
+        kind = data.get("cache_flush")
+        if kind in SASL_CACHES:
+            # The add-on's own config var unless another attachment name is given.
+            data["cache_config_vars"] = data.get("cache_config_vars") or SASL_CACHES[kind]
+            names = Environment.split_names(data["cache_config_vars"])
+            if not all(name.endswith("_SERVERS") for name in names):
+                self.add_error(
+                    "cache_config_vars",
+                    "This add-on names its config vars NAME_SERVERS, NAME_USERNAME and "
+                    "NAME_PASSWORD: give the NAME_SERVERS one, e.g. "
+                    f"{SASL_CACHES[kind]}.",
+                )
+        elif kind and not data.get("cache_config_vars"):
             self.add_error(
                 "cache_config_vars",
                 "Name the config var that holds the cache URL, e.g. REDIS_URL, or turn the "
                 "cache flush off.",
             )
-        return data
 
     def _apply_preset(self, data):
         preset = data.get("migration_preset")

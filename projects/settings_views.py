@@ -77,6 +77,7 @@ OPTION_GROUPS = [
             "app_name",
             "auto_deploy",
             "confirm_manual_deploys",
+            "deploy_method",
             "heroku_branch",
             "force_push",
             "when_commit_on_heroku",

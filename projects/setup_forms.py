@@ -74,6 +74,12 @@ class EnvironmentChecks:
     def __init__(self, *args, project, client=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.project, self.client = project, client
+        if "deploy_method" in self.fields:
+            self.fields["deploy_method"].required = False
+
+    def clean_deploy_method(self):
+        # A form sent without it (a script, a page from before the option) changes nothing.
+        return self.cleaned_data.get("deploy_method") or self.instance.deploy_method
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -93,7 +99,7 @@ class EnvironmentForm(EnvironmentChecks, forms.ModelForm):
 
     class Meta:
         model = Environment
-        fields = ["name", "branch", "app_name"]
+        fields = ["name", "branch", "app_name", "deploy_method"]
         labels = {"name": "Environment"}
         help_texts = {
             "branch": "An exact name (main), a /regex/ as in CircleCI (/feature_.*/), or "

@@ -682,15 +682,28 @@
     delete model.actions;
   }
 
+  // How long to wait before asking again: what a 429's Retry-After says (the server holds only
+  // so many waiting requests per person, deploys/waitslots.py), else 2 s, as after any failure.
+  const RETRY_MS = 2000;
+  function retryDelay(header) {
+    if (header === null || !/^\s*\d+\s*$/.test(header)) return RETRY_MS;
+    return Math.min(Number(header) * 1000, 60000);
+  }
+
   // `version` is the header the page shows: the server answers as soon as it changes.
   function tail() {
     const query = "?wait=1&after=" + model.line_count + "&version=" + encodeURIComponent(model.version || "");
     fetch(logUrl + query, { credentials: "same-origin" })
       .then((r) => {
+        if (r.status === 429) {
+          setTimeout(tail, retryDelay(r.headers.get("Retry-After")));
+          return null;
+        }
         if (!r.ok) throw new Error(r.status);
         return r.json();
       })
       .then((data) => {
+        if (!data) return; // asked to wait: the timer asks again
         absorb(data);
         layout();
         updateHeader();
@@ -700,7 +713,7 @@
         if (data.finished && !data.lines.length) return pinFailure();
         tail();
       })
-      .catch(() => setTimeout(tail, 2000));
+      .catch(() => setTimeout(tail, RETRY_MS));
   }
 
   layout();

@@ -18,7 +18,7 @@ from tests.browser.conftest import DEPLOY_PAGE
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 APP = APPS[0]  # demo-staging
-DYNO_NAME = re.compile(r"run\.\d+")
+DYNO_NAME = re.compile(r"(run|release)\.\d+")
 FORM = ["h1", ".field", ".primary"]  # what a form page lays out at every width
 
 
@@ -225,6 +225,7 @@ def assert_heroku_app_is_back_to_normal(demo, sha):
     assert app["maintenance"] is False
     assert {t: f["quantity"] for t, f in app["formation"].items()} == {"web": 1, "worker": 1}
     assert [push["sha"] for push in app["pushes"]] == [sha]
+    release = app["pushes"][0]["release"]
     # herokucd wraps the command to learn its exit status, as the Heroku CLI does.
     runs = [(d["command"].split(";")[0], d["exit_status"]) for d in app["dynos"] if d["attach"]]
     assert runs == [(MIGRATION, 0)]
@@ -232,6 +233,9 @@ def assert_heroku_app_is_back_to_normal(demo, sha):
         "PATCH /apps/demo-staging maintenance on",
         "PATCH /apps/demo-staging/formation scale worker=0:Basic",
         f"PUSH /demo-staging.git push {sha[:7]} to refs/heads/main: released",
+        # Heroku's release phase: the Procfile's release command, in a dyno of its own.
+        "RUN /apps/demo-staging/dynos/*",
+        f"RELEASE /apps/demo-staging/releases release phase of v{release}: succeeded",
         "POST /apps/demo-staging/dynos",
         "RUN /apps/demo-staging/dynos/*",
         "PATCH /apps/demo-staging/formation scale worker=1:Basic",

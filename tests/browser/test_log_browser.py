@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from deploys import logformat
+from deploys import logformat, waitslots
 from deploys.models import Deploy, DeployStep, LogChunk, State, StepState
 from projects.models import Role
 from tests.browser.conftest import DEPLOY_PAGE
@@ -130,6 +130,34 @@ def test_the_page_stops_asking_when_the_deploy_finishes(open_as, alice, project)
     asked = len(requests)
     time.sleep(1.5)
     assert len(requests) == asked
+
+
+def test_a_refused_wait_is_asked_again_when_the_server_says(
+    open_as, alice, project, settings, monkeypatch
+):
+    # The server holds no waiting request for this person now: each poll finding nothing new is
+    # answered 429, Retry-After 4 s (deploys/waitslots.py). The page asks again only then, says
+    # nothing alarming, and the next line still arrives.
+    settings.LOG_WAIT_MAX_PER_USER = 0
+    monkeypatch.setattr(waitslots, "RETRY_AFTER_SECONDS", 4)
+    deploy = make_deploy(project, state=State.RUNNING, finished_at=None)
+    make_steps(deploy, [StepState.RUNNING], first_lines={1: 1})
+    append_lines(deploy, ["working"])
+    refused = []
+    page = open_as(alice, deploy.get_absolute_url(), width=1280)
+    page.on("response", lambda r: "wait=1" in r.url and r.status == 429 and refused.append(r))
+    ready(page)
+    for _ in range(50):
+        if refused:
+            break
+        page.wait_for_timeout(100)
+    assert refused, "the server was expected to refuse the page's wait"
+    page.wait_for_timeout(3000)  # a page asking every 2 s would be refused again by now
+    assert len(refused) == 1
+    append_lines(deploy, ["after the wait"])
+    page.wait_for_selector("#L2", state="attached", timeout=8000)
+    assert page.locator("#L2 .tx").inner_text() == "after the wait"
+    assert page.errors == []
 
 
 def start_step(deploy, position, title, first_line=None):

@@ -4,6 +4,12 @@ import django_rq
 import pytest
 
 from projects.models import Environment
+from tests.cache_servers import (  # noqa: F401 (fixtures)
+    cram_md5_memcached,
+    memcached,
+    sasl_memcached,
+    tls_redis,
+)
 from tests.conftest import store_heroku_key
 from tests.heroku_sim.fixtures import APP
 

@@ -171,6 +171,7 @@ def test_a_production_deploy_asks_first_saying_what_will_happen(
     for step in (
         "Scale worker, clock to 0",
         "Push the commit to the app&#x27;s main branch",
+        "Wait for Heroku&#x27;s release phase (the Procfile&#x27;s release command, if it has one)",
         "Turn maintenance mode on",
         "Run the migration in a one-off dyno: bin/migrate",
         "Scale worker, clock back",

@@ -111,7 +111,7 @@ def test_a_deploy_pushes_the_branch_head_and_records_the_release(environment, gi
     assert deploy.sha == git_repo.head()
     assert deploy.release_version == app["releases"][-1]["version"]
     assert "Released v" in log_text(deploy)
-    assert [s.name for s in deploy.steps.all()] == ["checkout", "push"]
+    assert [s.name for s in deploy.steps.all()] == ["checkout", "push", "release_phase"]
 
 
 def test_without_custom_commands_it_pushes_from_the_mirror_without_a_working_copy(environment):
@@ -146,13 +146,15 @@ def test_every_configured_step_runs_in_order_and_leaves_the_app_as_it_was(carefu
         "maintenance_on",
         "scale_down",
         "push",
+        "release_phase",
         "migrate",
         "scale_back",
         "maintenance_off",
         "post_deploy",
         "health_check",
     ]
-    assert all(s.state == StepState.SUCCEEDED for s in deploy.steps.all())
+    ran = deploy.steps.exclude(name="release_phase")  # skipped: the Procfile has no release
+    assert all(s.state == StepState.SUCCEEDED for s in ran)
     app = sim.app_state()
     assert app["maintenance"] is False
     assert app_formation(sim) == {"web": 1, "worker": 2}
@@ -184,7 +186,14 @@ def test_maintenance_is_on_before_the_push_releases_code_and_off_after_the_migra
     deploy = deploy_now(environment)
     assert deploy.state == State.SUCCEEDED, deploy.reason
     names = [s.name for s in deploy.steps.all()]
-    assert names == ["checkout", "maintenance_on", "push", "migrate", "maintenance_off"]
+    assert names == [
+        "checkout",
+        "maintenance_on",
+        "push",
+        "release_phase",
+        "migrate",
+        "maintenance_off",
+    ]
     on, push, run, off = event_order(sim, "maintenance on", "PUSH", "RUN", "maintenance off")
     assert on < push < run < off, event_summaries(sim)
     assert sim.app_state()["maintenance"] is False
@@ -194,7 +203,7 @@ def test_maintenance_around_migrations_stays_off_for_a_deploy_without_migration(
     configure(environment, maintenance_mode=MaintenanceMode.MIGRATIONS)
     deploy = deploy_now(environment)
     assert deploy.state == State.SUCCEEDED, deploy.reason
-    assert [s.name for s in deploy.steps.all()] == ["checkout", "push"]
+    assert [s.name for s in deploy.steps.all()] == ["checkout", "push", "release_phase"]
     assert not any("maintenance" in e for e in event_summaries(sim))
 
 
@@ -231,7 +240,7 @@ def test_a_failed_build_switches_maintenance_off_and_scales_back(careful, repo, 
     assert deploy.state == State.FAILED
     assert deploy.reason.startswith("Heroku rejected the push: Push rejected, failed to compile")
     assert ran_steps(deploy)[-2:] == ["push", "cleanup"]
-    skipped = ["migrate", "scale_back", "maintenance_off"]
+    skipped = ["release_phase", "migrate", "scale_back", "maintenance_off"]
     assert [s.name for s in deploy.steps.filter(state=StepState.SKIPPED)] == skipped
     assert_app_restored(sim)
     assert "Scaled back to worker=2." in log_text(deploy)
@@ -473,7 +482,7 @@ def test_rollback_puts_back_the_chosen_release(environment, git_repo, sim, alice
     assert latest["description"] == f"Rollback to v{first.release_version}"
     assert latest["commit"] == rollback.sha == first.sha
     assert rollback.release_version == latest["version"]
-    assert [s.name for s in rollback.steps.all()] == ["rollback"]
+    assert [s.name for s in rollback.steps.all()] == ["rollback", "release_phase"]
     assert f"Roll back to v{first.release_version}" in log_text(rollback)
 
 
@@ -497,7 +506,7 @@ def test_a_deploy_waits_while_another_deploy_of_the_app_runs(environment, sim, q
 def test_a_duplicate_job_does_nothing(environment, sim):
     deploy = deploy_now(environment)
     assert jobs.run_deploy(deploy.pk) == "not queued"
-    assert deploy.steps.count() == 2
+    assert deploy.steps.count() == 3  # checkout, push, release phase
 
 
 def test_a_deploy_deferred_by_the_git_rate_limit_waits_in_the_queue(

@@ -269,12 +269,15 @@ def test_every_planned_step_is_listed_queued_from_the_start_and_none_stays_queue
     thread.join(30)
     deploy.refresh_from_db()
     assert deploy.state == State.SUCCEEDED, deploy.reason
-    planned = ["checkout", "maintenance_on", "scale_down", "push", "migrate", "scale_back"]
+    planned = ["checkout", "maintenance_on", "scale_down", "push", "release_phase", "migrate"]
+    planned.append("scale_back")
     planned.append("maintenance_off")
     assert [name for name, _ in first] == planned
     assert first[-1][1] == StepState.PENDING
     assert list(deploy.steps.values_list("name", flat=True)) == planned
-    assert set(deploy.steps.values_list("state", flat=True)) == {StepState.SUCCEEDED}
+    states = dict(deploy.steps.values_list("name", "state"))
+    assert states.pop("release_phase") == StepState.SKIPPED  # the Procfile has no release process
+    assert set(states.values()) == {StepState.SUCCEEDED}
 
 
 def test_the_page_counts_the_planned_steps_while_the_first_one_runs(careful, sim, alice, client):
@@ -285,7 +288,7 @@ def test_the_page_counts_the_planned_steps_while_the_first_one_runs(careful, sim
     client.force_login(alice)
     page = client.get(deploy.get_absolute_url()).content.decode()
     thread.join(30)
-    assert 'Step <span id="steps-done">' in page and "</span> of 7</h2>" in page
+    assert 'Step <span id="steps-done">' in page and "</span> of 8</h2>" in page
 
 
 def test_a_deploy_back_from_waiting_for_the_rate_limit_keeps_one_row_per_step(
@@ -307,6 +310,7 @@ def test_a_deploy_back_from_waiting_for_the_rate_limit_keeps_one_row_per_step(
     assert list(deploy.steps.values_list("name", "state")) == [
         ("checkout", StepState.PENDING),
         ("push", StepState.PENDING),
+        ("release_phase", StepState.PENDING),
     ]
     monkeypatch.setattr(ratelimit, "before_push", real)
     deploy = run(deploy)
@@ -314,6 +318,7 @@ def test_a_deploy_back_from_waiting_for_the_rate_limit_keeps_one_row_per_step(
     assert list(deploy.steps.values_list("name", "state")) == [
         ("checkout", StepState.SUCCEEDED),
         ("push", StepState.SUCCEEDED),
+        ("release_phase", StepState.SKIPPED),
     ]
 
 

@@ -336,3 +336,28 @@ def test_cancel_while_heroku_promotes_stops_waiting_and_cleans_up(
     assert promotion.state == State.CANCELED
     assert promotion.steps.get(name="promote").state == StepState.CANCELED
     assert slow_sim.app_state(APP)["maintenance"] is False
+
+
+def test_a_promoted_release_runs_its_release_phase_and_its_failure_fails_the_promotion(
+    staging, production, git_repo, sim, alice
+):
+    from tests.deploys.test_release_phase import RELEASE_SH
+
+    git_repo.commit("release.sh", RELEASE_SH, "Add the release tasks")
+    git_repo.commit("Procfile", "web: gunicorn app.wsgi\nrelease: bash release.sh\n", "Procfile")
+    deployed = deploy_now(staging, user=alice)
+    assert deployed.state == State.SUCCEEDED, deployed.reason
+    assert deployed.steps.get(name="release_phase").state == StepState.SUCCEEDED
+    sim.api("PATCH", f"/apps/{APP}/config-vars", json={"CODE": "1"})  # production's fails
+    before = next(r for r in sim.app_state(APP)["releases"] if r["current"])
+    promotion = run(request_promotion(deployed, alice))
+    assert promotion.state == State.FAILED
+    failed = sim.app_state(APP)["releases"][-1]
+    assert failed["status"] == "failed" and failed["commit"] == deployed.sha
+    assert promotion.reason.startswith(
+        f"The release phase failed: Heroku's release v{failed['version']} (commit "
+        f"{deployed.sha[:7]}) failed (its release command failed)"
+    )
+    assert promotion.steps.get(name="release_phase").state == StepState.FAILED
+    assert "Applying 0003... OK" in log_text(promotion)
+    assert next(r for r in sim.app_state(APP)["releases"] if r["current"])["id"] == before["id"]

@@ -145,6 +145,21 @@ def test_supersede_cancels_the_older_queued_deploys_of_the_environment(project, 
     assert touched == [project.pk]
 
 
+def test_supersede_ends_the_planned_steps_of_a_deploy_back_in_the_queue(project):
+    # A deploy waiting for Heroku's git rate limit is queued with its planned steps: once
+    # superseded, its page must not show them as still to come.
+    environment = make_environment(project)
+    deferred = queued(project, environment=environment)
+    make_steps(deferred, [StepState.PENDING, StepState.PENDING])
+    ran = running(project, environment=make_environment(project, name="other", app_name="x-2"))
+    make_steps(ran, [StepState.RUNNING, StepState.PENDING])
+    newer = queued(project, environment=environment)
+    assert Deploy.objects.supersede_queued(newer) == 1
+    assert list(deferred.steps.values_list("state", flat=True)) == [StepState.CANCELED] * 2
+    steps_of_running = list(ran.steps.order_by("position").values_list("state", flat=True))
+    assert steps_of_running == [StepState.RUNNING, StepState.PENDING]
+
+
 def test_record_marks_the_pages_changed_and_cleanup_state_does_not(project, touched):
     deploy = running(project)
     touched.clear()

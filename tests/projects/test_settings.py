@@ -132,9 +132,33 @@ def test_a_custom_migration_command_is_kept(admin, with_key, staging):
 
 
 @pytest.mark.parametrize(
+    ("kind", "config_vars"),
+    [("memcachier", "MEMCACHIER_SERVERS"), ("memcachedcloud", "MEMCACHEDCLOUD_SERVERS")],
+)
+def test_choosing_a_sasl_cache_add_on_picks_its_config_vars(
+    admin, with_key, staging, kind, config_vars
+):
+    admin.post(options_url(staging), form_data(staging, cache_flush=kind, cache_config_vars=""))
+    e = Environment.objects.get(pk=staging.pk)
+    assert (e.cache_flush, e.cache_config_vars) == (kind, config_vars)
+    body = page(admin.get(options_url(staging)))
+    assert f'value="{config_vars}"' in body
+
+
+def test_a_sasl_cache_add_on_attached_under_another_name_keeps_that_name(admin, with_key, staging):
+    data = form_data(staging, cache_flush="memcachier", cache_config_vars="CACHE_SERVERS")
+    admin.post(options_url(staging), data)
+    assert Environment.objects.get(pk=staging.pk).cache_config_vars == "CACHE_SERVERS"
+
+
+@pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"migration_preset": "custom"}, "Type the migration command, or pick a preset."),
+        (
+            {"cache_flush": "memcachier", "cache_config_vars": "MEMCACHIER_PASSWORD"},
+            "This add-on names its config vars NAME_SERVERS, NAME_USERNAME and NAME_PASSWORD",
+        ),
         ({"migration_timeout": 0}, "Give a number of seconds from 1 to 86400"),
         ({"post_deploy_timeout": 90000}, "Give a number of seconds from 1 to 86400"),
         ({"backup_before_migrate": "on"}, "The backup runs before migrations"),

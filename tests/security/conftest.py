@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from tests.cache_servers import app_redis, memcached  # noqa: F401
+from tests.cache_servers import app_redis, memcached, sasl_memcached, tls_redis  # noqa: F401
 from tests.deploys.conftest import credential, environment, queue, redis_up, sim  # noqa: F401
 
 

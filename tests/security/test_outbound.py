@@ -8,9 +8,11 @@ import django_rq
 import pytest
 import redis
 
+from deploys.cache_flush import FlushFailed, cache_of
 from deploys.models import State
 from deploys.trigger_models import NotificationDelivery
 from herokucd import http as outbound
+from tests.cache_servers import SASL_PASSWORD, SASL_USER, TLS_REDIS_PASSWORD
 from tests.deploys.test_pipeline import configure, deploy_now, log_text
 from tests.triggers.test_notifications import finished, notify, target
 
@@ -253,3 +255,108 @@ def test_memcached_mode_to_an_internal_host_is_refused_unless_allowed(
     deploy = flush_with(environment, sim, "memcached", f"127.0.0.1:{memcached.port}")
     assert deploy.state == State.SUCCEEDED, deploy.reason
     assert memcached.flushes == 1
+
+
+def sasl_vars(server, name="CACHE") -> dict:
+    return {
+        f"{name}_SERVERS": server.servers,
+        f"{name}_USERNAME": SASL_USER,
+        f"{name}_PASSWORD": SASL_PASSWORD,
+    }
+
+
+def test_a_sasl_memcached_on_an_internal_host_is_refused_before_any_password_is_sent(
+    environment, sim, settings, sasl_memcached
+):
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+    sim.api("PATCH", f"/apps/{environment.app_name}/config-vars", json=sasl_vars(sasl_memcached))
+    configure(environment, cache_flush="memcachedcloud", cache_config_vars="CACHE_SERVERS")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.FAILED
+    assert deploy.reason == f"Cache flush {LOOPBACK_REFUSED}"
+    assert sasl_memcached.client().stats()["auth_cmds"] == b"1"  # the test's own, no other
+
+
+def test_a_sasl_memcached_flush_dials_the_checked_address_with_the_host_name_kept(
+    settings, monkeypatch, sasl_memcached
+):
+    """No DNS-rebinding gap with the memcached library either: it gets the checked address."""
+    real, asked = socket.getaddrinfo, []
+
+    def getaddrinfo(host, *args, **kwargs):
+        asked.append(host)
+        if host == "mc1.example.test":  # a name only this test knows
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", args[0]))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    servers = f"mc1.example.test:{sasl_memcached.port}"
+    values = {**sasl_vars(sasl_memcached), "CACHE_SERVERS": servers}
+    cache_of("memcachier", "CACHE_SERVERS", values).flush()
+    assert sasl_memcached.flushes == 1
+    assert asked.count("mc1.example.test") == 1  # resolved once; the address was dialled
+    values["CACHE_PASSWORD"] = "a-wrong-password-5e2b"
+    with pytest.raises(FlushFailed) as failed:
+        cache_of("memcachier", "CACHE_SERVERS", values).flush()
+    assert str(failed.value).startswith(f"Memcached at {servers} refused the authentication")
+
+
+def test_a_rediss_cache_on_an_internal_host_is_refused_unless_allowed(
+    environment, sim, settings, tls_redis
+):
+    cache = redis.Redis.from_url(tls_redis, ssl_cert_reqs="none")
+    cache.set("cached-page", "stale")
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+    deploy = flush_with(environment, sim, "redis", tls_redis)
+    assert deploy.reason == f"Cache flush {LOOPBACK_REFUSED}"
+    assert cache.get("cached-page") == b"stale"
+
+
+def test_herokucd_s_own_redis_is_refused_as_rediss_too(environment, sim, settings, app_redis):
+    """Turning certificate checks off for rediss:// opens no way around the own-Redis rule."""
+    if settings.EMBEDDED_REDIS:
+        settings.REDIS_URL = app_redis
+        settings.RQ_QUEUES = {"default": {"URL": app_redis}}
+    own = redis.Redis.from_url(settings.REDIS_URL)
+    own.set("herokucd-canary:queue", "kept")
+    kwargs = own.connection_pool.connection_kwargs
+    url = f"rediss://127.0.0.1:{kwargs['port']}/{kwargs.get('db', 0)}?ssl_cert_reqs=none"
+    deploy = flush_with(environment, sim, "redis", url)
+    assert deploy.state == State.FAILED
+    assert "is herokucd's own Redis (its queue and sessions)" in deploy.reason
+    assert own.get("herokucd-canary:queue") == b"kept"
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "ssl_keyfile=/etc/ssl/private/herokucd.key",
+        "ssl_ca_certs=/etc/shadow",
+        "ssl_check_hostname=false",
+        "path=/run/redis/redis.sock",
+    ],
+)
+def test_redis_url_options_that_reach_herokucd_s_own_files_are_refused(
+    environment, sim, tls_redis, option
+):
+    """A config var is the app's to write: it may not have herokucd read a key or CA file of
+    its own, nor pick a unix socket through an option."""
+    cache = redis.Redis.from_url(tls_redis, ssl_cert_reqs="none")
+    cache.set("cached-page", "stale")
+    deploy = flush_with(environment, sim, "redis", f"{tls_redis}?{option}")
+    assert deploy.state == State.FAILED
+    name = option.partition("=")[0]
+    assert deploy.reason == (
+        f"Cache flush refused: the URL's option '{name}' is not one herokucd takes (only db, "
+        "and ssl_cert_reqs on rediss://)."
+    )
+    assert cache.get("cached-page") == b"stale"
+    assert TLS_REDIS_PASSWORD not in deploy.reason
+
+
+def test_ssl_cert_reqs_on_a_plain_redis_url_is_refused(environment, sim, app_redis):
+    deploy = flush_with(environment, sim, "redis", f"{app_redis}?ssl_cert_reqs=none")
+    assert deploy.reason == (
+        "Cache flush refused: ssl_cert_reqs is none or required, on a rediss:// URL only."
+    )

@@ -91,6 +91,53 @@ def test_it_kills_a_dyno_at_its_time_to_live(heroku_sim):
     assert heroku_sim.app_state()["dynos"][-1]["exit_status"] == -9
 
 
+def finished_run(sim, dyno, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = next(r for r in sim.app_state()["dynos"] if r["id"] == dyno["id"])
+        if run["state"] == "down":
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"{dyno['name']} still runs after {timeout} s")
+
+
+def test_a_dyno_whose_client_went_away_is_killed_at_its_time_to_live(heroku_sim):
+    """A worker that dies mid-migration: its connection goes, the dyno does not; only its
+    time_to_live, counted from its creation, ends it."""
+    started = time.monotonic()
+    dyno = run_dyno(heroku_sim, "echo migrating; sleep 60; echo done", time_to_live=2)
+    url = urlsplit(dyno["attach_url"])
+    context = ssl.create_default_context(cafile=heroku_sim.ca_path)
+    raw = socket.create_connection((url.hostname, url.port), timeout=20)
+    with context.wrap_socket(raw, server_hostname=url.hostname) as conn:
+        conn.sendall(url.path[1:].encode() + b"\r\n")
+        conn.recv(4096)
+        assert conn.recv(4096) == b"migrating\n"
+    # the connection is gone: nothing stops the dyno but its time_to_live
+    assert heroku_sim.api("GET", f"/apps/{APP}/dynos/{dyno['id']}").json()["state"] == "up"
+    run = finished_run(heroku_sim, dyno)
+    assert 1.5 < time.monotonic() - started < 10
+    assert (run["exit_status"], run["output"]) == (-9, "migrating\n")
+
+
+def test_an_attached_dyno_nobody_attaches_to_is_stopped_at_its_time_to_live(heroku_sim):
+    """The worker died between creating the dyno and attaching to it."""
+    dyno = run_dyno(heroku_sim, "echo never started", time_to_live=1)
+    run = finished_run(heroku_sim, dyno)
+    assert (run["exit_status"], run["output"]) == (None, "")
+    assert heroku_sim.api("GET", f"/apps/{APP}/dynos/{dyno['id']}").status_code == 404
+    assert attach(heroku_sim, dyno) == (b"", "")
+
+
+@pytest.mark.parametrize("ttl", [0, 86401, 1.5, "60", True])
+def test_it_refuses_a_time_to_live_outside_the_schema(heroku_sim, ttl):
+    response = heroku_sim.api(
+        "POST", f"/apps/{APP}/dynos", json={"command": "true", "time_to_live": ttl}
+    )
+    assert response.status_code == 422
+    assert response.json()["message"] == "time_to_live must be between 1 and 86400."
+
+
 def test_it_stops_a_running_dyno(heroku_sim):
     dyno = run_dyno(heroku_sim, "echo up; sleep 30")
     url = urlsplit(dyno["attach_url"])

@@ -40,7 +40,11 @@ APPS = ["demo-staging", "demo-production"]
 MIGRATION = "bin/migrate"
 SAMPLE_FILES = {
     "README.md": "# Demo app\n\nDeployed by herokucd's offline demo.\n",
-    "Procfile": "web: python -m http.server $PORT\nworker: sleep infinity\n",
+    "Procfile": (
+        "web: python -m http.server $PORT\nworker: sleep infinity\n"
+        # Heroku's release phase runs it on every new release (docs/heroku.md §6.1).
+        "release: echo 'Collecting static files...'; sleep 1; echo '42 static files copied.'\n"
+    ),
     "bin/migrate": (
         "#!/bin/sh\n"
         "# The demo's migration: prints progress like a real one, then succeeds.\n"

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('projects', '0010_environment_auto_promote'),
+        ('projects', '0012_environment_deploy_method'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
