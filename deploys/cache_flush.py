@@ -123,13 +123,16 @@ def credential_names(name) -> tuple[str, str]:
 
 def flush_redis(url):
     kwargs = redis_target(url)
-    port, db = kwargs["port"], kwargs.get("db", 0)
-    if {(_same(ip), port, db) for ip in _addresses(kwargs["host"], port)} & own_redis_addresses():
+    host, port, db = kwargs["host"], kwargs["port"], kwargs.get("db", 0)
+    # Resolved once: the addresses compared with herokucd's own Redis are the ones checked and
+    # dialled, so a second DNS answer cannot swap herokucd's Redis in (DNS rebinding).
+    addresses = _addresses(host, port)
+    if {(_same(ip), port, db) for ip in addresses} & own_redis_addresses():
         raise FlushFailed(
-            f"{WHAT} refused: {kwargs['host']}:{port} db {db} is herokucd's own Redis "
+            f"{WHAT} refused: {host}:{port} db {db} is herokucd's own Redis "
             "(its queue and sessions); give the app a cache of its own."
         )
-    ip = checked_address(kwargs["host"], port)
+    ip = _checked(addresses, host)
     ssl = kwargs.pop("connection_class", redis.Connection) is redis.SSLConnection
     pool = redis.ConnectionPool(connection_class=_pinned(ssl, ip), **kwargs)
     client = redis.Redis(connection_pool=pool)
@@ -289,6 +292,18 @@ class _Server(Protocol):
 
 def _server_address(ip, port) -> str:
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def _checked(addresses, host):
+    """The first of `host`'s already resolved `addresses`, every one passing the policy."""
+    if not addresses:
+        raise FlushFailed(f"The cache could not be reached: the host {host} does not resolve.")
+    try:
+        for ip in addresses:
+            http.check_address(ip, host, WHAT)
+    except http.Refused as refused:
+        raise FlushFailed(str(refused)) from None
+    return addresses[0]
 
 
 def checked_address(host, port):

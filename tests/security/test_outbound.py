@@ -231,6 +231,31 @@ def test_herokucd_s_own_redis_host_and_port_is_refused_even_when_allowed(
     assert own.get("herokucd-canary:queue") == b"kept"
 
 
+def test_herokucd_s_own_redis_is_refused_behind_a_rebinding_name(settings, monkeypatch, app_redis):
+    """A name the app's owner controls answers a harmless address when herokucd compares it
+    with its own Redis, then herokucd's Redis when the flush connects: the flush must use the
+    answer it compared, not ask DNS again."""
+    settings.REDIS_URL = app_redis  # herokucd's own Redis, on TCP, for this test
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+    own = redis.Redis.from_url(app_redis)
+    own.set("herokucd-canary:queue", "kept")
+    port = own.connection_pool.connection_kwargs["port"]
+    real, answers, asked = socket.getaddrinfo, iter(["203.0.113.7", "127.0.0.1", "127.0.0.1"]), []
+
+    def getaddrinfo(host, *args, **kwargs):
+        asked.append(host)
+        if host == "rebind.example.test":  # a name only this test knows
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), args[0]))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    values = {"CACHE": f"redis://rebind.example.test:{port}/0"}
+    with pytest.raises(FlushFailed):
+        cache_of("redis", "CACHE", values).flush()
+    assert own.get("herokucd-canary:queue") == b"kept"
+    assert asked.count("rebind.example.test") == 1  # the compared answer is the one used
+
+
 def test_a_redis_cache_on_an_internal_host_is_refused_unless_allowed(
     environment, sim, settings, app_redis
 ):
