@@ -159,6 +159,13 @@ def redis_target(url) -> dict:
             f"{WHAT} refused: only redis:// and rediss:// URLs are flushed "
             "(unix sockets and other schemes reach this machine, not the app's cache)."
         )
+    if "@" in parts.path + parts.query + parts.fragment:
+        # A password with ?, # or / left as they are ends the URL's host part early: the rest
+        # of it would read as a query, path or port, and be shown in a message below.
+        raise FlushFailed(
+            f"{WHAT} refused: the URL holds an @ after its host: percent-encode ?, # and / in "
+            "its user name or password (%3F, %23, %2F)."
+        )
     options = parse_qs(parts.query, keep_blank_values=True)
     unknown = sorted(set(options) - REDIS_OPTIONS)
     if unknown:
@@ -169,6 +176,10 @@ def redis_target(url) -> dict:
     try:
         kwargs = redis.connection.parse_url(url)
     except ValueError as error:
+        if "Port" in str(error):  # it would quote the port: not shown, it may be a password
+            raise FlushFailed(
+                "The cache URL is not a Redis URL: its port is not a number from 1 to 65535."
+            ) from None
         raise FlushFailed(f"The cache URL is not a Redis URL: {error}") from None
     _set_tls(kwargs, parts.scheme, options.get("ssl_cert_reqs"))
     kwargs.setdefault("host", "localhost")

@@ -380,6 +380,32 @@ def test_redis_url_options_that_reach_herokucd_s_own_files_are_refused(
     assert TLS_REDIS_PASSWORD not in deploy.reason
 
 
+@pytest.mark.parametrize("mark", ["?", "#", "/", "?a=1&"])
+def test_a_redis_password_with_an_unencoded_mark_is_refused_without_showing_any_of_it(
+    environment, sim, app_redis, mark
+):
+    """A password holding ?, # or / not percent-encoded cuts the URL before its @: what follows
+    reads as the URL's query, fragment or path. No part of it may reach the reason or the log
+    (a viewer reads both), e.g. as the name of an unknown option."""
+    tail = "tail-of-the-cache-password"
+    port = redis.Redis.from_url(app_redis).connection_pool.connection_kwargs["port"]
+    deploy = flush_with(environment, sim, "redis", f"redis://:s3cr{mark}{tail}@127.0.0.1:{port}/0")
+    assert deploy.state == State.FAILED
+    assert deploy.reason.startswith("Cache flush refused: the URL holds an @ after its host")
+    assert tail not in deploy.reason
+    assert tail not in log_text(deploy)
+
+
+def test_a_password_read_as_the_port_is_not_quoted():
+    """`redis://:PASSWORD` (no host): Python reads the password as the port, and its error
+    would quote it."""
+    with pytest.raises(FlushFailed) as failed:
+        cache_of("redis", "CACHE", {"CACHE": "redis://:the-cache-password-9f1"}).flush()
+    assert str(failed.value) == (
+        "The cache URL is not a Redis URL: its port is not a number from 1 to 65535."
+    )
+
+
 def test_ssl_cert_reqs_on_a_plain_redis_url_is_refused(environment, sim, app_redis):
     deploy = flush_with(environment, sim, "redis", f"{app_redis}?ssl_cert_reqs=none")
     assert deploy.reason == (
