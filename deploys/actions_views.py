@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from deploys import confirmations, live, manual, mirror, promotion, scrub, services
+from deploys import confirmations, gates, live, manual, mirror, promotion, scrub, services
 from deploys.models import Deploy
 from projects import audit, branches
 from projects.access import get_project_for_user
@@ -30,6 +30,16 @@ class DeployForm(forms.Form):
     commit = forms.CharField(required=False, widget=forms.HiddenInput)
     # The commit (or "branch") the confirmation page showed, sent by its button.
     confirmed = forms.CharField(required=False, widget=forms.HiddenInput)
+    # An admin starting it despite a lock or freeze window (deploys/gates.py): audited.
+    override = forms.BooleanField(label="Override the lock or freeze window", required=False)
+    override_reason = forms.CharField(
+        label="Reason for the override",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required: why this deploy cannot wait. Kept in the audit trail and shown on "
+        "the deploy's page.",
+    )
 
     def __init__(self, project, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,6 +77,11 @@ class DeployForm(forms.Form):
             return {"sha": confirmed if confirmed.startswith(ref) else ref}
         return {"branch": ref, "sha": confirmed} if confirmed else {"branch": ref}
 
+    def override_value(self):
+        """None: no override asked for; else its reason (blank: gates.check refuses it)."""
+        data = self.cleaned_data
+        return data["override_reason"] if data["override"] else None
+
     def needs_confirmation(self) -> bool:
         return (
             self.cleaned_data["environment"].confirm_manual_deploys
@@ -78,31 +93,50 @@ class DeployForm(forms.Form):
 def deploy_new(request, slug):
     """The Deploy form; for an environment that asks first, a confirmation page between the
     form and the deploy (server-side: it works without JavaScript)."""
-    project, _ = get_project_for_user(request, slug, Role.DEPLOYER)
+    project, membership = get_project_for_user(request, slug, Role.DEPLOYER)
     environments = list(project.environments.all())
     if not environments:
         messages.warning(request, "Add an environment first: it says which Heroku app to deploy.")
         return redirect(project)
     wanted = request.POST.get("environment") or request.GET.get("environment")
     chosen = _chosen(environments, wanted)
-    initial = {"ref": manual.suggested_ref(chosen), "environment": chosen.pk}
+    ref = request.GET.get("ref", "")[:255]  # "Deploy the held commit" links name it
+    initial = {"ref": ref or manual.suggested_ref(chosen), "environment": chosen.pk}
     form = DeployForm(project, request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         environment = form.cleaned_data["environment"]
+        decision = gates.check(environment, user=request.user, override=form.override_value())
+        if decision.refused or decision.held:
+            blank = decision.refused == gates.NEEDS_REASON  # said next to the field
+            form.add_error("override_reason" if blank else None, _held_words(decision, membership))
+            return _form_page(request, project, form, environments, chosen, membership)
         if form.needs_confirmation():
             return _confirm(request, project, form)
         try:
-            deploy = services.request_deploy(environment, user=request.user, **form.target())
+            deploy = services.request_deploy(
+                environment, user=request.user, override=form.override_value(), **form.target()
+            )
         except services.DeployError as error:
             form.add_error(None, str(error))  # the form is shown again as it was filled in
         else:
             audit.record(project, request.user, "deploy.requested", number=deploy.number)
             return redirect(deploy)
-    return _form_page(request, project, form, environments, chosen)
+    return _form_page(request, project, form, environments, chosen, membership)
 
 
-def _form_page(request, project, form, environments, chosen):
+def _held_words(decision, membership) -> str:
+    if decision.refused:
+        return decision.refused
+    if membership.is_admin:
+        return f"{decision.why_not} To deploy anyway, tick the override and say why."
+    return f"{decision.why_not} Only an admin of the project can override it."
+
+
+def _form_page(request, project, form, environments, chosen, membership):
+    held = {env.pk: gates.check(env) for env in environments}
     context = {
+        "membership": membership,
+        "holds": [(env, held[env.pk]) for env in environments if held[env.pk].held],
         "project": project,
         "form": form,
         "environments": environments,

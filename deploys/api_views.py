@@ -181,11 +181,16 @@ def _bad_target(data) -> str:
         not isinstance(branch, str) or len(branch) > 255 or not branches.is_name(branch)
     ):
         return "This is not a valid git branch name."
+    override = data.get("override")
+    if override is not None and (
+        not isinstance(override, str) or len(override) > 500 or "\x00" in override
+    ):
+        return "The override must be its reason: text of at most 500 characters."
     return ""
 
 
 def _trigger(request, slug):
-    from deploys.services import DeployError, request_deploy
+    from deploys.services import DeployError, Held, OverrideRefused, request_deploy
 
     found, _ = get_project_for_user(request, slug, Role.DEPLOYER)
     data, problem = _read_trigger_body(request)
@@ -203,7 +208,12 @@ def _trigger(request, slug):
             trigger=Trigger.MANUAL,
             user=request.user,
             detail="API",
+            override=data.get("override"),  # an admin's reason to pass a lock or freeze window
         )
+    except Held as held:
+        return _error(409, str(held))
+    except OverrideRefused as refused:
+        return _error(403, str(refused))
     except DeployError as error:
         return _error(503, str(error))
     return JsonResponse(

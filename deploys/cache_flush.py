@@ -123,13 +123,16 @@ def credential_names(name) -> tuple[str, str]:
 
 def flush_redis(url):
     kwargs = redis_target(url)
-    port, db = kwargs["port"], kwargs.get("db", 0)
-    if {(_same(ip), port, db) for ip in _addresses(kwargs["host"], port)} & own_redis_addresses():
+    host, port, db = kwargs["host"], kwargs["port"], kwargs.get("db", 0)
+    # Resolved once: the addresses compared with herokucd's own Redis are the ones checked and
+    # dialled, so a second DNS answer cannot swap herokucd's Redis in (DNS rebinding).
+    addresses = _addresses(host, port)
+    if {(_same(ip), port, db) for ip in addresses} & own_redis_addresses():
         raise FlushFailed(
-            f"{WHAT} refused: {kwargs['host']}:{port} db {db} is herokucd's own Redis "
+            f"{WHAT} refused: {host}:{port} db {db} is herokucd's own Redis "
             "(its queue and sessions); give the app a cache of its own."
         )
-    ip = checked_address(kwargs["host"], port)
+    ip = _checked(addresses, host)
     ssl = kwargs.pop("connection_class", redis.Connection) is redis.SSLConnection
     pool = redis.ConnectionPool(connection_class=_pinned(ssl, ip), **kwargs)
     client = redis.Redis(connection_pool=pool)
@@ -156,6 +159,13 @@ def redis_target(url) -> dict:
             f"{WHAT} refused: only redis:// and rediss:// URLs are flushed "
             "(unix sockets and other schemes reach this machine, not the app's cache)."
         )
+    if "@" in parts.path + parts.query + parts.fragment:
+        # A password with ?, # or / left as they are ends the URL's host part early: the rest
+        # of it would read as a query, path or port, and be shown in a message below.
+        raise FlushFailed(
+            f"{WHAT} refused: the URL holds an @ after its host: percent-encode ?, # and / in "
+            "its user name or password (%3F, %23, %2F)."
+        )
     options = parse_qs(parts.query, keep_blank_values=True)
     unknown = sorted(set(options) - REDIS_OPTIONS)
     if unknown:
@@ -166,6 +176,10 @@ def redis_target(url) -> dict:
     try:
         kwargs = redis.connection.parse_url(url)
     except ValueError as error:
+        if "Port" in str(error):  # it would quote the port: not shown, it may be a password
+            raise FlushFailed(
+                "The cache URL is not a Redis URL: its port is not a number from 1 to 65535."
+            ) from None
         raise FlushFailed(f"The cache URL is not a Redis URL: {error}") from None
     _set_tls(kwargs, parts.scheme, options.get("ssl_cert_reqs"))
     kwargs.setdefault("host", "localhost")
@@ -289,6 +303,18 @@ class _Server(Protocol):
 
 def _server_address(ip, port) -> str:
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def _checked(addresses, host):
+    """The first of `host`'s already resolved `addresses`, every one passing the policy."""
+    if not addresses:
+        raise FlushFailed(f"The cache could not be reached: the host {host} does not resolve.")
+    try:
+        for ip in addresses:
+            http.check_address(ip, host, WHAT)
+    except http.Refused as refused:
+        raise FlushFailed(str(refused)) from None
+    return addresses[0]
 
 
 def checked_address(host, port):

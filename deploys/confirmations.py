@@ -54,7 +54,9 @@ def stop_notifying(target) -> Confirmation:
 
 
 def cancel_deploy(deploy) -> Confirmation:
-    if deploy.state == "queued":
+    if deploy.state == "waiting":
+        what = f"It stops waiting for approval and never starts; {deploy.app_name} is unchanged."
+    elif deploy.state == "queued":
         what = f"It leaves the queue; nothing has been changed on {deploy.app_name}."
     else:
         what = (
@@ -66,9 +68,9 @@ def cancel_deploy(deploy) -> Confirmation:
         question=f"Cancel deploy #{deploy.number} to {deploy.environment_name}?",
         consequences=what,
         button=f"Cancel deploy #{deploy.number}",
-        keep=f"Keep deploy #{deploy.number} running"
-        if deploy.state != "queued"
-        else "Keep it queued",
+        keep={"queued": "Keep it queued", "waiting": "Keep it waiting"}.get(
+            deploy.state, f"Keep deploy #{deploy.number} running"
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from projects.models import Environment, Project
 class State(models.TextChoices):
     """Where a deploy is. Why it ended is `Deploy.reason`."""
 
+    WAITING = "waiting", "Waiting for approval"  # deploys/approvals.py; never claimed
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
@@ -42,15 +43,17 @@ class Phase(models.TextChoices):
 
 class DeployQuerySet(models.QuerySet):
     def supersede_queued(self, by: "Deploy") -> int:
-        """queued -> canceled: the older queued deploys of `by`'s environment; how many. As with
-        `Deploy.cancel`, the planned steps of one back in the queue (the rate limit) end too."""
-        older = self.filter(environment_id=by.environment_id, state=State.QUEUED).exclude(pk=by.pk)
+        """queued or waiting for approval -> canceled: the older such deploys of `by`'s
+        environment; how many. As with `Deploy.cancel`, the planned steps of one back in the
+        queue (the rate limit) end too. Approvals stay with their deploy: `by` needs its own."""
+        pending = [State.QUEUED, State.WAITING]
+        older = self.filter(environment_id=by.environment_id, state__in=pending).exclude(pk=by.pk)
         reason = f"superseded by #{by.number}"
         ids = list(older.values_list("pk", flat=True))
         if not ids:
             return 0
         with transaction.atomic():
-            ended = self.filter(pk__in=ids, state=State.QUEUED).update(
+            ended = self.filter(pk__in=ids, state__in=pending).update(
                 state=State.CANCELED, reason=reason, finished_at=timezone.now()
             )
             # Only those this call ended: one claimed meanwhile keeps its steps.
@@ -109,6 +112,10 @@ class Deploy(models.Model):
     promotion_source_version = models.PositiveIntegerField(null=True, blank=True)
 
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    # Waiting for approval until then (deploys/approvals.py expires it).
+    approval_deadline = models.DateTimeField(null=True, blank=True)
+    # An admin's reason to start it despite a lock or freeze window (deploys/gates.py).
+    override_reason = models.CharField(max_length=500, blank=True)
     reason = models.TextField(blank=True)  # why it did not succeed, in the user's words
     cancel_requested = models.BooleanField(default=False)
     phase = models.CharField(max_length=12, choices=Phase.choices, default=Phase.STEPS, blank=True)
@@ -262,9 +269,9 @@ class Deploy(models.Model):
         return won
 
     def cancel(self, reason: str) -> bool:
-        """queued -> canceled; a deploy back in the queue (the rate limit) has planned steps:
-        canceled with it."""
-        queued = Deploy.objects.filter(state=State.QUEUED)
+        """queued or waiting for approval -> canceled; a deploy back in the queue (the rate
+        limit) has planned steps: canceled with it."""
+        queued = Deploy.objects.filter(state__in=[State.QUEUED, State.WAITING])
         if not self._move(queued, state=State.CANCELED, reason=reason, finished_at=timezone.now()):
             return False
         self.steps.filter(state=StepState.PENDING).update(state=StepState.CANCELED)
@@ -278,6 +285,22 @@ class Deploy(models.Model):
         if won:
             self.refresh_from_db()
         return won
+
+    def approve_start(self) -> bool:
+        """waiting for approval -> queued: approved by enough people (deploys/approvals.py)."""
+        waiting = Deploy.objects.filter(state=State.WAITING)
+        won = self._move(waiting, state=State.QUEUED, approval_deadline=None)
+        if won:
+            self.state, self.approval_deadline = State.QUEUED, None
+        return won
+
+    def end_waiting(self, reason: str) -> bool:
+        """waiting for approval -> canceled: rejected, expired or canceled before it started."""
+        waiting = Deploy.objects.filter(state=State.WAITING)
+        if not self._move(waiting, state=State.CANCELED, reason=reason, finished_at=timezone.now()):
+            return False
+        self.refresh_from_db()
+        return True
 
     def take_notifications(self) -> bool:
         """notify_pending -> not: whether this call is the one to queue the deploy's
@@ -303,6 +326,26 @@ class Deploy(models.Model):
 
 
 OWN_FIELDS = [field.attname for field in Deploy._meta.concrete_fields if not field.is_relation]
+
+
+class DeployApproval(models.Model):
+    """One person's approval or rejection of a deploy waiting for approval, with their comment.
+    One per person and deploy; a new deploy of the same commit starts with none."""
+
+    deploy = models.ForeignKey(Deploy, models.CASCADE, related_name="approvals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    approved = models.BooleanField()
+    comment = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["deploy", "user"], name="one_approval_per_person")
+        ]
+
+    def __str__(self):
+        return f"{self.deploy} {'approved' if self.approved else 'rejected'} by {self.user}"
 
 
 class StepState(models.TextChoices):

@@ -39,7 +39,13 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10
 FAILED, SUCCEEDED, RECOVERED = "failed", "succeeded", "recovered"
-HEADLINES = {FAILED: "failed", SUCCEEDED: "succeeded", RECOVERED: "succeeded again (recovered)"}
+WAITING = "approval"  # a deploy waits for approval (deploys/approvals.py): every target hears
+HEADLINES = {
+    FAILED: "failed",
+    SUCCEEDED: "succeeded",
+    RECOVERED: "succeeded again (recovered)",
+    WAITING: "waits for approval",
+}
 
 
 class DeliveryFailed(Exception):
@@ -97,6 +103,15 @@ def deploy_ended(deploy):
         deploy_finished(deploy)
     except Exception:
         log.exception("Could not send the notifications of deploy %s", deploy.pk)
+
+
+def deploy_waiting(deploy):
+    """Queue the message that `deploy` waits for approval to every target of its environment:
+    the approvers need to hear, whatever a target listens to otherwise. Raises when Redis is
+    away (the deploy page still shows it waiting)."""
+    targets = NotificationTarget.objects.filter(environment_id=deploy.environment_id)
+    for target in targets:
+        enqueue(target, deploy, WAITING)
 
 
 PENDING_AGE_SECONDS = 30  # younger ones are still being queued by whoever ended the deploy
@@ -172,7 +187,18 @@ def message(deploy, event, dashboard_url="") -> dict:
         "app_state": app_state_text(deploy.end_state),
         "url": deploy_link(deploy, dashboard_url),
     }
+    if event == WAITING:
+        facts["reason"] = waiting_text(deploy)
     return {"event": event, "headline": headline, "deploy": deploy.number, **facts}
+
+
+def waiting_text(deploy) -> str:
+    needed = deploy.environment.required_approvals if deploy.environment else 0
+    expires = f" before {deploy.approval_deadline:%Y-%m-%d %H:%M} UTC, when it expires"
+    return (
+        f"It needs {needed} approval{'s' if needed != 1 else ''} to start: approve or reject "
+        f"it on its page{expires if deploy.approval_deadline else ''}."
+    )
 
 
 MIGRATION_WORDS = {

@@ -879,6 +879,12 @@ class Run:
         url = release.get("output_stream_url")
         if not url or self.stream_problem == REFUSED:
             return 0, True
+        try:  # Heroku's answer names the URL: only Heroku's hosts, as for a build's output
+            buildapi.check_url(url, "Reading the release phase's output")
+        except buildapi.Refused as refused:
+            self.writer.system(f"{refused} The release phase's output is not shown.")
+            self.stream_problem = REFUSED
+            return 0, True
         received = 0
         try:
             for chunk in self.client.output_stream(url, offset):

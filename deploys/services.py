@@ -1,12 +1,14 @@
 """What the rest of herokucd asks of the deploy engine: request, cancel, retry, roll back."""
 
+import contextlib
+
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from deploys import jobs, live
-from deploys.models import Deploy, Trigger
+from deploys import approvals, gates, jobs, live
+from deploys.models import Deploy, State, Trigger
 from herokucd.heroku import HerokuClient, HerokuError, InvalidParams, NotFound
-from projects import pagecache
+from projects import audit, pagecache
 from projects.models import Project
 
 NUMBER_ATTEMPTS = 5
@@ -20,6 +22,19 @@ class DeployError(Exception):
     """The deploy cannot be done; str() tells the user why and what to do."""
 
 
+class OverrideRefused(DeployError):
+    """An override of a lock or freeze window that may not be given (gates.NEEDS_REASON,
+    gates.ADMINS_ONLY)."""
+
+
+class Held(DeployError):
+    """A lock or freeze window holds the deploy (deploys/gates.py); `decision` says which."""
+
+    def __init__(self, decision):
+        super().__init__(decision.why_not)
+        self.decision = decision
+
+
 def request_deploy(
     environment,
     *,
@@ -31,13 +46,22 @@ def request_deploy(
     retry_of=None,
     rollback_of=None,
     check_queue=True,
+    override=None,
 ) -> Deploy:
     """Create a queued deploy of `environment` and queue its job once the row is committed.
 
-    Older queued deploys of the same environment are superseded (canceled) by it. While Redis
-    is unreachable nothing is created: DeployError says so (`check_queue=False`: the caller
-    asked already, as the webhook does before it records the delivery).
+    The gates decide first (gates.check): a lock or freeze window refuses it (Held) unless an
+    admin overrides it with a reason (`override`, audited); an environment that requires
+    approvals gets the deploy waiting for them (deploys/approvals.py) instead of queued.
+    Older queued or waiting deploys of the same environment are superseded (canceled) by it.
+    While Redis is unreachable nothing is created: DeployError says so (`check_queue=False`:
+    the caller asked already, as the webhook does before it records the delivery).
     """
+    decision = gates.check(environment, trigger=trigger, user=user, override=override)
+    if decision.refused:
+        raise OverrideRefused(decision.refused)
+    if decision.held:
+        raise Held(decision)
     if check_queue:
         try:
             jobs.check_queue()
@@ -55,12 +79,27 @@ def request_deploy(
         "trigger_detail": detail[:200],
         "retry_of": retry_of,
         "rollback_of": rollback_of,
+        "override_reason": decision.override[:500],
     }
-    deploy = _create_numbered(fields)
+    if decision.approvals:
+        fields |= {"state": State.WAITING, "approval_deadline": approvals.deadline(environment)}
+    with transaction.atomic():
+        deploy = _create_numbered(fields)
+        if decision.override:
+            _audit_override(deploy, user, decision)
+    if deploy.state == State.WAITING:
+        transaction.on_commit(lambda: approvals.announce(deploy), robust=True)
+        return deploy
     # Robust: Redis failing after the commit must not fail the request. The deploy stays
     # queued and the workers' maintenance (jobs.requeue_orphans) queues it again.
     transaction.on_commit(lambda: jobs.enqueue(deploy), robust=True)
     return deploy
+
+
+def _audit_override(deploy, user, decision):
+    held = "; ".join(hold.reason for hold in decision.holds)
+    details = {"number": deploy.number, "environment": deploy.environment_name, "held": held}
+    audit.record(deploy.project, user, "deploy.override", reason=decision.override, **details)
 
 
 def _create_numbered(fields) -> Deploy:
@@ -152,7 +191,19 @@ def rollback_deploy(deploy: Deploy, user, version, shown_app=None, restore=None)
         rollback.record(rollback_release_id=release["id"], rollback_version=release["version"])
         if offer is not None:
             rollback.record(restore_backup_name=offer.backup_name, restore_before=offer.first)
+        if environment.lock_after_rollback:
+            _lock_after(rollback, user, environment)
     return rollback
+
+
+def _lock_after(rollback, user, environment):
+    """Lock the environment, so its next green build does not undo the rollback."""
+    reason = (
+        f"Rolled back to v{rollback.rollback_version} by deploy #{rollback.number}: unlock "
+        "when the fix is ready."
+    )
+    with contextlib.suppress(gates.LockError):  # locked already: that lock holds it as well
+        gates.lock(environment, user, reason, by_rollback=True)
 
 
 def _check_backup(environment, name):

@@ -120,6 +120,7 @@ class WebhookEndpoint(models.Model):
 class Outcome(models.TextChoices):
     DEPLOYED = "deployed", "Deployed"
     NO_DEPLOY = "no_deploy", "No deploy"
+    HELD = "held", "Held"  # a lock or freeze window (deploys/gates.py): deployable later
     IGNORED = "ignored", "Ignored"
 
 

@@ -4,7 +4,7 @@ webhook and the JSON API. herokucd/urls.py says where each list lives."""
 
 from django.urls import path
 
-from deploys import actions_views, api_views, views, webhook_views
+from deploys import actions_views, api_views, gate_views, views, webhook_views
 
 # At the site's root.
 home = [
@@ -26,6 +26,29 @@ project = [
     path("deploys/<int:number>/rollback/", actions_views.deploy_rollback, name="deploy_rollback"),
     path("deploys/<int:number>/promote/", actions_views.deploy_promote, name="deploy_promote"),
     path("log-scrubs/", actions_views.scrub_again, name="log_scrub_again"),
+    path("deploys/<int:number>/approval/", gate_views.deploy_approval, name="deploy_approval"),
+    path("protection/", gate_views.protection, name="protection"),
+    path(
+        "protection/<int:environment_id>/lock/",
+        gate_views.environment_lock,
+        name="environment_lock",
+    ),
+    path(
+        "protection/<int:environment_id>/unlock/",
+        gate_views.environment_unlock,
+        name="environment_unlock",
+    ),
+    path(
+        "protection/<int:environment_id>/approvals/",
+        gate_views.approval_rules,
+        name="approval_rules",
+    ),
+    path("protection/windows/new/", gate_views.window_add, name="freeze_window_add"),
+    path(
+        "protection/windows/<int:window_id>/delete/",
+        gate_views.window_delete,
+        name="freeze_window_delete",
+    ),
     path("triggers/", webhook_views.triggers, name="triggers"),
     path("triggers/webhook/", webhook_views.webhook_create, name="webhook_create"),
     path("triggers/webhook/rotate/", webhook_views.webhook_rotate, name="webhook_rotate"),

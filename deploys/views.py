@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from deploys import live, ratelimit, waiting, waitslots
+from deploys import gate_views, live, ratelimit, waiting, waitslots
 from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.templatetags.queue_tags import queue_sentence
@@ -97,12 +97,14 @@ def deploy_detail(request, slug, number):
         "queue_html": log_state["queue_html"],
         "log_state": log_state,
     }
+    ctx |= gate_views.approval_context(deploy, request.user)
     return render(request, "deploys/deploy_detail.html", ctx)
 
 
 def _not_started(deploy, steps) -> bool:
     """Queued and no step begun: the page says so rather than "Step 0 of 8"."""
-    return deploy.state == State.QUEUED and not any(step.started_at for step in steps)
+    waits = deploy.state in (State.QUEUED, State.WAITING)
+    return waits and not any(step.started_at for step in steps)
 
 
 # Where a queued deploy stands (deploys/waiting.py) -----------------------------------------
@@ -477,7 +479,14 @@ def deploy_chart(deploys):
         "width": max(len(rows), 1) * CHART_BAR,
         "height": CHART_HEIGHT,
         "longest": longest,
-        "legend": [State.SUCCEEDED, State.FAILED, State.CANCELED, State.RUNNING, State.QUEUED],
+        "legend": [
+            State.SUCCEEDED,
+            State.FAILED,
+            State.CANCELED,
+            State.RUNNING,
+            State.QUEUED,
+            State.WAITING,
+        ],
     }
 
 
@@ -705,5 +714,6 @@ def project_overview_context(project):
         "recent_deploys": recent,
         "setup_missing": missing_steps(project),
         "no_deploys": recent_no_deploys(project),
+        "gates": gate_views.overview_gates(project),  # kept TTL seconds: windows start on time
         "tab": "overview",
     }

@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deploys import jobs
+from deploys import gates, jobs
+from deploys.models import Trigger
 from deploys.trigger_models import Outcome, RejectedDelivery, WebhookEvent, hash_token
 from projects.models import Project
 
@@ -444,11 +445,17 @@ def decide(project, build: Build):
     if not environment.auto_deploy:
         reason = f"Auto-deploy on green builds is off for {environment.name}."
         return Outcome.NO_DEPLOY, reason, environment, branch
-    return Outcome.DEPLOYED, f"Deploying {branch} to {environment.name}.", environment, branch
+    decision = gates.check(environment, trigger=Trigger.WEBHOOK)
+    if decision.held:  # kept: unlocking offers to deploy it (gates.held_commit)
+        return Outcome.HELD, decision.why_not, environment, branch
+    reason = f"Deploying {branch} to {environment.name}."
+    if decision.approvals:
+        count = f"{decision.approvals} approval{'s' if decision.approvals > 1 else ''}"
+        reason = f"Deploy of {branch} to {environment.name} waits for {count}."
+    return Outcome.DEPLOYED, reason, environment, branch
 
 
 def _start_deploy(environment, branch, build: Build):
-    from deploys.models import Trigger
     from deploys.services import request_deploy
 
     return request_deploy(
@@ -459,6 +466,16 @@ def _start_deploy(environment, branch, build: Build):
         detail=build.detail,
         check_queue=False,  # record() asked before storing the event
     )
+
+
+def _deploy_or_hold(event, environment, branch, build: Build) -> None:
+    from deploys.services import Held
+
+    try:
+        event.deploy = _start_deploy(environment, branch, build)
+    except Held as held:  # locked or frozen since decide() looked
+        event.outcome, event.reason = Outcome.HELD, str(held)[:500]
+    event.save(update_fields=["deploy", "outcome", "reason"])
 
 
 def _store(endpoint, build: Build, outcome, reason, environment, branch, deploy=None, source=""):
@@ -484,7 +501,7 @@ def earlier_deploy(environment, sha: str):
     Called in the transaction that creates the deploy, with the project's row locked (the lock
     the deploy's numbering takes anyway): a concurrent delivery of the same commit waits, then
     finds this one's deploy. On SQLite, IMMEDIATE transactions serialize writers instead."""
-    from deploys.models import Deploy, Trigger
+    from deploys.models import Deploy
 
     list(Project.objects.select_for_update().filter(pk=environment.project_id).values("pk"))
     since = timezone.now() - timedelta(seconds=settings.WEBHOOK_REPLAY_WINDOW)
@@ -526,11 +543,10 @@ def record(endpoint, build: Build, source: str = "") -> Answer:
             # The same delivery arriving twice at once: the other request handles it.
             return Answer(200, REPLAY, "This delivery was received before; nothing to do.")
         if outcome == Outcome.DEPLOYED:
-            event.deploy = _start_deploy(environment, branch, build)
-            event.save(update_fields=["deploy"])
+            _deploy_or_hold(event, environment, branch, build)
         elif earlier:
             return Answer(200, REPLAY, reason, event)
-    return Answer(202, outcome, reason, event)
+    return Answer(202, event.outcome, event.reason, event)
 
 
 def receive(endpoint, headers, body: bytes, source: str = "") -> Answer:

@@ -6,9 +6,10 @@ here the worker that saw it die undoes the deploy's changes on the app right awa
 meanwhile), fails it, notifies it like any failed deploy and hands the app to its next deploy
 (deploys/reaper.py). Its periodic
 maintenance also queues again the queued deploys whose job was lost (Redis unreachable when the
-deploy was requested), the notifications that could not be queued when a deploy ended, and the
-log scrubs nothing moved for a while. A log scrub whose horse died is queued again at once: it
-resumes after its last chunk done (deploys/scrub.py).
+deploy was requested), the notifications that could not be queued when a deploy ended and
+the log scrubs nothing moved for a while, and expires the deploys waiting for approval past
+their deadline (deploys/approvals.py). A log scrub whose horse died is queued again at once:
+it resumes after its last chunk done (deploys/scrub.py).
 """
 
 import logging
@@ -19,7 +20,7 @@ import sys
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import jobs, notifications, ratelimit, reaper, scrub
+from deploys import approvals, jobs, notifications, ratelimit, reaper, scrub
 from deploys.heartbeat import this_worker
 from deploys.models import Deploy, DeployStep, State
 from herokucd import crypto, supervise
@@ -77,6 +78,7 @@ class DeployWorker(Worker):
             scrub.requeue_stalled()
             notifications.send_pending()
             ratelimit.forget_old()
+            approvals.expire_waiting()  # the job scheduled at each deadline, should it be lost
         except Exception:  # maintenance must not stop the worker
             log.exception("Could not queue again the deploys and notifications without a job")
         finally:

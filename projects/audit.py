@@ -99,6 +99,13 @@ DETAIL_LABELS = {
     "fingerprint": "SSH key fingerprint",
     "member": "Member",
     "role": "Role",
+    "reason": "Reason",
+    "comment": "Comment",
+    "number": "Deploy",
+    "held": "Held by",
+    "title": "Title",
+    "when": "When",
+    "scope": "For",
 }
 
 ACTION_WORDS = {
@@ -116,4 +123,13 @@ ACTION_WORDS = {
     "member.removed": "Removed a member",
     "logs.scrub_started": "Started scrubbing the stored logs",
     "logs.scrubbed": "Scrubbed the stored logs",
+    "environment.locked": "Locked an environment",
+    "environment.unlocked": "Unlocked an environment",
+    "environment.gates_changed": "Changed an environment's approval rules",
+    "freeze_window.added": "Added a freeze window",
+    "freeze_window.deleted": "Deleted a freeze window",
+    "deploy.override": "Overrode a lock or freeze window to deploy",
+    "deploy.approved": "Approved a deploy",
+    "deploy.rejected": "Rejected a deploy",
+    "deploy.approval_expired": "A deploy waiting for approval expired",
 }

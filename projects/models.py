@@ -278,6 +278,37 @@ class Environment(models.Model):
         help_text="The next environment is the one whose app is coupled at the next stage of "
         "this app's Heroku pipeline. Needs a health check on this environment.",
     )
+    # Deploy gates (deploys/gates.py): approvals before a deploy starts, the lock a rollback sets.
+    required_approvals = models.PositiveSmallIntegerField(
+        "Required approvals",
+        default=0,
+        help_text="How many people must approve a deploy before it starts; 0: none.",
+    )
+    approver_role = models.CharField(
+        "Who may approve",
+        max_length=10,
+        choices=[(Role.DEPLOYER, "Deployers and admins"), (Role.ADMIN, "Admins")],
+        default=Role.ADMIN,
+        help_text="Members with this role, unless people are named below.",
+    )
+    approvers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        verbose_name="Named approvers",
+        help_text="When set, only these members may approve.",
+    )
+    self_approval = models.BooleanField(
+        "The person who started a deploy may approve it", default=False
+    )
+    approval_hours = models.PositiveIntegerField(
+        "A waiting deploy expires after (hours)", default=24
+    )
+    lock_after_rollback = models.BooleanField(
+        "Lock the environment after a rollback",
+        default=True,
+        help_text="So the next green build does not undo the rollback; unlock when fixed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -358,3 +389,53 @@ class AuditEvent(models.Model):
 
 # Installation access (setup token, invitations) lives beside the projects' models.
 from projects.access_models import Invitation, SetupToken  # noqa: E402, F401
+
+
+class EnvironmentLock(models.Model):
+    """A locked environment: deploys wait for an unlock (or an admin's override). The row is the
+    lock: creating it locks, deleting it unlocks, so two people cannot both lock it."""
+
+    environment = models.OneToOneField(Environment, models.CASCADE, related_name="lock")
+    reason = models.CharField(max_length=500)
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    locked_at = models.DateTimeField(auto_now_add=True)
+    by_rollback = models.BooleanField(default=False)  # set by a rollback (lock_after_rollback)
+
+    def __str__(self):
+        return f"{self.environment.name} locked: {self.reason}"
+
+    @property
+    def by_name(self) -> str:
+        return self.locked_by.get_username() if self.locked_by else "a deleted user"
+
+
+class FreezeWindow(models.Model):
+    """A time no deploy starts (deploys/gates.py): one-off (`starts_at` to `ends_at`) or weekly
+    (from `start_weekday` `start_time` to `end_weekday` `end_time` in `timezone`). No
+    environment: every environment of the project."""
+
+    project = models.ForeignKey(Project, models.CASCADE, related_name="freeze_windows")
+    environment = models.ForeignKey(
+        Environment, models.CASCADE, null=True, blank=True, related_name="freeze_windows"
+    )
+    title = models.CharField(max_length=100)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    weekly = models.BooleanField(default=False)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    start_weekday = models.PositiveSmallIntegerField(null=True, blank=True)  # 0 Monday
+    start_time = models.TimeField(null=True, blank=True)
+    end_weekday = models.PositiveSmallIntegerField(null=True, blank=True)
+    end_time = models.TimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.title

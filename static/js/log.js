@@ -683,11 +683,12 @@
   }
 
   // How long to wait before asking again: what a 429's Retry-After says (the server holds only
-  // so many waiting requests per person, deploys/waitslots.py), else 2 s, as after any failure.
+  // so many waiting requests per person, deploys/waitslots.py), else 2 s, as after any failure;
+  // never less than 1 s (a proxy's "Retry-After: 0" must not make a tight loop) nor over 60 s.
   const RETRY_MS = 2000;
   function retryDelay(header) {
     if (header === null || !/^\s*\d+\s*$/.test(header)) return RETRY_MS;
-    return Math.min(Number(header) * 1000, 60000);
+    return Math.min(Math.max(Number(header) * 1000, 1000), 60000);
   }
 
   // `version` is the header the page shows: the server answers as soon as it changes.

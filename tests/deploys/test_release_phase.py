@@ -210,6 +210,24 @@ def test_a_stream_the_outbound_policy_refuses_is_not_read_but_the_release_is_fol
     assert output_lines(deploy) == []
 
 
+def test_a_stream_on_a_host_that_is_not_heroku_s_is_not_read_but_the_release_is_followed(
+    environment, release_repo, sim, settings
+):
+    """The output stream's URL is Heroku's answer: as for a build's output, only Heroku's hosts
+    or the configured API's own host are read. Here the API is configured as localhost and the
+    answer names 127.0.0.1 (allowed by the address policy): another host, so it is not read."""
+    settings.HEROKU_API_URL = sim.api_url.replace("127.0.0.1", "localhost")
+    deploy = deploy_now(environment)
+    assert deploy.state == State.SUCCEEDED, deploy.reason
+    assert step(deploy, "release_phase").state == StepState.SUCCEEDED
+    text = log_text(deploy)
+    assert (
+        "Reading the release phase's output refused: Heroku's answer named http://127.0.0.1" in text
+    )
+    assert "The release phase's output is not shown." in text
+    assert output_lines(deploy) == []
+
+
 def test_a_release_made_during_the_deploy_is_waited_for_and_its_failure_fails_the_deploy(
     environment, release_repo, sim, alice
 ):

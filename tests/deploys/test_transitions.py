@@ -168,3 +168,32 @@ def test_record_marks_the_pages_changed_and_cleanup_state_does_not(project, touc
     deploy.record(release_version=12)
     assert Deploy.objects.get(pk=deploy.pk).release_version == 12
     assert touched == [project.pk]
+
+
+def test_approve_start_moves_a_waiting_deploy_to_the_queue_once(project, touched):
+    deploy = make_deploy(project, state=State.WAITING)
+    touched.clear()
+    assert deploy.approve_start() is True
+    assert state_of(deploy) == State.QUEUED
+    assert Deploy.objects.get(pk=deploy.pk).approve_start() is False
+    assert touched == [project.pk]
+
+
+def test_end_waiting_cancels_only_a_waiting_deploy(project, touched):
+    deploy = make_deploy(project, state=State.WAITING)
+    other = queued(project)
+    touched.clear()
+    assert deploy.end_waiting("Rejected by bob: no") is True
+    assert (deploy.state, deploy.reason) == (State.CANCELED, "Rejected by bob: no")
+    assert deploy.end_waiting("again") is False
+    assert other.end_waiting("not waiting") is False
+    assert state_of(other) == State.QUEUED
+    assert touched == [project.pk]
+
+
+def test_a_newer_deploy_supersedes_a_waiting_one(project, touched):
+    environment = make_environment(project)
+    waiting = make_deploy(project, environment=environment, state=State.WAITING)
+    newer = make_deploy(project, environment=environment, state=State.WAITING)
+    assert Deploy.objects.supersede_queued(newer) == 1
+    assert state_of(waiting) == State.CANCELED and state_of(newer) == State.WAITING

@@ -231,6 +231,31 @@ def test_herokucd_s_own_redis_host_and_port_is_refused_even_when_allowed(
     assert own.get("herokucd-canary:queue") == b"kept"
 
 
+def test_herokucd_s_own_redis_is_refused_behind_a_rebinding_name(settings, monkeypatch, app_redis):
+    """A name the app's owner controls answers a harmless address when herokucd compares it
+    with its own Redis, then herokucd's Redis when the flush connects: the flush must use the
+    answer it compared, not ask DNS again."""
+    settings.REDIS_URL = app_redis  # herokucd's own Redis, on TCP, for this test
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+    own = redis.Redis.from_url(app_redis)
+    own.set("herokucd-canary:queue", "kept")
+    port = own.connection_pool.connection_kwargs["port"]
+    real, answers, asked = socket.getaddrinfo, iter(["203.0.113.7", "127.0.0.1", "127.0.0.1"]), []
+
+    def getaddrinfo(host, *args, **kwargs):
+        asked.append(host)
+        if host == "rebind.example.test":  # a name only this test knows
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), args[0]))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    values = {"CACHE": f"redis://rebind.example.test:{port}/0"}
+    with pytest.raises(FlushFailed):
+        cache_of("redis", "CACHE", values).flush()
+    assert own.get("herokucd-canary:queue") == b"kept"
+    assert asked.count("rebind.example.test") == 1  # the compared answer is the one used
+
+
 def test_a_redis_cache_on_an_internal_host_is_refused_unless_allowed(
     environment, sim, settings, app_redis
 ):
@@ -353,6 +378,32 @@ def test_redis_url_options_that_reach_herokucd_s_own_files_are_refused(
     )
     assert cache.get("cached-page") == b"stale"
     assert TLS_REDIS_PASSWORD not in deploy.reason
+
+
+@pytest.mark.parametrize("mark", ["?", "#", "/", "?a=1&"])
+def test_a_redis_password_with_an_unencoded_mark_is_refused_without_showing_any_of_it(
+    environment, sim, app_redis, mark
+):
+    """A password holding ?, # or / not percent-encoded cuts the URL before its @: what follows
+    reads as the URL's query, fragment or path. No part of it may reach the reason or the log
+    (a viewer reads both), e.g. as the name of an unknown option."""
+    tail = "tail-of-the-cache-password"
+    port = redis.Redis.from_url(app_redis).connection_pool.connection_kwargs["port"]
+    deploy = flush_with(environment, sim, "redis", f"redis://:s3cr{mark}{tail}@127.0.0.1:{port}/0")
+    assert deploy.state == State.FAILED
+    assert deploy.reason.startswith("Cache flush refused: the URL holds an @ after its host")
+    assert tail not in deploy.reason
+    assert tail not in log_text(deploy)
+
+
+def test_a_password_read_as_the_port_is_not_quoted():
+    """`redis://:PASSWORD` (no host): Python reads the password as the port, and its error
+    would quote it."""
+    with pytest.raises(FlushFailed) as failed:
+        cache_of("redis", "CACHE", {"CACHE": "redis://:the-cache-password-9f1"}).flush()
+    assert str(failed.value) == (
+        "The cache URL is not a Redis URL: its port is not a number from 1 to 65535."
+    )
 
 
 def test_ssl_cert_reqs_on_a_plain_redis_url_is_refused(environment, sim, app_redis):

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from deploys.approvals import expire_waiting
 from deploys.jobs import requeue_orphans
 from deploys.reaper import fail_stale_deploys, stale_seconds
 
@@ -7,7 +8,8 @@ from deploys.reaper import fail_stale_deploys, stale_seconds
 class Command(BaseCommand):
     help = (
         "Undo the changes of running deploys whose worker died (no heartbeat), then fail them; "
-        "queue again the queued deploys whose job was lost."
+        "queue again the queued deploys whose job was lost; expire the deploys waiting for "
+        "approval past their deadline."
     )
 
     def add_arguments(self, parser):
@@ -27,3 +29,5 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Queued again deploy #{deploy.number} of {deploy.app_name} (its job was lost)."
             )
+        expired = expire_waiting()
+        self.stdout.write(f"{len(expired)} deploy(s) waiting for approval expired.")

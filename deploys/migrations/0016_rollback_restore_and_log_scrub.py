@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deploys', '0014_deploy_promotion'),
+        ('deploys', '0015_deploy_gates'),
         ('projects', '0010_environment_auto_promote'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
