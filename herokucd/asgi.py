@@ -1,3 +1,7 @@
+"""The web process's application: gunicorn runs it in uvicorn workers (Procfile, `manage.py
+serve`). Pages are plain Django views, run in threads; the live log stream is an async view that
+waits without holding one (deploys/stream.py)."""
+
 import os
 
 from django.core.asgi import get_asgi_application

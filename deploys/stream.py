@@ -1,0 +1,340 @@
+"""A deploy's live log as server-sent events: the only async view of the dashboard.
+
+1. The stream opens like the page: signed in, a member of the project, else 404. It starts after
+   the cursor the page has (`?after=`), or after `Last-Event-ID` when the browser resumes a
+   stream (a malformed one starts from the first line). Counted per process and per user
+   (settings.LIVE_STREAMS_MAX_*): past either, 429 with a sentence, and the page long-polls.
+2. Each `lines` event carries the number of its last line as its `id`, so a resumed stream goes
+   on with the next line: no gap, none twice. A `state` event carries the header (state, steps,
+   version) when it changes; the stream ends with the finished deploy's state and an `end`
+   event. A comment every HEARTBEAT_SECONDS keeps proxies and Heroku's router from closing it.
+3. The viewers of one deploy in one process share a `Watch`: one Redis subscription to the log
+   writer's announcements of stored chunks (deploys/announce.py), each chunk read once from the
+   database, recent lines kept for the viewers (at most BUFFER_LINES). Without Redis the watch
+   looks at the database every TICK_SECONDS instead; with it, every HEADER_SECONDS for the header.
+4. A viewer that falls behind the watch's lines (it does not read) is dropped rather than
+   buffered for: it resumes from the database when it reconnects. Every
+   LIVE_STREAM_ACCESS_SECONDS the stream checks its viewer is still signed in and a member;
+   after LIVE_STREAM_MAX_SECONDS it ends and the browser resumes it, checked again.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from collections import Counter
+from importlib import import_module
+
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.core.handlers.asgi import ASGIRequest
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import close_old_connections, connection
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+
+from deploys.announce import channel
+from deploys.logformat import MAX_LINE_NUMBER, read_lines
+from deploys.models import Deploy
+from projects.access import get_project_for_user
+from projects.models import Membership
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 15.0  # Heroku's router closes a connection idle for 55 s
+TICK_SECONDS = 0.1  # without Redis: how often a watch looks for new lines
+HEADER_SECONDS = 0.5  # how often a watch looks at the deploy's header
+BUFFER_LINES = 5000  # recent lines a watch keeps for its viewers
+READ_LIMIT = 2000  # lines read from the database at once
+RETRY_MS = 1000  # how soon the browser resumes a stream that ended
+CURSOR = re.compile(r"[0-9]{1,10}")
+BUSY = "Too many live log streams are open; the page follows the log by asking instead."
+
+_open: Counter = Counter()  # user id -> streams open in this process
+
+
+class Watch:
+    """The viewers of one deploy in this process: its new lines and header, read once for all."""
+
+    def __init__(self, deploy: Deploy, header: dict):
+        self.deploy = deploy
+        self.header = header
+        self.lines: list = []  # the most recent lines read, ascending, at most BUFFER_LINES
+        self.last = deploy.line_count  # the last line number read or known to be stored
+        self.viewers = 0
+        self.finished = deploy.is_finished
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def lines_after(self, cursor: int):
+        """The kept lines after `cursor`; None when some of them are no longer kept."""
+        if cursor >= self.last:
+            return []
+        if not self.lines or self.lines[0].number > cursor + 1:
+            return None
+        start = cursor + 1 - self.lines[0].number
+        return self.lines[start : start + READ_LIMIT]
+
+    def waiter(self) -> asyncio.Event:
+        """Set at the next change (taken before looking, so no change is missed)."""
+        return self._changed
+
+    def _notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    def start(self) -> None:
+        if self._task is None and not self.finished:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        pubsub = await _subscribe(self.deploy.pk)
+        header_at = 0.0
+        try:
+            while self.viewers and not self.finished:
+                announced = await _announcement(pubsub, TICK_SECONDS if pubsub is None else 1.0)
+                look = time.monotonic() - header_at >= HEADER_SECONDS
+                if announced or look or pubsub is None:
+                    header_at = time.monotonic() if look else header_at
+                    await self._read(header=look)
+        except Exception:
+            log.exception("Watching deploy %s stopped", self.deploy.pk)
+        finally:
+            _watches.pop(self.deploy.pk, None)
+            self.finished = True  # its viewers end; the browser resumes them with a new watch
+            self._notify()
+            if pubsub is not None:
+                await _close(pubsub)
+
+    async def _read(self, header: bool) -> None:
+        lines, state = await sync_to_async(_read, thread_sensitive=False)(
+            self.deploy, self.last, header
+        )
+        if lines:
+            self.lines = (self.lines + lines)[-BUFFER_LINES:]
+            self.last = lines[-1].number
+        if state is not None and state != self.header:
+            self.header = state
+            self.finished = state["finished"] and self.last >= self.deploy.line_count
+        if lines or state is not None:
+            self._notify()
+
+
+_watches: dict[int, Watch] = {}
+
+
+def _read(deploy, after, header):
+    """New lines of the deploy (all of them, by READ_LIMIT) and, with `header`, its header."""
+    close_old_connections()
+    state = None
+    if header:
+        deploy.refresh_from_db()
+        state = header_of(deploy)
+    lines, batch = [], read_lines(deploy, after, READ_LIMIT)
+    while batch:
+        lines += batch
+        batch = read_lines(deploy, batch[-1].number, READ_LIMIT) if len(batch) == READ_LIMIT else []
+    return lines, state
+
+
+def header_of(deploy) -> dict:
+    from deploys.views import _log_state, header_version
+
+    steps = list(deploy.steps.all())
+    state = _log_state(deploy, steps)
+    state["version"] = header_version(deploy, steps)
+    return state
+
+
+async def _subscribe(deploy_id):
+    """A pub/sub subscribed to the deploy's announcements; None when Redis cannot be reached."""
+    try:
+        client = aioredis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=1
+        )
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(channel(deploy_id))
+        return pubsub
+    except (aioredis.RedisError, OSError) as error:
+        log.info("Live log of deploy %s polls the database: %s", deploy_id, error)
+        return None
+
+
+async def _announcement(pubsub, timeout) -> bool:
+    """Whether a chunk was announced within `timeout` (without Redis: waits it out, False)."""
+    if pubsub is None:
+        await asyncio.sleep(timeout)
+        return False
+    message = await pubsub.get_message(timeout=timeout)
+    while message is not None and (more := await pubsub.get_message(timeout=0)) is not None:
+        message = more  # several announced: one read takes them all
+    return message is not None
+
+
+async def _close(pubsub):
+    try:
+        await pubsub.aclose()
+        await pubsub.connection_pool.disconnect()
+    except (aioredis.RedisError, OSError):
+        pass
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+
+
+# The view ------------------------------------------------------------------------------------
+
+
+def cursor_of(request) -> int:
+    """Where the stream starts: after `Last-Event-ID` when the browser resumes (malformed: from
+    the first line), else after `?after=` (malformed: from the first line)."""
+    raw = request.headers.get("Last-Event-ID")
+    if raw is None:
+        raw = request.GET.get("after", "0")
+    if not CURSOR.fullmatch(raw):
+        return 0
+    return min(int(raw), MAX_LINE_NUMBER)
+
+
+def _open_for(request, slug, number):
+    """The deploy, its header and the session's facts, or Http404 as the page would answer."""
+    project, _ = get_project_for_user(request, slug)
+    deploy = get_object_or_404(Deploy, project=project, number=number)
+    deploy.project = project
+    header = header_of(deploy)
+    # This request's thread holds its connection while the stream is open: give it back now.
+    connection.close()
+    return deploy, header
+
+
+def still_allowed(session_key, user_id, project_id) -> bool:
+    """The stream's viewer is still signed in with this session, active, and a member."""
+    close_old_connections()
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    if str(store.load().get(SESSION_KEY)) != str(user_id):
+        return False
+    return Membership.objects.filter(
+        project_id=project_id, user_id=user_id, user__is_active=True
+    ).exists()
+
+
+@require_GET
+async def deploy_stream(request, slug, number):
+    if not isinstance(request, ASGIRequest):
+        # A WSGI server would hold a thread and send the stream only once it ends.
+        return HttpResponse("Streams need the ASGI server.", status=501, content_type="text/plain")
+    user = await request.auser()
+    if not user.is_authenticated:
+        return HttpResponse("Sign in first.", status=403, content_type="text/plain")
+    deploy, header = await sync_to_async(_open_for)(request, slug, number)
+    if _open.total() >= settings.LIVE_STREAMS_MAX_PER_PROCESS or (
+        _open[user.pk] >= settings.LIVE_STREAMS_MAX_PER_USER
+    ):
+        response = HttpResponse(BUSY, status=429, content_type="text/plain")
+        response["Retry-After"] = "10"
+        return response
+    viewer = Viewer(request.session.session_key, user.pk, deploy, header, cursor_of(request))
+    response = StreamingHttpResponse(viewer.events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+class Viewer:
+    """One open stream: where it is in the log, what it has sent of the header."""
+
+    def __init__(self, session_key, user_id, deploy, header, cursor):
+        self.session_key, self.user_id = session_key, user_id
+        self.deploy, self.cursor = deploy, cursor
+        self.header = header
+        self.sent_version = None
+        _open[user_id] += 1
+
+    async def events(self):
+        watch = None
+        try:
+            yield f"retry: {RETRY_MS}\n\n".encode()
+            if not self.deploy.is_finished:
+                watch = _watch_for(self.deploy, self.header)
+                watch.viewers += 1
+                watch.start()
+            async for event in self._follow(watch):
+                yield event
+        finally:
+            if watch is not None:
+                watch.viewers -= 1
+            _open[self.user_id] -= 1
+            if not _open[self.user_id]:
+                del _open[self.user_id]
+
+    async def _follow(self, watch):
+        started = checked = beat = time.monotonic()
+        caught_up = False  # served from the watch's lines once: from then on, it must keep up
+        while True:
+            changed = watch.waiter() if watch is not None else None
+            kept = watch.lines_after(self.cursor) if watch is not None else None
+            if kept is None and caught_up:
+                return  # it read slower than the deploy printed: dropped, it resumes
+            caught_up = caught_up or kept is not None
+            lines = kept if kept is not None else await self._read()
+            if lines:
+                self.cursor = lines[-1].number
+                yield _lines_event(lines)
+                beat = time.monotonic()
+                continue
+            header = watch.header if watch is not None else self.header
+            if header["version"] != self.sent_version:
+                self.sent_version = header["version"]
+                yield _event("state", header)
+            if watch is None or (watch.finished and self.cursor >= watch.last):
+                if header["finished"]:
+                    yield _event("end", {"state": header["state"]})
+                return
+            now = time.monotonic()
+            if now - started >= settings.LIVE_STREAM_MAX_SECONDS:
+                return  # the browser resumes it: access checked again, processes balanced
+            if now - checked >= settings.LIVE_STREAM_ACCESS_SECONDS:
+                checked = now
+                if not await self._allowed():
+                    yield _event("denied", {"message": "You can no longer see this deploy."})
+                    return
+            if now - beat >= HEARTBEAT_SECONDS:
+                beat = now
+                yield b": heartbeat\n\n"
+            await _wait(changed, min(HEARTBEAT_SECONDS, settings.LIVE_STREAM_ACCESS_SECONDS))
+
+    async def _read(self):
+        """Lines after the cursor from the database: catching up, or a finished deploy."""
+
+        def read():
+            close_old_connections()
+            return read_lines(self.deploy, self.cursor, READ_LIMIT)
+
+        return await sync_to_async(read, thread_sensitive=False)()
+
+    async def _allowed(self) -> bool:
+        return await sync_to_async(still_allowed, thread_sensitive=False)(
+            self.session_key, self.user_id, self.deploy.project_id
+        )
+
+
+def _watch_for(deploy, header) -> Watch:
+    watch = _watches.get(deploy.pk)
+    if watch is None or watch.finished:
+        watch = _watches[deploy.pk] = Watch(deploy, header)
+    return watch
+
+
+def _lines_event(lines) -> bytes:
+    data = json.dumps([[ln.number, ln.step, ln.stream, ln.time_ms, ln.text] for ln in lines])
+    return f"id: {lines[-1].number}\nevent: lines\ndata: {data}\n\n".encode()
+
+
+def _event(name, data) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, cls=DjangoJSONEncoder)}\n\n".encode()
