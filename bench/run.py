@@ -22,6 +22,7 @@ BENCHMARKS = {
     "ingest_postgres": ["bench.logs", "ingest"],
     "pages": ["bench.pages"],
     "load": ["bench.load"],
+    "streams": ["bench.streams"],
     "deploy": ["bench.deploys", "overhead"],
     "pickup": ["bench.deploys", "pickup"],
     "scale": ["bench.deploys", "scale"],
