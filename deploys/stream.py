@@ -49,12 +49,15 @@ HEARTBEAT_SECONDS = 15.0  # Heroku's router closes a connection idle for 55 s
 TICK_SECONDS = 0.1  # without Redis: how often a watch looks for new lines
 HEADER_SECONDS = 0.5  # how often a watch looks at the deploy's header
 BUFFER_LINES = 5000  # recent lines a watch keeps for its viewers
+BATCHES_KEPT = 100  # recent batches a watch keeps encoded
 READ_LIMIT = 2000  # lines read from the database at once
 RETRY_MS = 1000  # how soon the browser resumes a stream that ended
 CURSOR = re.compile(r"[0-9]{1,10}")
 BUSY = "Too many live log streams are open; the page follows the log by asking instead."
 
 _open: Counter = Counter()  # user id -> streams open in this process
+_verdicts: dict = {}  # (session key, user id, project id) -> (when checked, allowed)
+VERDICTS_KEPT = 10_000
 
 
 class Watch:
@@ -64,11 +67,18 @@ class Watch:
         self.deploy = deploy
         self.header = header
         self.lines: list = []  # the most recent lines read, ascending, at most BUFFER_LINES
+        # Each batch read, encoded once for every viewer it finds where it begins:
+        # {first line: (last line, event)}, the newest BATCHES_KEPT.
+        self.batches: dict[int, tuple[int, bytes]] = {}
         self.last = deploy.line_count  # the last line number read or known to be stored
         self.viewers = 0
         self.finished = deploy.is_finished
         self._changed = asyncio.Event()
         self._task: asyncio.Task | None = None
+
+    def batch_after(self, cursor: int) -> tuple[int, bytes] | None:
+        """(last line, event) of the batch read that begins right after `cursor`, if kept."""
+        return self.batches.get(cursor + 1)
 
     def lines_after(self, cursor: int):
         """The kept lines after `cursor`; None when some of them are no longer kept."""
@@ -117,6 +127,11 @@ class Watch:
         if lines:
             self.lines = (self.lines + lines)[-BUFFER_LINES:]
             self.last = lines[-1].number
+            for start in range(0, len(lines), READ_LIMIT):
+                batch = lines[start : start + READ_LIMIT]
+                self.batches[batch[0].number] = (batch[-1].number, _lines_event(batch))
+            while len(self.batches) > BATCHES_KEPT:
+                del self.batches[next(iter(self.batches))]
         if state is not None and state != self.header:
             self.header = state
             self.finished = state["finished"] and self.last >= self.deploy.line_count
@@ -278,6 +293,13 @@ class Viewer:
         caught_up = False  # served from the watch's lines once: from then on, it must keep up
         while True:
             changed = watch.waiter() if watch is not None else None
+            batch = watch.batch_after(self.cursor) if watch is not None else None
+            if batch is not None:  # the common case: encoded once for all
+                self.cursor, event = batch
+                caught_up = True
+                yield event
+                beat = time.monotonic()
+                continue
             kept = watch.lines_after(self.cursor) if watch is not None else None
             if kept is None and caught_up:
                 return  # it read slower than the deploy printed: dropped, it resumes
@@ -319,9 +341,17 @@ class Viewer:
         return await sync_to_async(read, thread_sensitive=False)()
 
     async def _allowed(self) -> bool:
-        return await sync_to_async(still_allowed, thread_sensitive=False)(
-            self.session_key, self.user_id, self.deploy.project_id
-        )
+        """Whether the viewer may still see the deploy: read once per check interval for all
+        streams of this process with the same session and project."""
+        key = (self.session_key, self.user_id, self.deploy.project_id)
+        now = time.monotonic()
+        known = _verdicts.get(key)
+        if known is None or now - known[0] >= settings.LIVE_STREAM_ACCESS_SECONDS:
+            allowed = await sync_to_async(still_allowed, thread_sensitive=False)(*key)
+            if len(_verdicts) >= VERDICTS_KEPT:
+                _verdicts.clear()
+            known = _verdicts[key] = (now, allowed)
+        return known[1]
 
 
 def _watch_for(deploy, header) -> Watch:

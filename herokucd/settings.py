@@ -253,7 +253,7 @@ LOG_WAIT_MAX_PER_USER = env.int("LOG_WAIT_MAX_PER_USER", default=2)
 LIVE_STREAMS_MAX_PER_PROCESS = env.int("LIVE_STREAMS_MAX_PER_PROCESS", default=1000)
 LIVE_STREAMS_MAX_PER_USER = env.int("LIVE_STREAMS_MAX_PER_USER", default=20)
 LIVE_STREAM_MAX_SECONDS = env.float("LIVE_STREAM_MAX_SECONDS", default=600.0)
-LIVE_STREAM_ACCESS_SECONDS = env.float("LIVE_STREAM_ACCESS_SECONDS", default=5.0)
+LIVE_STREAM_ACCESS_SECONDS = env.float("LIVE_STREAM_ACCESS_SECONDS", default=10.0)
 # Webhooks: a commit deployed by a webhook is not deployed again by one for this many seconds
 # (a replayed delivery); signed timestamps more than WEBHOOK_MAX_AGE seconds off are refused.
 WEBHOOK_REPLAY_WINDOW = env.int("WEBHOOK_REPLAY_WINDOW", default=3600)
