@@ -37,15 +37,19 @@ class Viewer:
         self.problem = ""
         self.open = asyncio.Event()
 
-    def receive(self, data: str, last: int):
-        """A `lines` event: its lines must be the next ones, each once. Cheaper than decoding
-        the JSON (the load client shares the cores with the server): the first line's number,
+    def receive(self, event: bytes):
+        """One event. A `lines` one must bring the next lines, each once. Cheaper than decoding
+        its JSON (the load client shares the cores with the server): the first line's number,
         and as many lines as the numbers say ("], [" separates two; no bench line holds it)."""
-        first = int(data[8 : data.index(",", 8)])  # data: [[<first>, ...
-        count = data.count("], [") + 1
-        if first != self.last + 1 or last - first + 1 != count:
-            self.gaps += 1
-        self.last = last
+        if event.startswith(b"id: "):
+            head, _, data = event.partition(b"\nevent: lines\ndata: [[")
+            last = int(head[4:])
+            first = int(data[: data.index(b",")])
+            if first != self.last + 1 or last - first + 1 != data.count(b"], [") + 1:
+                self.gaps += 1
+            self.last = last
+        elif event.startswith(b"event: end"):
+            self.ended = True
 
 
 async def watch(client, path, viewer):
@@ -55,16 +59,13 @@ async def watch(client, path, viewer):
                 viewer.problem = f"status {response.status_code}"
                 return
             viewer.open.set()
-            event, last = "", 0
-            async for line in response.aiter_lines():
-                if line.startswith("id: "):
-                    last = int(line[4:])
-                elif line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: ") and event == "lines":
-                    viewer.receive(line, last)
-                elif line.startswith("data: ") and event == "end":
-                    viewer.ended = True
+            buffer = b""
+            async for chunk in response.aiter_raw():
+                buffer += chunk
+                *events, buffer = buffer.split(b"\n\n")
+                for event in events:
+                    viewer.receive(event)
+                if viewer.ended:
                     return
     except Exception as error:  # every failure is counted, none stops the run
         viewer.problem = repr(error)

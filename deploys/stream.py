@@ -31,6 +31,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection
@@ -199,8 +200,10 @@ async def _close(pubsub):
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
+    # asyncio.timeout, not wait_for: no task of its own for each of a thousand viewers' waits.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await event.wait()
 
 
 # The view ------------------------------------------------------------------------------------
@@ -239,14 +242,10 @@ def still_allowed(session_key, user_id, project_id) -> bool:
     ).exists()
 
 
+@login_required
 @require_GET
 async def deploy_stream(request, slug, number):
-    if not isinstance(request, ASGIRequest):
-        # A WSGI server would hold a thread and send the stream only once it ends.
-        return HttpResponse("Streams need the ASGI server.", status=501, content_type="text/plain")
     user = await request.auser()
-    if not user.is_authenticated:
-        return HttpResponse("Sign in first.", status=403, content_type="text/plain")
     deploy, header = await sync_to_async(_open_for)(request, slug, number)
     if _open.total() >= settings.LIVE_STREAMS_MAX_PER_PROCESS or (
         _open[user.pk] >= settings.LIVE_STREAMS_MAX_PER_USER
@@ -254,7 +253,13 @@ async def deploy_stream(request, slug, number):
         response = HttpResponse(BUSY, status=429, content_type="text/plain")
         response["Retry-After"] = "10"
         return response
-    viewer = Viewer(request.session.session_key, user.pk, deploy, header, cursor_of(request))
+    live = isinstance(request, ASGIRequest)
+    viewer = Viewer(request.session.session_key, user.pk, deploy, header, cursor_of(request), live)
+    if not live:
+        # A WSGI server would hold a thread for the stream and send it only once it ends: it
+        # answers what is there now and closes; the browser asks again after `retry`.
+        events = b"".join([event async for event in viewer.events()])
+        return HttpResponse(events, content_type="text/event-stream")
     response = StreamingHttpResponse(viewer.events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
@@ -264,8 +269,8 @@ async def deploy_stream(request, slug, number):
 class Viewer:
     """One open stream: where it is in the log, what it has sent of the header."""
 
-    def __init__(self, session_key, user_id, deploy, header, cursor):
-        self.session_key, self.user_id = session_key, user_id
+    def __init__(self, session_key, user_id, deploy, header, cursor, live=True):
+        self.session_key, self.user_id, self.live = session_key, user_id, live
         self.deploy, self.cursor = deploy, cursor
         self.header = header
         self.sent_version = None
@@ -275,7 +280,7 @@ class Viewer:
         watch = None
         try:
             yield f"retry: {RETRY_MS}\n\n".encode()
-            if not self.deploy.is_finished:
+            if self.live and not self.deploy.is_finished:
                 watch = _watch_for(self.deploy, self.header)
                 watch.viewers += 1
                 watch.start()

@@ -177,7 +177,7 @@ def test_a_stream_sends_state_changes_and_a_heartbeat_while_the_log_is_silent(
 def test_an_outsider_gets_404_and_a_stranger_is_asked_to_sign_in(http, charlie, project):
     deploy = running_deploy(project, lines=1)
     assert http(charlie).get(stream_url(deploy)).status_code == 404
-    assert http().get(stream_url(deploy)).status_code in (302, 403)
+    assert http().get(stream_url(deploy)).status_code == 302  # to the sign-in page
     missing = stream_url(deploy).replace(f"/{deploy.number}/", "/999/")
     assert http(charlie).get(missing).status_code == 404
 
@@ -275,3 +275,16 @@ def test_without_redis_the_stream_still_follows_the_log(http, alice, project, se
         assert line_numbers(events.until("lines")) == [2]
         finish(deploy)
         assert events.until("end")[-1]["event"] == "end"
+
+
+def test_under_a_wsgi_server_a_stream_answers_what_is_there_at_once_and_closes(
+    client_for, alice, project
+):
+    deploy = running_deploy(project, lines=2)
+    started = time.monotonic()
+    response = client_for(alice).get(stream_url(deploy), HTTP_LAST_EVENT_ID="1")
+    assert time.monotonic() - started < 2
+    assert response["Content-Type"] == "text/event-stream"
+    body = response.content.decode()
+    assert "id: 2\nevent: lines\n" in body and '"line 1"' not in body
+    assert "event: state" in body and "event: end" not in body  # still running
