@@ -16,6 +16,9 @@
    buffered for: it resumes from the database when it reconnects. Every
    LIVE_STREAM_ACCESS_SECONDS the stream checks its viewer is still signed in and a member;
    after LIVE_STREAM_MAX_SECONDS it ends and the browser resumes it, checked again.
+5. Under a WSGI server (tests' live server, someone running herokucd.wsgi) a stream would hold a
+   thread and be sent only once it ends: it answers what is there and closes instead, and the
+   page does not open one (it long-polls the cursor API).
 """
 
 import asyncio
