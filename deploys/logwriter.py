@@ -2,10 +2,10 @@
 
 Lines are numbered when written, kept in memory, and stored as one LogChunk per `CHUNK_LINES`
 lines, by a background thread: as soon as a chunk is full, at once for a line that follows a quiet
-moment (nothing stored for `QUIET` seconds), else `FLUSH_DELAY` seconds after the first
-unflushed line. A live viewer sees a line printed after a pause at once, a burst of output
-costs one INSERT per chunk, not one per line, and the command's output is read on while the
-database stores the last chunks. Each stored range is announced to the web processes
+moment (no output for `QUIET` seconds, nothing waiting to be stored), else `FLUSH_DELAY` seconds
+after the first unflushed line. A live viewer sees a line printed after a pause at once, a burst
+of output costs one INSERT per chunk, not one per line, and the command's output is read on
+while the database stores the last chunks. Each stored range is announced to the web processes
 (deploys/announce.py). Only when `MAX_PENDING` lines wait does the writing thread
 store them itself, which holds back a command that prints faster than the database stores.
 
@@ -47,7 +47,7 @@ from deploys.models import Deploy, LogChunk
 log = logging.getLogger(__name__)
 CHUNK_LINES = 2000
 FLUSH_DELAY = 0.1
-QUIET = 0.05  # seconds without a store after which a new line is stored at once
+QUIET = 0.02  # seconds without output after which a new line is stored at once
 MAX_PENDING = 4 * CHUNK_LINES
 MAX_LINE = 10_000
 MIN_SECRET = 8
@@ -178,7 +178,7 @@ class LogWriter:
         self._wake = threading.Event()  # lines are pending
         self._now = threading.Event()  # store them without waiting out FLUSH_DELAY
         self._eager = False  # ...all of them, not only whole chunks: they follow a quiet moment
-        self._stored_at = 0.0  # time.monotonic() of the last store
+        self._written_at = 0.0  # time.monotonic() of the last output
         self._closing = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, daemon=True, name="log-flush")
         self._flusher.start()
@@ -223,10 +223,13 @@ class LogWriter:
             first = self._count == 0
             self._count += len(texts)
             count = self._count
+            moment = time.monotonic()
+            quiet = first and moment - self._written_at >= QUIET
+            self._written_at = moment
         if count >= MAX_PENDING:
             self.flush(whole_chunks=True)
             return
-        if first and time.monotonic() - self._stored_at >= QUIET:
+        if quiet:
             self._eager = True
             self._now.set()
         if count >= CHUNK_LINES:
@@ -268,7 +271,6 @@ class LogWriter:
                 return
             try:
                 self._store(first, runs)
-                self._stored_at = time.monotonic()
             except BaseException:
                 # Put the lines back, numbered as before, so a later flush stores them.
                 with self._lock:
