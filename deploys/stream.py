@@ -49,7 +49,7 @@ from projects.access import get_project_for_user
 from projects.models import Membership
 
 log = logging.getLogger(__name__)
-HEARTBEAT_SECONDS = 15.0  # Heroku's router closes a connection idle for 55 s
+HEARTBEAT_SECONDS = 15.0  # Heroku's router cuts a response silent for 55 s (docs/heroku.md §9)
 TICK_SECONDS = 0.1  # without Redis: how often a watch looks for new lines
 HEADER_SECONDS = 0.5  # how often a watch looks at the deploy's header
 BUFFER_LINES = 5000  # recent lines a watch keeps for its viewers
