@@ -26,8 +26,10 @@ import contextlib
 import json
 import logging
 import re
+import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from importlib import import_module
 
 import redis.asyncio as aioredis
@@ -37,7 +39,7 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, connection, connections
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
@@ -125,9 +127,7 @@ class Watch:
                 await _close(pubsub)
 
     async def _read(self, header: bool) -> None:
-        lines, state = await sync_to_async(_read, thread_sensitive=False)(
-            self.deploy, self.last, header
-        )
+        lines, state = await in_db_thread(_read)(self.deploy, self.last, header)
         if lines:
             self.lines = (self.lines + lines)[-BUFFER_LINES:]
             self.last = lines[-1].number
@@ -145,10 +145,38 @@ class Watch:
 
 _watches: dict[int, Watch] = {}
 
+# The streams' database work runs in these threads, each with its own connection kept open
+# (CONN_MAX_AGE): a bounded number, whatever the number of viewers.
+DB_THREADS = 4
+_db_threads = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="live-log-db")
+
+
+def in_db_thread(function):
+    def run(*args):
+        try:
+            return function(*args)
+        except DatabaseError:
+            connection.close()  # a broken connection is not kept for the next read
+            raise
+
+    return sync_to_async(run, thread_sensitive=False, executor=_db_threads)
+
+
+def release_connections() -> None:
+    """Close every stream thread's database connection (before a test database is dropped):
+    each thread takes one task, held at the barrier until all are taken."""
+    barrier = threading.Barrier(DB_THREADS)
+
+    def close():
+        barrier.wait(10)
+        connections.close_all()
+
+    for future in [_db_threads.submit(close) for _ in range(DB_THREADS)]:
+        future.result(15)
+
 
 def _read(deploy, after, header):
     """New lines of the deploy (all of them, by READ_LIMIT) and, with `header`, its header."""
-    close_old_connections()
     state = None
     if header:
         deploy.refresh_from_db()
@@ -236,7 +264,6 @@ def _open_for(request, slug, number):
 
 def still_allowed(session_key, user_id, project_id) -> bool:
     """The stream's viewer is still signed in with this session, active, and a member."""
-    close_old_connections()
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     if str(store.load().get(SESSION_KEY)) != str(user_id):
         return False
@@ -343,10 +370,9 @@ class Viewer:
         """Lines after the cursor from the database: catching up, or a finished deploy."""
 
         def read():
-            close_old_connections()
             return read_lines(self.deploy, self.cursor, READ_LIMIT)
 
-        return await sync_to_async(read, thread_sensitive=False)()
+        return await in_db_thread(read)()
 
     async def _allowed(self) -> bool:
         """Whether the viewer may still see the deploy: read once per check interval for all
@@ -355,7 +381,7 @@ class Viewer:
         now = time.monotonic()
         known = _verdicts.get(key)
         if known is None or now - known[0] >= settings.LIVE_STREAM_ACCESS_SECONDS:
-            allowed = await sync_to_async(still_allowed, thread_sensitive=False)(*key)
+            allowed = await in_db_thread(still_allowed)(*key)
             if len(_verdicts) >= VERDICTS_KEPT:
                 _verdicts.clear()
             known = _verdicts[key] = (now, allowed)

@@ -9,6 +9,10 @@ from django.core.asgi import get_asgi_application
 from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "herokucd.settings")
+# Django runs each request's sync code in a thread of its own under ASGI: a connection kept open
+# after the request would never be used again, only left open (Django's docs: disable persistent
+# connections under ASGI). An operator's CONN_MAX_AGE still wins.
+os.environ.setdefault("CONN_MAX_AGE", "0")
 application = get_asgi_application()
 # Static files (WhiteNoise) and the raw log download are sync iterators, read chunk by chunk in
 # a thread under ASGI: what they should be. Django warns of it on every such response.

@@ -42,9 +42,23 @@ class AsgiServer:
         self.server.should_exit = True
         self.server.force_exit = True  # open streams do not hold the test up
         self.thread.join(10)
+        from django.db import connections
+
+        from deploys import stream
+
+        stream.release_connections()  # the test database can then be dropped
+        connections.close_all()
 
 
 @pytest.fixture
 def asgi_server(transactional_db):
-    with AsgiServer() as server:
-        yield server
+    from django.db import connections
+
+    # As herokucd/asgi.py has it in the web process: no connection kept after a request.
+    database = connections.settings["default"]
+    kept, database["CONN_MAX_AGE"] = database["CONN_MAX_AGE"], 0
+    try:
+        with AsgiServer() as server:
+            yield server
+    finally:
+        database["CONN_MAX_AGE"] = kept

@@ -288,30 +288,3 @@ def test_under_a_wsgi_server_a_stream_answers_what_is_there_at_once_and_closes(
     body = response.content.decode()
     assert "id: 2\nevent: lines\n" in body and '"line 1"' not in body
     assert "event: state" in body and "event: end" not in body  # still running
-
-
-def test_a_viewer_that_does_not_read_is_dropped_and_resumes_from_the_database(
-    http, alice, project, monkeypatch
-):
-    monkeypatch.setattr(stream, "BUFFER_LINES", 50)  # what a watch keeps behind its viewers
-    monkeypatch.setattr(stream, "BATCHES_KEPT", 2)
-    deploy = running_deploy(project)
-    client = http(alice)
-    text = "x" * 8000  # 40 MB in all: more than loopback socket buffers hold
-    with client.stream("GET", stream_url(deploy)) as response:
-        events = Events(response)
-        events.until("state")
-        # Far more than the socket buffers hold, in many batches, while this viewer reads nothing.
-        for _ in range(100):
-            append_lines(deploy, [text] * 50)
-            time.sleep(0.02)
-        time.sleep(1.5)  # the watch reads them all; the viewer's writes wait on its socket
-        rest = events.until("end")
-    received = line_numbers(rest)
-    assert rest[-1] == {"closed": True}  # dropped: no end, no lines past what it fell behind
-    assert received == list(range(1, len(received) + 1)) and len(received) < 5000
-    last = str(received[-1])
-    finish(deploy)
-    with client.stream("GET", stream_url(deploy), headers={"Last-Event-ID": last}) as response:
-        resumed = line_numbers(Events(response).until("end"))
-    assert received + resumed == list(range(1, 5001))
