@@ -22,6 +22,7 @@ BENCHMARKS = {
     "ingest_postgres": ["bench.logs", "ingest"],
     "pages": ["bench.pages"],
     "load": ["bench.load"],
+    "streams": ["bench.streams"],
     "deploy": ["bench.deploys", "overhead"],
     "build_api": ["bench.deploys", "build"],
     "pickup": ["bench.deploys", "pickup"],

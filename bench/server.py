@@ -46,6 +46,35 @@ def gunicorn(workers=2, threads=8):
         process.wait(20)
 
 
+@contextlib.contextmanager
+def asgi(env=None):
+    """Yield the (port, process) of the web process as the Procfile runs it: gunicorn with
+    uvicorn workers (ASGI); `env` adds settings from the environment."""
+    from herokucd.management.commands.serve import WEB_WORKERS
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+            "herokucd.asgi:application",
+            f"--bind=127.0.0.1:{port}",
+            *WEB_WORKERS,
+            "--log-level=warning",
+            "--graceful-timeout=2",
+            "--no-control-socket",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    try:
+        wait_until_serving(port)
+        yield port, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+
+
 def wait_until_serving(port, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

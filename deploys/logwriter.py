@@ -1,10 +1,12 @@
 """The one writer of a deploy's log: redacts, packs lines into LogChunk rows, flushes them.
 
 Lines are numbered when written, kept in memory, and stored as one LogChunk per `CHUNK_LINES`
-lines, by a background thread: as soon as a chunk is full, or `FLUSH_DELAY` seconds after the
-first unflushed line. A live viewer sees a line within a fraction of a second, a burst of output
-costs one INSERT per chunk, not one per line, and the command's output is read on while the
-database stores the last chunks. Only when `MAX_PENDING` lines wait does the writing thread
+lines, by a background thread: as soon as a chunk is full, at once for a line that follows a quiet
+moment (no output for `QUIET` seconds, nothing waiting to be stored), else `FLUSH_DELAY` seconds
+after the first unflushed line. A live viewer sees a line printed after a pause at once, a burst
+of output costs one INSERT per chunk, not one per line, and the command's output is read on
+while the database stores the last chunks. Each stored range is announced to the web processes
+(deploys/announce.py). Only when `MAX_PENDING` lines wait does the writing thread
 store them itself, which holds back a command that prints faster than the database stores.
 
 Lines are kept as runs: the lines one read of a command's output gave, which share their step,
@@ -39,12 +41,13 @@ from urllib.parse import quote, quote_plus
 from django.conf import settings
 from django.db import connection, transaction
 
-from deploys import logformat
+from deploys import announce, logformat
 from deploys.models import Deploy, LogChunk
 
 log = logging.getLogger(__name__)
 CHUNK_LINES = 2000
 FLUSH_DELAY = 0.1
+QUIET = 0.02  # seconds without output after which a new line is stored at once
 MAX_PENDING = 4 * CHUNK_LINES
 MAX_LINE = 10_000
 MIN_SECRET = 8
@@ -186,6 +189,8 @@ class LogWriter:
         self._flush_lock = threading.Lock()  # chunks are stored in line order
         self._wake = threading.Event()  # lines are pending
         self._now = threading.Event()  # store them without waiting out FLUSH_DELAY
+        self._eager = False  # ...all of them, not only whole chunks: they follow a quiet moment
+        self._written_at = 0.0  # time.monotonic() of the last output
         self._closing = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, daemon=True, name="log-flush")
         self._flusher.start()
@@ -230,9 +235,15 @@ class LogWriter:
             first = self._count == 0
             self._count += len(texts)
             count = self._count
+            moment = time.monotonic()
+            quiet = first and moment - self._written_at >= QUIET
+            self._written_at = moment
         if count >= MAX_PENDING:
             self.flush(whole_chunks=True)
             return
+        if quiet:
+            self._eager = True
+            self._now.set()
         if count >= CHUNK_LINES:
             self._now.set()
         if first or count >= CHUNK_LINES:
@@ -279,6 +290,7 @@ class LogWriter:
                     self._count += count
                     self._next = first
                 raise
+            announce.chunk_stored(self.deploy_id, first, first + count - 1)
 
     def _take(self, count: int) -> list:
         """The first `count` pending lines, as runs (caller holds `_lock`)."""
@@ -322,8 +334,9 @@ class LogWriter:
                 self._wake.clear()
                 full = self._now.wait(FLUSH_DELAY)
                 self._now.clear()
+                eager, self._eager = self._eager, False
                 if not self._closing.is_set():
-                    self._flush_quietly(whole_chunks=full)
+                    self._flush_quietly(whole_chunks=full and not eager)
         finally:
             connection.close()  # this thread's own connection
 

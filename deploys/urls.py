@@ -4,7 +4,7 @@ webhook and the JSON API. herokucd/urls.py says where each list lives."""
 
 from django.urls import path
 
-from deploys import actions_views, api_views, gate_views, views, webhook_views
+from deploys import actions_views, api_views, gate_views, stream, views, webhook_views
 
 # At the site's root.
 home = [
@@ -19,6 +19,7 @@ project = [
     path("deploys/", views.deploy_history, name="deploy_history"),
     path("deploys/<int:number>/", views.deploy_detail, name="deploy"),
     path("deploys/<int:number>/log", views.deploy_log, name="deploy_log"),
+    path("deploys/<int:number>/log/stream", stream.deploy_stream, name="deploy_stream"),
     path("deploys/<int:number>/log/search", views.deploy_log_search, name="deploy_log_search"),
     path("deploys/<int:number>/log.txt", views.deploy_log_raw, name="deploy_log_raw"),
     path("deploys/<int:number>/cancel/", actions_views.deploy_cancel, name="deploy_cancel"),

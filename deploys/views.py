@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.cache import caches
+from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -96,6 +97,8 @@ def deploy_detail(request, slug, number):
         "not_started": _not_started(deploy, steps),
         "queue_html": log_state["queue_html"],
         "log_state": log_state,
+        # Under a WSGI server a stream would hold a thread: the page long-polls (deploys/stream.py).
+        "streams": isinstance(request, ASGIRequest),
     }
     ctx |= gate_views.approval_context(deploy, request.user)
     return render(request, "deploys/deploy_detail.html", ctx)

@@ -248,6 +248,14 @@ LOG_SCRUB_PAUSE_SECONDS = env.float("LOG_SCRUB_PAUSE_SECONDS", default=0)
 # server's threads (Procfile: 8 per worker) so other pages are always served.
 LOG_WAIT_MAX_PER_PROCESS = env.int("LOG_WAIT_MAX_PER_PROCESS", default=4)
 LOG_WAIT_MAX_PER_USER = env.int("LOG_WAIT_MAX_PER_USER", default=2)
+# Live log streams (server-sent events, deploys/stream.py) open at once, per web process and per
+# user in it; past either, a stream is refused with 429 and the page follows by long polls. A
+# stream ends after LIVE_STREAM_MAX_SECONDS (the page resumes it where it was, access checked
+# again) and checks every LIVE_STREAM_ACCESS_SECONDS that its viewer is signed in and a member.
+LIVE_STREAMS_MAX_PER_PROCESS = env.int("LIVE_STREAMS_MAX_PER_PROCESS", default=1000)
+LIVE_STREAMS_MAX_PER_USER = env.int("LIVE_STREAMS_MAX_PER_USER", default=20)
+LIVE_STREAM_MAX_SECONDS = env.float("LIVE_STREAM_MAX_SECONDS", default=600.0)
+LIVE_STREAM_ACCESS_SECONDS = env.float("LIVE_STREAM_ACCESS_SECONDS", default=10.0)
 # Webhooks: a commit deployed by a webhook is not deployed again by one for this many seconds
 # (a replayed delivery); signed timestamps more than WEBHOOK_MAX_AGE seconds off are refused.
 WEBHOOK_REPLAY_WINDOW = env.int("WEBHOOK_REPLAY_WINDOW", default=3600)

@@ -12,7 +12,7 @@ import pytest
 
 from projects.models import Membership, Project, Role
 
-pytest_plugins = ["tests.heroku_sim.fixtures", "tests.processes"]
+pytest_plugins = ["tests.heroku_sim.fixtures", "tests.processes", "tests.asgi_server"]
 
 PASSWORD = "correct horse battery staple"
 

@@ -1,4 +1,4 @@
-// The deploy log viewer: live tail by cursor (long poll), windowed rendering for huge logs,
+// The deploy log viewer: live tail (server-sent events, else long polls by cursor), windowed rendering for huge logs,
 // ANSI colours, permalinks, folding, search, timestamps, wrap and follow. No build step.
 (function () {
   "use strict";
@@ -691,13 +691,16 @@
     return Math.min(Math.max(Number(header) * 1000, 1000), 60000);
   }
 
+  // The cursor API once, and on again with `poll` (long polls): what the page shows when the
+  // deploy ends (buttons, where it left the app), a queued deploy's note, the fallback.
   // `version` is the header the page shows: the server answers as soon as it changes.
-  function tail() {
-    const query = "?wait=1&after=" + model.line_count + "&version=" + encodeURIComponent(model.version || "");
+  function ask(poll, timeout) {
+    const query = "?wait=1&after=" + model.line_count + "&version=" + encodeURIComponent(model.version || "") +
+      (timeout === undefined ? "" : "&timeout=" + timeout);
     fetch(logUrl + query, { credentials: "same-origin" })
       .then((r) => {
         if (r.status === 429) {
-          setTimeout(tail, retryDelay(r.headers.get("Retry-After")));
+          setTimeout(() => ask(poll, timeout), retryDelay(r.headers.get("Retry-After")));
           return null;
         }
         if (!r.ok) throw new Error(r.status);
@@ -712,9 +715,40 @@
         if (data.finished) updateActions(data.actions);
         if (data.finished) updateEndState(data.end_state);
         if (data.finished && !data.lines.length) return pinFailure();
-        tail();
+        if (poll || (data.finished && data.lines.length)) ask(poll, timeout);
       })
-      .catch(() => setTimeout(tail, RETRY_MS));
+      .catch(() => setTimeout(() => ask(poll, timeout), RETRY_MS));
+  }
+  const tail = () => ask(true);
+
+  // The live log as server-sent events (deploys/stream.py): lines as they are stored, the
+  // header when it changes. The browser resumes a closed stream after the last line it got
+  // (Last-Event-ID); a stream refused (too many open, or no ASGI server) gives way to tail().
+  function stream() {
+    const source = new EventSource(root.dataset.streamUrl + "?after=" + model.line_count);
+    source.addEventListener("lines", (event) => {
+      const batch = JSON.parse(event.data);
+      if (!batch.length) return;
+      batch.forEach((l) => lines.set(l[0], l));
+      model.line_count = Math.max(model.line_count, batch[batch.length - 1][0]);
+      layout();
+      if (follow) scrollToEnd();
+    });
+    source.addEventListener("state", (event) => {
+      absorb(Object.assign(JSON.parse(event.data), { lines: [] }));
+      layout();
+      updateHeader();
+      if (follow) scrollToEnd();
+      if (model.state === "queued") ask(false, 0); // the queue note names whom this viewer may see
+    });
+    source.addEventListener("end", () => {
+      source.close();
+      ask(false, 0);
+    });
+    source.addEventListener("denied", () => source.close());
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CLOSED) tail();
+    });
   }
 
   layout();
@@ -723,7 +757,8 @@
   if (location.hash) fromHash();
   if (!model.finished) {
     if (!location.hash) setFollow(true);
-    tail();
+    if (window.EventSource && root.dataset.streamUrl) stream();
+    else tail();
   }
   root.dataset.ready = "1";
 })();

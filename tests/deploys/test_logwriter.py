@@ -7,9 +7,10 @@ import time
 from urllib.parse import quote
 
 import pytest
+import redis
 from django.db import connection
 
-from deploys import logwriter
+from deploys import announce, logwriter
 from deploys.logformat import STDERR, read_lines
 from deploys.logwriter import (
     CHUNK_LINES,
@@ -81,6 +82,7 @@ def test_closing_stores_the_last_lines_at_once_not_on_the_next_flush_tick(deploy
     # With an hour between ticks, a close() that waited for the flusher would give up on it
     # only after its 5 s join; closing at once takes milliseconds, even on a busy machine.
     monkeypatch.setattr(logwriter, "FLUSH_DELAY", 3600)
+    monkeypatch.setattr(logwriter, "QUIET", 3600)  # no line counts as following a quiet moment
     writer = LogWriter(deploy)
     writer.write("Deploy succeeded.")
     time.sleep(0.01)  # the flusher has woken up and waits out its delay
@@ -89,6 +91,42 @@ def test_closing_stores_the_last_lines_at_once_not_on_the_next_flush_tick(deploy
     closing.join(2.5)
     assert not closing.is_alive(), "close() waited for the flusher's next tick"
     assert stored(deploy) == ["Deploy succeeded."]
+
+
+def test_a_line_after_a_quiet_moment_is_stored_at_once_and_a_burst_waits_for_more(
+    deploy, monkeypatch
+):
+    # With an hour's flush delay, only the quiet-moment rule can store a line within seconds.
+    monkeypatch.setattr(logwriter, "FLUSH_DELAY", 3600)
+    monkeypatch.setattr(logwriter, "QUIET", 2.5)  # the burst below comes within it, however slow
+    writer = LogWriter(deploy)
+    writer.write("after a pause")
+    deadline = time.monotonic() + 2
+    while not stored(deploy) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stored(deploy) == ["after a pause"]
+    for number in range(3):  # right after a store: not quiet, they wait (here: for close)
+        writer.write(f"burst {number}")
+    time.sleep(0.3)
+    assert stored(deploy) == ["after a pause"]
+    writer.close()
+    assert stored(deploy) == ["after a pause", "burst 0", "burst 1", "burst 2"]
+    assert deploy.log_chunks.count() == 2
+
+
+def test_each_stored_chunk_is_announced_by_its_range_not_its_lines(deploy, redis_up):
+    from django.conf import settings
+
+    subscriber = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
+    subscriber.subscribe(announce.channel(deploy.pk))
+    writer = LogWriter(deploy, [SECRET])
+    writer.write(f"one {SECRET}\ntwo")
+    writer.close()
+    deadline, message = time.monotonic() + 5, None
+    while message is None and time.monotonic() < deadline:  # None too for the subscription
+        message = subscriber.get_message(timeout=1)
+    subscriber.close()
+    assert message["data"] == b"1 2"
 
 
 def test_a_new_writer_numbers_its_lines_after_the_stored_ones(deploy):

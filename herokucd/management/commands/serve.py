@@ -2,7 +2,8 @@
 
 1. Make sure Redis answers (the embedded one is started on demand when REDIS_URL is unset) and
    hold a connection to it, so it stays up while this command runs.
-2. Start gunicorn (threads, so live log viewers do not starve other requests) and one worker,
+2. Start gunicorn with uvicorn workers (ASGI: a live log stream waits without holding a thread;
+   the pages are plain Django views, run in threads) and one RQ worker,
    each in a session of its own and dying with this command (herokucd/supervise.py).
 3. Print the URL (and, while no user exists, a setup token for the first administrator), then
    wait. When a child dies, or on Ctrl-C / SIGTERM / SIGHUP, stop every process group that was
@@ -53,16 +54,18 @@ class Command(BaseCommand):
         return connection
 
 
+# The Procfile's web line says the same (README: Performance, the ASGI server).
+WEB_WORKERS = ["--worker-class=uvicorn_worker.UvicornWorker", "--workers=2"]
+
+
 def web_command(host, port):
     return [
         sys.executable,
         "-m",
         "gunicorn",
-        "herokucd.wsgi:application",
+        "herokucd.asgi:application",
         f"--bind={host}:{port}",
-        "--worker-class=gthread",
-        "--workers=2",
-        "--threads=8",
+        *WEB_WORKERS,
         "--access-logfile=-",
         "--graceful-timeout=5",
         # Its default control socket is one path per machine user, shared by every server.
