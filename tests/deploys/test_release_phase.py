@@ -119,6 +119,8 @@ def test_a_failed_release_command_fails_the_deploy_and_cleans_up(careful, sim, a
         f"The release phase of release v{failed['version']} failed: Heroku did not deploy that "
         "release." in page
     )
+    history = client.get(f"/projects/{deploy.project.slug}/deploys/").content.decode()
+    assert history.count("in the release phase") == 1  # the failed deploy's row, not the good one
 
 
 def test_a_stream_that_drops_mid_way_is_resumed_without_losing_or_repeating_lines(
