@@ -2,12 +2,13 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
 # Django registers the models of the modules an app's models module imports: the app's other
 # models live in these two, and are imported from them where used.
-from deploys import live_models, trigger_models  # noqa: F401
+from deploys import github_models, live_models, trigger_models  # noqa: F401
 from projects import pagecache
 from projects.models import Environment, Project
 
@@ -40,15 +41,26 @@ class Phase(models.TextChoices):
     CLEANING_UP = "cleaning_up", "Cleaning up"  # the reaper undoes a dead worker's changes
 
 
+# Sent after deploys moved to another state (`deploy_ids`), once their transaction commits
+# (deploys/signals.py): GitHub deployment statuses and the commit time follow it.
+moved = Signal()
+
+
+def _moved(*deploy_ids) -> None:
+    transaction.on_commit(lambda: moved.send(Deploy, deploy_ids=deploy_ids))
+
+
 class DeployQuerySet(models.QuerySet):
     def supersede_queued(self, by: "Deploy") -> int:
         """queued -> canceled: the older queued deploys of `by`'s environment; how many."""
         older = self.filter(environment_id=by.environment_id, state=State.QUEUED).exclude(pk=by.pk)
-        ended = older.update(
+        ids = list(older.values_list("pk", flat=True))
+        ended = self.filter(pk__in=ids, state=State.QUEUED).update(
             state=State.CANCELED, reason=f"superseded by #{by.number}", finished_at=timezone.now()
         )
         if ended:
             pagecache.touch(by.project_id)
+            _moved(*ids)
         return ended
 
 
@@ -102,6 +114,9 @@ class Deploy(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # the stale-deploy reaper reads it
     worker_name = models.CharField(max_length=200, blank=True)
 
+    # When the deployed commit was committed (from the mirror, once it succeeded): the start of
+    # its lead time for changes (deploys/metrics.py).
+    commit_at = models.DateTimeField(null=True, blank=True)
     release_version = models.PositiveIntegerField(null=True, blank=True)
     release_commit = models.CharField(max_length=40, blank=True)  # what Heroku says it runs
     previous_release_id = models.CharField(max_length=64, blank=True)
@@ -166,6 +181,8 @@ class Deploy(models.Model):
         won = bool(rows.filter(pk=self.pk).update(**fields))
         if won:
             pagecache.touch(self.project_id)
+            if "state" in fields:
+                _moved(self.pk)
         return won
 
     def claim(self, worker_name: str, waiting_before) -> bool | None:

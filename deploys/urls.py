@@ -4,7 +4,7 @@ webhook and the JSON API. herokucd/urls.py says where each list lives."""
 
 from django.urls import path
 
-from deploys import actions_views, api_views, views, webhook_views
+from deploys import actions_views, api_views, metrics_views, views, webhook_views
 
 # At the site's root.
 home = [
@@ -25,6 +25,7 @@ project = [
     path("deploys/<int:number>/retry/", actions_views.deploy_retry, name="deploy_retry"),
     path("deploys/<int:number>/rollback/", actions_views.deploy_rollback, name="deploy_rollback"),
     path("deploys/<int:number>/promote/", actions_views.deploy_promote, name="deploy_promote"),
+    path("metrics/", metrics_views.metrics_page, name="metrics"),
     path("triggers/", webhook_views.triggers, name="triggers"),
     path("triggers/webhook/", webhook_views.webhook_create, name="webhook_create"),
     path("triggers/webhook/rotate/", webhook_views.webhook_rotate, name="webhook_rotate"),

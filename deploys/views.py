@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from deploys import live, ratelimit, waiting, waitslots
+from deploys import live, outgoing, ratelimit, waiting, waitslots
 from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.templatetags.queue_tags import queue_sentence
@@ -96,6 +96,8 @@ def deploy_detail(request, slug, number):
         "not_started": _not_started(deploy, steps),
         "queue_html": log_state["queue_html"],
         "log_state": log_state,
+        "outgoing": outgoing.for_deploy(deploy),
+        "outgoing_base": "the deploy before it" if deploy.is_finished else "what is live",
     }
     return render(request, "deploys/deploy_detail.html", ctx)
 

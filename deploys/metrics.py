@@ -1,0 +1,176 @@
+"""Delivery metrics of a project (or one environment), per week, as DORA defines its four keys
+(dora.dev), in herokucd's terms:
+
+- Deployment frequency: succeeded deploys per week.
+- Lead time for changes: from the deployed commit's commit time to the deploy's success,
+  averaged over the week's succeeded deploys whose commit time is known (`Deploy.commit_at`,
+  read from the project's mirror when the deploy succeeds: `record_commit_times`).
+- Change failure rate: of the week's changes (deploys that ended, rollbacks aside), the share
+  that failed, or were followed within the window (FAILURE_WINDOW) by a rollback, a failed
+  deploy or a hotfix (a deploy of a branch named hotfix...) to the same environment.
+- Time to restore: from a failed deploy ending an environment's good run to the next deploy of
+  that environment that succeeded, averaged per week.
+
+Three queries whatever the history's size, grouped by week in the database.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+from django.db.models import (
+    Avg,
+    Count,
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+)
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+
+from deploys.models import Deploy, State, Trigger
+
+log = logging.getLogger(__name__)
+
+PERIODS = {4: "4 weeks", 12: "12 weeks", 26: "26 weeks", 52: "52 weeks"}
+DEFAULT_WEEKS = 12
+FAILURE_WINDOW = timedelta(hours=24)
+HOTFIX = "hotfix"
+
+
+@dataclass
+class Week:
+    start: object
+    deploys: int = 0
+    lead_time: timedelta | None = None
+    changes: int = 0
+    failed_changes: int = 0
+    restores: int = 0
+    restore_time: timedelta | None = None
+
+    @property
+    def failure_rate(self) -> int | None:
+        return round(100 * self.failed_changes / self.changes) if self.changes else None
+
+
+def weeks_of(project, environment=None, weeks=DEFAULT_WEEKS, now=None) -> list[Week]:
+    """The last `weeks` weeks (Monday to Sunday, UTC), oldest first."""
+    now = now or timezone.now()
+    this_monday = (now.astimezone(UTC) - timedelta(days=now.astimezone(UTC).weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    starts = [this_monday - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
+    table = {start: Week(start) for start in starts}
+    deploys = Deploy.objects.filter(project=project, finished_at__gte=starts[0])
+    if environment is not None:
+        deploys = deploys.filter(environment=environment)
+    _frequency_and_lead_time(deploys, table)
+    _failure_rate(deploys, table)
+    _restore_time(deploys, table)
+    return [table[start] for start in starts]
+
+
+def _by_week(rows):
+    return rows.annotate(week=TruncWeek("finished_at", tzinfo=UTC)).values("week")
+
+
+def _frequency_and_lead_time(deploys, table):
+    lead = ExpressionWrapper(F("finished_at") - F("commit_at"), output_field=DurationField())
+    rows = _by_week(deploys.filter(state=State.SUCCEEDED)).annotate(
+        n=Count("pk"), lead=Avg(lead, filter=Q(commit_at__isnull=False))
+    )
+    for row in rows:
+        week = table.get(row["week"])
+        if week is not None:
+            week.deploys, week.lead_time = row["n"], row["lead"]
+
+
+def _failure_rate(deploys, table):
+    after = Deploy.objects.filter(
+        environment_id=OuterRef("environment_id"),
+        number__gt=OuterRef("number"),
+        project_id=OuterRef("project_id"),
+        created_at__lte=ExpressionWrapper(
+            OuterRef("finished_at") + FAILURE_WINDOW, output_field=DateTimeField()
+        ),
+    ).filter(Q(trigger=Trigger.ROLLBACK) | Q(state=State.FAILED) | Q(branch__startswith=HOTFIX))
+    changes = deploys.filter(state__in=[State.SUCCEEDED, State.FAILED]).exclude(
+        trigger=Trigger.ROLLBACK
+    )
+    rows = _by_week(changes.annotate(followed=Exists(after))).annotate(
+        n=Count("pk"), failed=Count("pk", filter=Q(state=State.FAILED) | Q(followed=True))
+    )
+    for row in rows:
+        week = table.get(row["week"])
+        if week is not None:
+            week.changes, week.failed_changes = row["n"], row["failed"]
+
+
+def _restore_time(deploys, table):
+    same_environment = Deploy.objects.filter(
+        environment_id=OuterRef("environment_id"), project_id=OuterRef("project_id")
+    )
+    finished_before = same_environment.filter(
+        number__lt=OuterRef("number"), state__in=[State.SUCCEEDED, State.FAILED]
+    ).order_by("-number")
+    restored = same_environment.filter(number__gt=OuterRef("number"), state=State.SUCCEEDED)
+    failures = deploys.filter(state=State.FAILED).annotate(
+        before=Subquery(finished_before.values("state")[:1]),
+        restored_at=Subquery(restored.order_by("number").values("finished_at")[:1]),
+    )
+    outages = failures.exclude(before=State.FAILED).filter(restored_at__isnull=False)
+    took = ExpressionWrapper(F("restored_at") - F("finished_at"), output_field=DurationField())
+    for row in _by_week(outages).annotate(n=Count("pk"), took=Avg(took)):
+        week = table.get(row["week"])
+        if week is not None:
+            week.restores, week.restore_time = row["n"], row["took"]
+
+
+def totals(weeks: list[Week]) -> dict:
+    """The period's figures beside the charts."""
+    deploys = sum(w.deploys for w in weeks)
+    changes = sum(w.changes for w in weeks)
+    failed = sum(w.failed_changes for w in weeks)
+    return {
+        "deploys": deploys,
+        "per_week": round(deploys / len(weeks), 1) if weeks else 0,
+        "lead_time": _mean([w.lead_time for w in weeks], [w.deploys for w in weeks]),
+        "failure_rate": round(100 * failed / changes) if changes else None,
+        "changes": changes,
+        "failed_changes": failed,
+        "restore_time": _mean([w.restore_time for w in weeks], [w.restores for w in weeks]),
+        "restores": sum(w.restores for w in weeks),
+    }
+
+
+def _mean(values, counts):
+    pairs = [(v, n) for v, n in zip(values, counts, strict=True) if v is not None and n]
+    total = sum(n for _, n in pairs)
+    if not total:
+        return None
+    return sum((v * n for v, n in pairs), timedelta()) / total
+
+
+# -- Commit times ------------------------------------------------------------------------------
+
+
+def record_commit_times(deploy_ids) -> None:
+    """Store the commit time of those deploys that just succeeded (the start of their lead
+    time), from the mirror; never raises (a missing time leaves the deploy out of lead time)."""
+    from deploys import outgoing  # it reads the mirror, which imports the models
+
+    try:
+        done = Deploy.objects.filter(
+            pk__in=deploy_ids, state=State.SUCCEEDED, commit_at__isnull=True
+        ).select_related("project")
+        for deploy in done:
+            when = outgoing.commit_time(deploy.project, deploy.sha or deploy.release_commit)
+            if when is not None:
+                Deploy.objects.filter(pk=deploy.pk).update(commit_at=when)
+    except Exception:
+        log.exception("Could not read commit times of %s", deploy_ids)
