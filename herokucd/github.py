@@ -37,7 +37,7 @@ def repository_of(url: str) -> tuple[str, str] | None:
         return None
     owner, name = found.groups()
     name = name.removesuffix(".git")
-    return (owner, name) if name and name not in (".", "..") else None
+    return (owner, name) if name.strip(".") and owner.strip(".") else None
 
 
 def account(token: str) -> str:
