@@ -6,8 +6,8 @@
   averaged over the week's succeeded deploys whose commit time is known (`Deploy.commit_at`,
   read from the project's mirror when the deploy succeeds: `record_commit_times`).
 - Change failure rate: of the week's changes (deploys that ended, rollbacks aside), the share
-  that failed, or were followed within the window (FAILURE_WINDOW) by a rollback, a failed
-  deploy or a hotfix (a deploy of a branch named hotfix...) to the same environment.
+  that failed, or whose next deploy to the same environment, begun within the window
+  (FAILURE_WINDOW), was a rollback, a failed deploy or a hotfix (a branch named hotfix...).
 - Time to restore: from a failed deploy ending an environment's good run to the next deploy of
   that environment that succeeded, averaged per week.
 
@@ -91,10 +91,17 @@ def _frequency_and_lead_time(deploys, table):
 
 
 def _failure_rate(deploys, table):
-    after = Deploy.objects.filter(
+    """The deploy that came next to each change's environment (one index probe, as the
+    project page's), then whether it fixed something: a rollback, a failure or a hotfix, begun
+    within the window."""
+    following = Deploy.objects.filter(
         environment_id=OuterRef("environment_id"),
+        state__in=[State.SUCCEEDED, State.FAILED],
         number__gt=OuterRef("number"),
+    ).order_by("number")
+    fixing = Deploy.objects.filter(
         project_id=OuterRef("project_id"),
+        number=OuterRef("next_number"),
         created_at__lte=ExpressionWrapper(
             OuterRef("finished_at") + FAILURE_WINDOW, output_field=DateTimeField()
         ),
@@ -102,7 +109,8 @@ def _failure_rate(deploys, table):
     changes = deploys.filter(state__in=[State.SUCCEEDED, State.FAILED]).exclude(
         trigger=Trigger.ROLLBACK
     )
-    rows = _by_week(changes.annotate(followed=Exists(after))).annotate(
+    changes = changes.annotate(next_number=Subquery(following.values("number")[:1]))
+    rows = _by_week(changes.annotate(followed=Exists(fixing))).annotate(
         n=Count("pk"), failed=Count("pk", filter=Q(state=State.FAILED) | Q(followed=True))
     )
     for row in rows:
@@ -112,9 +120,7 @@ def _failure_rate(deploys, table):
 
 
 def _restore_time(deploys, table):
-    same_environment = Deploy.objects.filter(
-        environment_id=OuterRef("environment_id"), project_id=OuterRef("project_id")
-    )
+    same_environment = Deploy.objects.filter(environment_id=OuterRef("environment_id"))
     finished_before = same_environment.filter(
         number__lt=OuterRef("number"), state__in=[State.SUCCEEDED, State.FAILED]
     ).order_by("-number")

@@ -154,10 +154,9 @@ def for_deploy(deploy) -> Outgoing | None:
     return between(deploy.project, base, deploy.sha, globs_of(deploy.environment))
 
 
-def behind_branch(environment, live: str) -> int | None:
+def behind_branch(project, environment, live: str) -> int | None:
     """How many commits the environment's branch has that the live commit lacks, from the
     mirror; None when unknown (not cloned, a branch pattern, the commit not fetched)."""
-    project = environment.project
     tip = mirror.branch_tip(project, environment.branch.strip())
     live = mirror.has_commit(project, live) if live and SHA.fullmatch(live) else None
     if not (tip and live):

@@ -25,9 +25,9 @@ def live_mark(deploy, record):
 
 
 @register.simple_tag
-def behind_branch(environment, record):
+def behind_branch(project, environment, record):
     """How many commits the environment's branch has that its live commit lacks (the local
     mirror, no Heroku call); None when unknown."""
     if environment is None or record is None or not record.commit:
         return None
-    return outgoing.behind_branch(environment, record.commit)
+    return outgoing.behind_branch(project, environment, record.commit)

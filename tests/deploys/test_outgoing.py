@@ -203,4 +203,4 @@ def test_the_project_page_says_how_far_live_is_behind_its_branch(
 
 def test_behind_is_unknown_without_a_mirror(project):
     environment = make_environment(project, branch="main")
-    assert outgoing.behind_branch(environment, "a" * 40) is None
+    assert outgoing.behind_branch(project, environment, "a" * 40) is None
