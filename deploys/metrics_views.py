@@ -23,6 +23,7 @@ class MetricsFilter(forms.Form):
         choices=list(metrics.PERIODS.items()),
         required=False,
         empty_value=metrics.DEFAULT_WEEKS,
+        initial=metrics.DEFAULT_WEEKS,
     )
 
     def __init__(self, data, environments):

@@ -157,7 +157,7 @@ def test_the_queries_stay_the_same_for_100000_deploys(
     assert metrics.totals(weeks)["restores"] > 100
     client = client_for(alice)
     client.get(f"/projects/{project.slug}/metrics/")  # the session, read once
-    with django_assert_num_queries(7):  # session, user, memberships, environments + the 3
+    with django_assert_num_queries(6):  # the visitor, memberships, environments, and the 3
         page = client.get(f"/projects/{project.slug}/metrics/?weeks=52")
     assert page.status_code == 200
 

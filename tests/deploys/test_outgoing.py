@@ -165,7 +165,7 @@ def test_heroku_s_live_commit_is_the_base_when_known(project, cloned, history):
 def test_the_deploy_confirmation_lists_the_commits_and_migrations(
     client_for, alice, project, git_repo, cloned, history
 ):
-    live, target = history
+    live, _ = history
     git_repo.git("branch", "release-1")
     cloned()
     environment = make_environment(
