@@ -21,6 +21,7 @@ BENCHMARKS = {
     "ingest": ["bench.logs", "ingest"],
     "ingest_postgres": ["bench.logs", "ingest"],
     "pages": ["bench.pages"],
+    "metrics": ["bench.metrics"],
     "load": ["bench.load"],
     "deploy": ["bench.deploys", "overhead"],
     "pickup": ["bench.deploys", "pickup"],

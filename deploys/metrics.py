@@ -11,7 +11,9 @@
 - Time to restore: from a failed deploy ending an environment's good run to the next deploy of
   that environment that succeeded, averaged per week.
 
-Three queries whatever the history's size, grouped by week in the database.
+Three queries whatever the history's size, grouped by week in the database. Weeks and durations
+are computed with the database's own arithmetic (`Seconds`): SQLite's julianday(), PostgreSQL's
+EXTRACT(EPOCH ...), never a Python function called per row.
 """
 
 import logging
@@ -21,16 +23,17 @@ from datetime import UTC, timedelta
 from django.db.models import (
     Avg,
     Count,
-    DateTimeField,
-    DurationField,
     Exists,
-    ExpressionWrapper,
     F,
+    FloatField,
+    Func,
+    IntegerField,
     OuterRef,
     Q,
     Subquery,
+    Value,
 )
-from django.db.models.functions import TruncWeek
+from django.db.models.functions import Cast, Floor
 from django.utils import timezone
 
 from deploys.models import Deploy, State, Trigger
@@ -41,6 +44,32 @@ PERIODS = {4: "4 weeks", 12: "12 weeks", 26: "26 weeks", 52: "52 weeks"}
 DEFAULT_WEEKS = 12
 FAILURE_WINDOW = timedelta(hours=24)
 HOTFIX = "hotfix"
+WEEK_SECONDS = 7 * 86400
+
+
+class Seconds(Func):
+    """Seconds from the second expression (a moment) to the first, in the database."""
+
+    output_field = FloatField()
+    arity = 2
+
+    def as_sql(self, compiler, connection, **extra):
+        return super().as_sql(
+            compiler,
+            connection,
+            template="EXTRACT(EPOCH FROM (%(expressions)s))",
+            arg_joiner=" - ",
+            **extra,
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 86400.0)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
 
 
 @dataclass
@@ -60,37 +89,47 @@ class Week:
 
 def weeks_of(project, environment=None, weeks=DEFAULT_WEEKS, now=None) -> list[Week]:
     """The last `weeks` weeks (Monday to Sunday, UTC), oldest first."""
-    now = now or timezone.now()
-    this_monday = (now.astimezone(UTC) - timedelta(days=now.astimezone(UTC).weekday())).replace(
+    now = (now or timezone.now()).astimezone(UTC)
+    this_monday = (now - timedelta(days=now.weekday())).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
-    starts = [this_monday - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
-    table = {start: Week(start) for start in starts}
-    deploys = Deploy.objects.filter(project=project, finished_at__gte=starts[0])
+    table = [Week(this_monday - timedelta(weeks=n)) for n in range(weeks - 1, -1, -1)]
+    deploys = Deploy.objects.filter(project=project, finished_at__gte=table[0].start)
     if environment is not None:
         deploys = deploys.filter(environment=environment)
-    _frequency_and_lead_time(deploys, table)
-    _failure_rate(deploys, table)
-    _restore_time(deploys, table)
-    return [table[start] for start in starts]
+    start = table[0].start
+    _frequency_and_lead_time(deploys, table, start)
+    _failure_rate(deploys, table, start)
+    _restore_time(deploys, table, start)
+    return table
 
 
-def _by_week(rows):
-    return rows.annotate(week=TruncWeek("finished_at", tzinfo=UTC)).values("week")
+def _by_week(rows, start):
+    """`rows` grouped by their week: its index in the table (0: the oldest week)."""
+    since = Seconds(F("finished_at"), Value(start))
+    index = Cast(Floor(since / WEEK_SECONDS), output_field=IntegerField())
+    return rows.annotate(week=index).values("week")
 
 
-def _frequency_and_lead_time(deploys, table):
-    lead = ExpressionWrapper(F("finished_at") - F("commit_at"), output_field=DurationField())
-    rows = _by_week(deploys.filter(state=State.SUCCEEDED)).annotate(
-        n=Count("pk"), lead=Avg(lead, filter=Q(commit_at__isnull=False))
-    )
+def _rows(rows, table):
     for row in rows:
-        week = table.get(row["week"])
-        if week is not None:
-            week.deploys, week.lead_time = row["n"], row["lead"]
+        if 0 <= row["week"] < len(table):
+            yield table[row["week"]], row
 
 
-def _failure_rate(deploys, table):
+def _seconds(value):
+    return None if value is None else timedelta(seconds=round(value))
+
+
+def _frequency_and_lead_time(deploys, table, start):
+    lead = Seconds(F("finished_at"), F("commit_at"))
+    succeeded = _by_week(deploys.filter(state=State.SUCCEEDED), start)
+    rows = succeeded.annotate(n=Count("pk"), lead=Avg(lead, filter=Q(commit_at__isnull=False)))
+    for week, row in _rows(rows, table):
+        week.deploys, week.lead_time = row["n"], _seconds(row["lead"])
+
+
+def _failure_rate(deploys, table, start):
     """The deploy that came next to each change's environment (one index probe, as the
     project page's), then whether it fixed something: a rollback, a failure or a hotfix, begun
     within the window."""
@@ -99,27 +138,24 @@ def _failure_rate(deploys, table):
         state__in=[State.SUCCEEDED, State.FAILED],
         number__gt=OuterRef("number"),
     ).order_by("number")
-    fixing = Deploy.objects.filter(
-        project_id=OuterRef("project_id"),
-        number=OuterRef("next_number"),
-        created_at__lte=ExpressionWrapper(
-            OuterRef("finished_at") + FAILURE_WINDOW, output_field=DateTimeField()
-        ),
-    ).filter(Q(trigger=Trigger.ROLLBACK) | Q(state=State.FAILED) | Q(branch__startswith=HOTFIX))
+    fixing = (
+        Deploy.objects.filter(project_id=OuterRef("project_id"), number=OuterRef("next_number"))
+        .annotate(after=Seconds(F("created_at"), OuterRef("finished_at")))
+        .filter(after__lte=FAILURE_WINDOW.total_seconds())
+        .filter(Q(trigger=Trigger.ROLLBACK) | Q(state=State.FAILED) | Q(branch__startswith=HOTFIX))
+    )
     changes = deploys.filter(state__in=[State.SUCCEEDED, State.FAILED]).exclude(
         trigger=Trigger.ROLLBACK
     )
     changes = changes.annotate(next_number=Subquery(following.values("number")[:1]))
-    rows = _by_week(changes.annotate(followed=Exists(fixing))).annotate(
+    rows = _by_week(changes.annotate(followed=Exists(fixing)), start).annotate(
         n=Count("pk"), failed=Count("pk", filter=Q(state=State.FAILED) | Q(followed=True))
     )
-    for row in rows:
-        week = table.get(row["week"])
-        if week is not None:
-            week.changes, week.failed_changes = row["n"], row["failed"]
+    for week, row in _rows(rows, table):
+        week.changes, week.failed_changes = row["n"], row["failed"]
 
 
-def _restore_time(deploys, table):
+def _restore_time(deploys, table, start):
     same_environment = Deploy.objects.filter(environment_id=OuterRef("environment_id"))
     finished_before = same_environment.filter(
         number__lt=OuterRef("number"), state__in=[State.SUCCEEDED, State.FAILED]
@@ -130,11 +166,9 @@ def _restore_time(deploys, table):
         restored_at=Subquery(restored.order_by("number").values("finished_at")[:1]),
     )
     outages = failures.exclude(before=State.FAILED).filter(restored_at__isnull=False)
-    took = ExpressionWrapper(F("restored_at") - F("finished_at"), output_field=DurationField())
-    for row in _by_week(outages).annotate(n=Count("pk"), took=Avg(took)):
-        week = table.get(row["week"])
-        if week is not None:
-            week.restores, week.restore_time = row["n"], row["took"]
+    took = Seconds(F("restored_at"), F("finished_at"))
+    for week, row in _rows(_by_week(outages, start).annotate(n=Count("pk"), took=Avg(took)), table):
+        week.restores, week.restore_time = row["n"], _seconds(row["took"])
 
 
 def totals(weeks: list[Week]) -> dict:

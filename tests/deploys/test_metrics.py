@@ -5,8 +5,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db.models import F
 
+from bench.metrics import generate_history
 from deploys import metrics
 from deploys.models import Deploy, State, Trigger
 from projects.models import Role
@@ -110,45 +110,16 @@ def test_one_environment_at_a_time(project, production):
     assert week(metrics.weeks_of(project, None, 2, NOW), LAST_WEEK).deploys == 3
 
 
-def generate(project, environments, count, now):
-    """`count` deploys spread over the last year: mostly good, some failed, a few rollbacks."""
-    rows = []
-    start = now - timedelta(days=365)
-    step = timedelta(days=365) / count
-    for n in range(1, count + 1):
-        environment = environments[n % len(environments)]
-        finished = start + step * n
-        state = State.FAILED if n % 9 == 0 else State.SUCCEEDED
-        rows.append(
-            Deploy(
-                project=project,
-                number=n,
-                environment=environment,
-                environment_name=environment.name,
-                app_name=environment.app_name,
-                branch="hotfix-x" if n % 50 == 0 else "main",
-                sha=f"{n:040x}",
-                trigger=Trigger.ROLLBACK if n % 31 == 0 else Trigger.WEBHOOK,
-                state=state,
-                started_at=finished - timedelta(minutes=3),
-                finished_at=finished,
-                commit_at=finished - timedelta(hours=n % 48),
-            )
-        )
-    Deploy.objects.bulk_create(rows, batch_size=5000)
-    Deploy.objects.filter(project=project).update(created_at=F("started_at"))
-
-
 @pytest.mark.slow
 def test_the_queries_stay_the_same_for_100000_deploys(
     project, production, client_for, alice, django_assert_num_queries
 ):
     staging = make_environment(project, "staging")
-    generate(project, [production, staging], 1000, NOW)
+    generate_history(project, [production, staging], 1000, NOW)
     with django_assert_num_queries(3):
         small = metrics.weeks_of(project, weeks=52, now=NOW)
     Deploy.objects.all().delete()
-    generate(project, [production, staging], 100_000, NOW)
+    generate_history(project, [production, staging], 100_000, NOW)
     with django_assert_num_queries(3):
         weeks = metrics.weeks_of(project, weeks=52, now=NOW)
     assert sum(w.deploys for w in weeks) > 80_000 > sum(w.deploys for w in small)

@@ -16,7 +16,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_promote_page_lists_the_commits_production_lacks(
-    staging, production, git_repo, client_for, alice, sim
+    staging,  # noqa: F811 (fixtures)
+    production,  # noqa: F811
+    git_repo,
+    client_for,
+    alice,
+    sim,  # noqa: F811
 ):
     on_production = deploy_now(production, user=alice)
     assert on_production.state == State.SUCCEEDED, on_production.reason
