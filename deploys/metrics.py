@@ -22,8 +22,9 @@ from datetime import UTC, timedelta
 
 from django.db.models import (
     Avg,
+    BooleanField,
+    Case,
     Count,
-    Exists,
     F,
     FloatField,
     Func,
@@ -32,6 +33,7 @@ from django.db.models import (
     Q,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Cast, Floor
 from django.utils import timezone
@@ -129,40 +131,51 @@ def _frequency_and_lead_time(deploys, table, start):
         week.deploys, week.lead_time = row["n"], _seconds(row["lead"])
 
 
+def _same_environment():
+    """The deploys of the outer deploy's environment that ran or will run (canceled ones
+    aside), in the order of the (project, environment, -number) index: an ORDER BY number
+    LIMIT 1 on them reads one or two index entries, never the environment's whole history."""
+    return Deploy.objects.filter(
+        project_id=OuterRef("project_id"), environment_id=OuterRef("environment_id")
+    ).exclude(state=State.CANCELED)
+
+
 def _failure_rate(deploys, table, start):
-    """The deploy that came next to each change's environment (one index probe, as the
-    project page's), then whether it fixed something: a rollback, a failure or a hotfix, begun
-    within the window."""
-    following = Deploy.objects.filter(
-        environment_id=OuterRef("environment_id"),
-        state__in=[State.SUCCEEDED, State.FAILED],
-        number__gt=OuterRef("number"),
-    ).order_by("number")
-    fixing = (
-        Deploy.objects.filter(project_id=OuterRef("project_id"), number=OuterRef("next_number"))
-        .annotate(after=Seconds(F("created_at"), OuterRef("finished_at")))
-        .filter(after__lte=FAILURE_WINDOW.total_seconds())
-        .filter(Q(trigger=Trigger.ROLLBACK) | Q(state=State.FAILED) | Q(branch__startswith=HOTFIX))
+    """The deploy that came next to each change's environment (index probes, as the project
+    page's), and whether it fixed something: a rollback, a failure or a hotfix, begun within the
+    window."""
+    following = _same_environment().filter(number__gt=OuterRef("number")).order_by("number")
+    fixes = Case(
+        When(Q(trigger=Trigger.ROLLBACK) | Q(state=State.FAILED), then=Value(True)),
+        When(branch__startswith=HOTFIX, then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
     )
-    changes = deploys.filter(state__in=[State.SUCCEEDED, State.FAILED]).exclude(
-        trigger=Trigger.ROLLBACK
+    changes = (
+        deploys.filter(state__in=[State.SUCCEEDED, State.FAILED])
+        .exclude(trigger=Trigger.ROLLBACK)
+        .annotate(
+            next_fixes=Subquery(following.annotate(fixes=fixes).values("fixes")[:1]),
+            next_after=Seconds(Subquery(following.values("created_at")[:1]), F("finished_at")),
+        )
     )
-    changes = changes.annotate(next_number=Subquery(following.values("number")[:1]))
-    rows = _by_week(changes.annotate(followed=Exists(fixing)), start).annotate(
-        n=Count("pk"), failed=Count("pk", filter=Q(state=State.FAILED) | Q(followed=True))
+    fixed = Q(next_fixes=True, next_after__lte=FAILURE_WINDOW.total_seconds())
+    rows = _by_week(changes, start).annotate(
+        n=Count("pk"), failed=Count("pk", filter=Q(state=State.FAILED) | fixed)
     )
     for week, row in _rows(rows, table):
         week.changes, week.failed_changes = row["n"], row["failed"]
 
 
 def _restore_time(deploys, table, start):
-    same_environment = Deploy.objects.filter(environment_id=OuterRef("environment_id"))
-    finished_before = same_environment.filter(
-        number__lt=OuterRef("number"), state__in=[State.SUCCEEDED, State.FAILED]
-    ).order_by("-number")
-    restored = same_environment.filter(number__gt=OuterRef("number"), state=State.SUCCEEDED)
+    before = _same_environment().filter(number__lt=OuterRef("number")).order_by("-number")
+    restored = Deploy.objects.filter(
+        environment_id=OuterRef("environment_id"),
+        state=State.SUCCEEDED,
+        number__gt=OuterRef("number"),
+    )
     failures = deploys.filter(state=State.FAILED).annotate(
-        before=Subquery(finished_before.values("state")[:1]),
+        before=Subquery(before.values("state")[:1]),
         restored_at=Subquery(restored.order_by("number").values("finished_at")[:1]),
     )
     outages = failures.exclude(before=State.FAILED).filter(restored_at__isnull=False)

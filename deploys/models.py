@@ -1,3 +1,5 @@
+import logging
+
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import DateTimeField, F, Q, Value
@@ -41,13 +43,23 @@ class Phase(models.TextChoices):
     CLEANING_UP = "cleaning_up", "Cleaning up"  # the reaper undoes a dead worker's changes
 
 
+log = logging.getLogger(__name__)
+
 # Sent after deploys moved to another state (`deploy_ids`), once their transaction commits
 # (deploys/signals.py): GitHub deployment statuses and the commit time follow it.
 moved = Signal()
 
 
 def _moved(*deploy_ids) -> None:
-    transaction.on_commit(lambda: moved.send(Deploy, deploy_ids=deploy_ids))
+    """Send `moved` after the commit; a receiver's error is its own (logged, never raised into
+    the transition that moved the deploy)."""
+    transaction.on_commit(lambda: _send_moved(deploy_ids))
+
+
+def _send_moved(deploy_ids) -> None:
+    for receiver, error in moved.send_robust(Deploy, deploy_ids=deploy_ids):
+        if isinstance(error, Exception):
+            log.error("%s failed after deploys %s moved: %r", receiver, deploy_ids, error)
 
 
 class DeployQuerySet(models.QuerySet):
