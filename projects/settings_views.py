@@ -95,7 +95,13 @@ OPTION_GROUPS = [
     ),
     (
         "Migration",
-        ["migration_preset", "migration_command", "migration_timeout", "backup_before_migrate"],
+        [
+            "migration_preset",
+            "migration_command",
+            "migration_timeout",
+            "backup_before_migrate",
+            "migration_globs",
+        ],
     ),
     ("Cache", ["cache_flush", "cache_config_vars"]),
     (
