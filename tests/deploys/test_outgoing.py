@@ -177,7 +177,7 @@ def test_the_deploy_confirmation_lists_the_commits_and_migrations(
     )
     page = response.content.decode()
     assert "What is going out" in page and "4 commits, 1 merge" in page
-    assert "1 file looks like database migrations" in page
+    assert "1 file looks like a database migration" in page
     assert "Say more in the README" in page
 
 
