@@ -12,12 +12,18 @@ where they are deployed.
    nothing, so repeated or reordered jobs are harmless.
 3. GitHub down, or refusing: the job records the problem and raises, and RQ tries again
    (GITHUB_RETRY_INTERVALS). A deploy never waits for GitHub and never fails because of it.
+4. Redis away when a deploy ended (its job could not be queued): the workers' maintenance
+   (`send_missed`, every minute) queues it for the deploys that ended in the last day and whose
+   final status GitHub has not taken, unless a job is already trying (it recorded a problem).
 """
 
 import logging
+from datetime import timedelta
 
 import django_rq
 from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 from rq import Retry
 
 from deploys.github_models import GitHubDeployment
@@ -53,6 +59,29 @@ def follow(deploy_ids) -> None:
             enqueue(deploy_id, number)
     except Exception:
         log.exception("Could not queue the GitHub deployment status of deploys %s", deploy_ids)
+
+
+MISSED_AGE_SECONDS = 30  # younger ones are still being queued by whoever ended the deploy
+
+
+def send_missed(min_age: int = MISSED_AGE_SECONDS) -> list[int]:
+    """Queue `sync` for deploys that ended in the last day without GitHub having taken their
+    final status and without a job trying; their ids."""
+    now = timezone.now()
+    ended = Deploy.objects.filter(
+        project__github_token__isnull=False,
+        state__in=[State.SUCCEEDED, State.FAILED],
+        finished_at__gte=now - timedelta(days=1),
+        finished_at__lt=now - timedelta(seconds=min_age),
+    )
+    taken = Q(state=State.SUCCEEDED, github__state="success") | Q(
+        state=State.FAILED, github__state="failure"
+    )
+    missed = ended.exclude(taken).exclude(github__problem__gt="")
+    found = list(missed.values_list("pk", "number"))
+    for deploy_id, number in found:
+        enqueue(deploy_id, number)
+    return [deploy_id for deploy_id, _ in found]
 
 
 def enqueue(deploy_id, number):

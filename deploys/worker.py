@@ -17,7 +17,7 @@ import sys
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import jobs, notifications, ratelimit, reaper
+from deploys import github, jobs, notifications, ratelimit, reaper
 from deploys.heartbeat import this_worker
 from deploys.models import Deploy, DeployStep, State
 from herokucd import crypto, supervise
@@ -70,6 +70,7 @@ class DeployWorker(Worker):
         try:
             jobs.requeue_orphans()
             notifications.send_pending()
+            github.send_missed()
             ratelimit.forget_old()
         except Exception:  # maintenance must not stop the worker
             log.exception("Could not queue again the deploys and notifications without a job")

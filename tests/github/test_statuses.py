@@ -148,3 +148,26 @@ def test_a_repository_off_github_sends_nothing(github_sim, github_token, product
     step(lambda: queued(project, production))
     assert github_sim.exchanges == []
     assert github.why_off(project) == "The project's repository is not on github.com."
+
+
+def test_a_status_missed_while_redis_was_away_is_sent_by_the_workers_maintenance(
+    github_sim, github_token, production, step
+):
+    deploy = step(lambda: queued(production.project, production))
+    step(lambda: deploy.claim(WORKER, app_lock.same_app_waiting_before()))
+    deploy.finish(State.SUCCEEDED, "", WORKER)  # its commit never ran: no job was queued
+    assert states(github_sim, deploy) == ["queued", "in_progress"]
+    assert step(lambda: github.send_missed(min_age=0)) == [deploy.pk]
+    assert states(github_sim, deploy) == ["queued", "in_progress", "success"]
+    assert step(lambda: github.send_missed(min_age=0)) == []  # taken: nothing more to send
+
+
+def test_the_maintenance_leaves_alone_a_status_whose_job_is_retrying(
+    github_sim, github_token, production, step, settings
+):
+    settings.GITHUB_RETRY_INTERVALS = [600]
+    github_sim.down = True
+    deploy = step(lambda: queued(production.project, production))
+    step(lambda: deploy.claim(WORKER, app_lock.same_app_waiting_before()))
+    step(lambda: deploy.finish(State.FAILED, "no", WORKER))
+    assert step(lambda: github.send_missed(min_age=0)) == []
