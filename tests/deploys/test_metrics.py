@@ -177,3 +177,29 @@ def test_members_of_any_role_see_the_metrics(client_for, bob_as, project, role):
 
 def test_an_outsider_gets_404(client_for, charlie, project):
     assert client_for(charlie).get(f"/projects/{project.slug}/metrics/").status_code == 404
+
+
+def test_a_deploy_that_succeeds_gets_its_commit_time_from_the_mirror(
+    project, production, git_repo, django_capture_on_commit_callbacks
+):
+    import shutil
+    import subprocess
+
+    from deploys import app_lock, mirror
+    from tests.deploys.factories import make_deploy
+
+    sha = git_repo.head()
+    committed = int(git_repo.git("show", "-s", "--format=%ct", sha))
+    path = mirror.mirror_path(project)
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "clone", "--mirror", "-q", str(git_repo.path), str(path)], check=True)
+    try:
+        deploy = make_deploy(project, production, state=State.QUEUED, sha=sha)
+        deploy.claim("host:1", app_lock.same_app_waiting_before())
+        with django_capture_on_commit_callbacks(execute=True):
+            deploy.finish(State.SUCCEEDED, "", "host:1")
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+    deploy.refresh_from_db()
+    assert deploy.commit_at == datetime.fromtimestamp(committed, tz=UTC)
