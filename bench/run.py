@@ -21,6 +21,7 @@ BENCHMARKS = {
     "ingest": ["bench.logs", "ingest"],
     "ingest_postgres": ["bench.logs", "ingest"],
     "pages": ["bench.pages"],
+    "metrics": ["bench.metrics"],
     "load": ["bench.load"],
     "streams": ["bench.streams"],
     "deploy": ["bench.deploys", "overhead"],

@@ -9,7 +9,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from deploys import confirmations, gates, live, manual, mirror, promotion, scrub, services
+from deploys import (
+    confirmations,
+    gates,
+    live,
+    manual,
+    mirror,
+    outgoing,
+    promotion,
+    scrub,
+    services,
+)
 from deploys.models import Deploy
 from projects import audit, branches
 from projects.access import get_project_for_user
@@ -324,6 +334,9 @@ def deploy_promote(request, slug, number):
         context["refused"] = str(refused)
     else:
         context |= {"plan": plan, "steps": manual.promotion_steps(plan)}
+        context["outgoing"] = outgoing.between(
+            deploy.project, plan.live_commit, plan.commit, outgoing.globs_of(plan.target)
+        )
         context["unchanged"] = manual.unchanged(plan.target)
     return render(request, "deploys/actions/promote_confirm.html", context)
 

@@ -4,8 +4,9 @@ will happen to the Heroku app. Read from the database and the local mirror only:
 never waits on the network."""
 
 from dataclasses import dataclass
+from functools import cached_property
 
-from deploys import mirror, pipeline
+from deploys import mirror, outgoing, pipeline
 from deploys.models import Deploy, State
 from projects import branches
 from projects.models import CacheFlush, DeployMethod, Environment, MaintenanceMode
@@ -72,6 +73,11 @@ class Confirmation:
     @property
     def is_live(self) -> bool:
         return bool(self.sha and self.live and self.live.sha == self.sha)
+
+    @cached_property
+    def outgoing(self):
+        """The commits between what is live and `sha` (deploys/outgoing.py)."""
+        return outgoing.for_confirmation(self.environment, self.sha)
 
     @property
     def is_older_than_live(self) -> bool:

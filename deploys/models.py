@@ -1,13 +1,16 @@
+import logging
+
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
 # Django registers the models of the modules an app's models module imports: the app's other
 # models live in these two, and are imported from them where used.
-from deploys import live_models, scrub_models, trigger_models  # noqa: F401
+from deploys import github_models, live_models, scrub_models, trigger_models  # noqa: F401
 from projects import pagecache
 from projects.models import Environment, Project
 
@@ -41,6 +44,25 @@ class Phase(models.TextChoices):
     CLEANING_UP = "cleaning_up", "Cleaning up"  # the reaper undoes a dead worker's changes
 
 
+log = logging.getLogger(__name__)
+
+# Sent after deploys moved to another state (`deploy_ids`), once their transaction commits
+# (deploys/signals.py): GitHub deployment statuses and the commit time follow it.
+moved = Signal()
+
+
+def _moved(*deploy_ids) -> None:
+    """Send `moved` after the commit; a receiver's error is its own (logged, never raised into
+    the transition that moved the deploy)."""
+    transaction.on_commit(lambda: _send_moved(deploy_ids))
+
+
+def _send_moved(deploy_ids) -> None:
+    for receiver, error in moved.send_robust(Deploy, deploy_ids=deploy_ids):
+        if isinstance(error, Exception):
+            log.error("%s failed after deploys %s moved: %r", receiver, deploy_ids, error)
+
+
 class DeployQuerySet(models.QuerySet):
     def supersede_queued(self, by: "Deploy") -> int:
         """queued or waiting for approval -> canceled: the older such deploys of `by`'s
@@ -62,6 +84,7 @@ class DeployQuerySet(models.QuerySet):
             ).filter(state=StepState.PENDING).update(state=StepState.CANCELED)
         if ended:
             pagecache.touch(by.project_id)
+            _moved(*ids)
         return ended
 
 
@@ -125,6 +148,9 @@ class Deploy(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # the stale-deploy reaper reads it
     worker_name = models.CharField(max_length=200, blank=True)
 
+    # When the deployed commit was committed (from the mirror, once it succeeded): the start of
+    # its lead time for changes (deploys/metrics.py).
+    commit_at = models.DateTimeField(null=True, blank=True)
     release_version = models.PositiveIntegerField(null=True, blank=True)
     release_commit = models.CharField(max_length=40, blank=True)  # what Heroku says it runs
     previous_release_id = models.CharField(max_length=64, blank=True)
@@ -189,6 +215,8 @@ class Deploy(models.Model):
         won = bool(rows.filter(pk=self.pk).update(**fields))
         if won:
             pagecache.touch(self.project_id)
+            if "state" in fields:
+                _moved(self.pk)
         return won
 
     def claim(self, worker_name: str, waiting_before) -> bool | None:

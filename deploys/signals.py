@@ -6,7 +6,8 @@ A Deploy marks them itself, in each of its transitions (deploys.models.Deploy, d
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from deploys import scrub
+from deploys import models, scrub
+from deploys.models import Deploy
 from deploys.trigger_models import GitRequest, WebhookEvent
 from herokucd import crypto
 from projects import pagecache
@@ -40,3 +41,17 @@ def scrub_after_key_rotation(sender, **kwargs) -> str:
         scrub.start(project, None, "The encryption keys were rotated", config_vars=names)
         started += 1
     return f"queued a scrub of the stored logs of {started} project(s)"
+
+
+@receiver(post_save, sender=Deploy)
+def deploy_created(sender, instance, created, **kwargs):
+    if created:
+        models._moved(instance.pk)
+
+
+@receiver(models.moved)
+def deploy_moved(sender, deploy_ids, **kwargs):
+    from deploys import github, metrics  # they import the models (loaded before this)
+
+    github.follow(deploy_ids)
+    metrics.record_commit_times(deploy_ids)

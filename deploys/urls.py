@@ -4,7 +4,15 @@ webhook and the JSON API. herokucd/urls.py says where each list lives."""
 
 from django.urls import path
 
-from deploys import actions_views, api_views, gate_views, stream, views, webhook_views
+from deploys import (
+    actions_views,
+    api_views,
+    gate_views,
+    metrics_views,
+    stream,
+    views,
+    webhook_views,
+)
 
 # At the site's root.
 home = [
@@ -50,6 +58,7 @@ project = [
         gate_views.window_delete,
         name="freeze_window_delete",
     ),
+    path("metrics/", metrics_views.metrics_page, name="metrics"),
     path("triggers/", webhook_views.triggers, name="triggers"),
     path("triggers/webhook/", webhook_views.webhook_create, name="webhook_create"),
     path("triggers/webhook/rotate/", webhook_views.webhook_rotate, name="webhook_rotate"),

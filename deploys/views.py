@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from deploys import gate_views, live, ratelimit, waiting, waitslots
+from deploys import gate_views, live, outgoing, ratelimit, waiting, waitslots
 from deploys.logformat import MAX_LINE_NUMBER, decode_chunk, read_lines
 from deploys.models import FINISHED_STATES, Deploy, State, StepState
 from deploys.templatetags.queue_tags import queue_sentence
@@ -99,6 +99,8 @@ def deploy_detail(request, slug, number):
         "log_state": log_state,
         # Under a WSGI server a stream would hold a thread: the page long-polls (deploys/stream.py).
         "streams": isinstance(request, ASGIRequest),
+        "outgoing": outgoing.for_deploy(deploy),
+        "outgoing_base": "the deploy before it" if deploy.is_finished else "what is live",
     }
     ctx |= gate_views.approval_context(deploy, request.user)
     return render(request, "deploys/deploy_detail.html", ctx)

@@ -20,7 +20,7 @@ import sys
 from django.db import connections
 from rq.worker import Worker
 
-from deploys import approvals, jobs, notifications, ratelimit, reaper, scrub
+from deploys import approvals, github, jobs, notifications, ratelimit, reaper, scrub
 from deploys.heartbeat import this_worker
 from deploys.models import Deploy, DeployStep, State
 from herokucd import crypto, supervise
@@ -77,6 +77,7 @@ class DeployWorker(Worker):
             jobs.requeue_orphans()
             scrub.requeue_stalled()
             notifications.send_pending()
+            github.send_missed()
             ratelimit.forget_old()
             approvals.expire_waiting()  # the job scheduled at each deadline, should it be lost
         except Exception:  # maintenance must not stop the worker

@@ -264,6 +264,10 @@ WEBHOOK_MAX_AGE = env.int("WEBHOOK_MAX_AGE", default=300)
 NOTIFICATION_RETRY_INTERVALS = env.list(
     "NOTIFICATION_RETRY_INTERVALS", cast=int, default=[30, 120, 600]
 )
+# GitHub's REST API (deployment statuses); a GitHub Enterprise Server's is https://HOST/api/v3.
+GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
+# Seconds between attempts of a deployment status GitHub did not take.
+GITHUB_RETRY_INTERVALS = env.list("GITHUB_RETRY_INTERVALS", cast=int, default=[30, 120, 600, 3600])
 # Internal networks (CIDR) or host names that health checks, notification webhooks and cache
 # flushes may reach; every other loopback, private, link-local... address is refused.
 OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])

@@ -22,3 +22,6 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 # The Heroku simulator and the tests' own servers listen on loopback: let health checks and
 # notifications reach them (tests of the refusal override this).
 OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+# No test reaches the real GitHub: tests that need it start the GitHub simulator; elsewhere a
+# call meets a closed port at once.
+GITHUB_API_URL = "http://127.0.0.1:9"

@@ -111,6 +111,9 @@ DETAIL_LABELS = {
 ACTION_WORDS = {
     "credential.set": "Set the Heroku API key",
     "credential.replaced": "Replaced the Heroku API key",
+    "github_token.set": "Set the GitHub token",
+    "github_token.replaced": "Replaced the GitHub token",
+    "github_token.removed": "Removed the GitHub token",
     "deploy_user.set": "Set the Heroku deploy user and registered an SSH key",
     "deploy_key.replaced": "Replaced the SSH key",
     "deploy_key.removed": "Removed the SSH key",

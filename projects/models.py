@@ -104,6 +104,26 @@ class HerokuCredential(models.Model):
         return mask(self.api_key)
 
 
+class GitHubToken(models.Model):
+    """The GitHub token a project reports its deploys to GitHub with (deployment statuses,
+    deploys/github.py): checked with GitHub when saved, stored encrypted, shown masked."""
+
+    project = models.OneToOneField(Project, models.CASCADE, related_name="github_token")
+    token = EncryptedTextField()
+    login = models.CharField(max_length=100)  # the account GitHub said the token belongs to
+    validated_at = models.DateTimeField()
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+"
+    )
+
+    def __str__(self):
+        return f"GitHub token {self.masked_token} of {self.login}"
+
+    @property
+    def masked_token(self):
+        return mask(self.token)
+
+
 class DeployKey(models.Model):
     """The project's Heroku deploy user and the SSH key registered with that account (step 2)."""
 
@@ -245,6 +265,12 @@ class Environment(models.Model):
         "redis:// or rediss:// URL, or memcached servers (host:port, comma-separated). Beside a "
         "memcached NAME_SERVERS, NAME_USERNAME and NAME_PASSWORD are used for SASL. Left empty "
         "for MemCachier or Memcached Cloud: the add-on's own config vars.",
+    )
+    migration_globs = models.TextField(
+        "Files that look like migrations",
+        blank=True,
+        help_text="One glob per line (for example db/migrate/*.rb); empty: the defaults for "
+        "Django, Rails, Alembic, Prisma and Knex. The commits going out flag these files.",
     )
     pre_deploy_commands = models.TextField(blank=True, help_text="One command per line.")
     pre_deploy_timeout = models.PositiveIntegerField(default=600)

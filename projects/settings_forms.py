@@ -77,6 +77,7 @@ class EnvironmentOptionsForm(EnvironmentChecks, forms.ModelForm):
             "migration_command",
             "migration_timeout",
             "backup_before_migrate",
+            "migration_globs",
             "cache_flush",
             "cache_config_vars",
             "pre_deploy_commands",

@@ -12,9 +12,9 @@ from django.db.models import Max
 from django.shortcuts import get_object_or_404, redirect, render
 
 from herokucd import heroku
-from projects import audit, branch_check, circle_import, setup
+from projects import audit, branch_check, circle_import, github_views, setup
 from projects.access import get_project_for_user
-from projects.models import DeployKey, Environment, HerokuCredential, Role
+from projects.models import DeployKey, Environment, GitHubToken, HerokuCredential, Role
 from projects.settings_forms import CircleImportForm, EnvironmentOptionsForm
 from projects.setup_forms import check_app_for, check_app_name, clean_branch, production_like
 from projects.signals import secrets_changed
@@ -28,6 +28,8 @@ def settings_page(request, slug):
         "membership": membership,
         "credential": HerokuCredential.objects.filter(project=project).first(),
         "deploy_key": DeployKey.objects.filter(project=project).first(),
+        "github_token": GitHubToken.objects.filter(project=project).first(),
+        "github_off": github_views.why_off(project),
         "environments": project.environments.all(),
         "overlaps": setup.branch_overlaps(project),
         "missing": setup.missing_steps(project),
@@ -95,7 +97,13 @@ OPTION_GROUPS = [
     ),
     (
         "Migration",
-        ["migration_preset", "migration_command", "migration_timeout", "backup_before_migrate"],
+        [
+            "migration_preset",
+            "migration_command",
+            "migration_timeout",
+            "backup_before_migrate",
+            "migration_globs",
+        ],
     ),
     ("Cache", ["cache_flush", "cache_config_vars"]),
     (

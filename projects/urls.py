@@ -4,7 +4,7 @@ settings and Heroku setup. herokucd/urls.py says where each list lives."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from projects import access_views, settings_views, setup_views, views
+from projects import access_views, github_views, settings_views, setup_views, views
 
 # At the site's root: the addresses a person is sent to by email or by the sign-in redirect.
 people = [
@@ -56,6 +56,7 @@ project = [
         settings_views.environment_delete,
         name="environment_delete",
     ),
+    path("settings/github/", github_views.github_token, name="github_token"),
     path("settings/import/", settings_views.import_circle_yml, name="circle_import"),
     path("heroku/setup/", setup_views.wizard, name="heroku_setup"),
     path("heroku/setup/<int:number>/", setup_views.step, name="heroku_setup_step"),

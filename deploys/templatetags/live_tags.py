@@ -2,7 +2,7 @@
 
 from django import template
 
-from deploys import live
+from deploys import live, outgoing
 
 register = template.Library()
 
@@ -22,3 +22,12 @@ def live_release(environment):
 def live_mark(deploy, record):
     """Whether the deploy's release is the live one: "live", "replaced" or "" (unknown)."""
     return live.mark(deploy, record)
+
+
+@register.simple_tag
+def behind_branch(project, environment, record):
+    """How many commits the environment's branch has that its live commit lacks (the local
+    mirror, no Heroku call); None when unknown."""
+    if environment is None or record is None or not record.commit:
+        return None
+    return outgoing.behind_branch(project, environment, record.commit)

@@ -259,7 +259,7 @@ def _first_done(futures, count):
 # Generated input on every view -------------------------------------------------------------
 
 NAMES = ["after", "limit", "wait", "timeout", "version", "q", "page", "environment", "state"]
-NAMES += ["branch", "next", "step", "ref", "number"]
+NAMES += ["branch", "next", "step", "ref", "number", "weeks"]
 VALUES = st.one_of(
     st.integers().map(str),
     st.integers(min_value=10**18, max_value=10**400).map(str),
@@ -343,7 +343,7 @@ def _token(user):
 
 
 FIELDS = st.dictionaries(
-    st.sampled_from(["branch", "name", "app_name", "q", "username", "password", "ref"]),
+    st.sampled_from(["branch", "name", "app_name", "q", "username", "password", "ref", "token"]),
     VALUES,
     max_size=5,
 )
@@ -360,6 +360,7 @@ def test_no_form_input_gives_a_500(world, client_for, data):
         reverse("deploy_new", args=[project.slug]),
         reverse("project_new"),
         reverse("members", args=[project.slug]),
+        reverse("github_token", args=[project.slug]),
         reverse("login"),
     ]:
         response = signed_in.post(url, data, REMOTE_ADDR="192.0.2.10")
