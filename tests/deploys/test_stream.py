@@ -319,3 +319,30 @@ def test_a_viewer_who_opens_later_gets_no_part_of_a_secret_the_writer_cut_out_si
     assert line_numbers(seen) == [1, 2]
     sent = [json.loads(e["data"]) for e in seen if e.get("event") == "lines"]
     assert KEY[:16] not in json.dumps(sent)
+
+
+def test_a_viewer_who_opens_after_a_scrub_gets_the_scrubbed_lines(http, alice, project):
+    """A scrub rewrites the stored lines of a deploy still running (a secret changed): the
+    process's watch kept them as they were; a viewer who opens later gets them scrubbed."""
+    from deploys import scrub
+
+    old_key = "old-secret-" + "x1y2z3" * 4
+    deploy = running_deploy(project)
+    client = http(alice)
+    writer = LogWriter(deploy)
+    with client.stream("GET", stream_url(deploy)) as first:
+        reader = Events(first)
+        reader.until("state")
+        writer.write(f"using {old_key}")
+        writer.flush()
+        assert line_numbers(reader.until("lines")) == [1]  # the watch has read line 1
+        made = scrub.start(project, alice, "The key was replaced", values=[old_key])
+        assert scrub.run_scrub(made.pk) == "done"
+        made.refresh_from_db()
+        assert made.chunks_changed == 1
+        time.sleep(1.5)  # the watch takes the announcement within a second
+        with client.stream("GET", stream_url(deploy)) as later:
+            seen = Events(later).until("lines")
+        writer.close()
+    assert line_numbers(seen) == [1]
+    assert old_key not in json.dumps([e.get("data") for e in seen])
