@@ -33,12 +33,14 @@ def _connection() -> redis.Redis:
         return _state["connection"]
 
 
-def chunk_stored(deploy_id: int, first: int, last: int) -> None:
-    """Lines `first`..`last` of the deploy are in the database now."""
+def chunk_stored(deploy_id: int, first: int, last: int, rewritten: int | None = None) -> None:
+    """Lines `first`..`last` of the deploy are in the database now; `rewritten`: the first line
+    stored before that a secret was cut out of meanwhile (the watches forget what they read)."""
     if time.monotonic() - _state["failed_at"] < QUIET_AFTER_FAILURE:
         return
+    message = f"{first} {last}" + (f" {rewritten}" if rewritten is not None else "")
     try:
-        _connection().publish(channel(deploy_id), f"{first} {last}")
+        _connection().publish(channel(deploy_id), message)
     except redis.RedisError as error:
         _state["failed_at"] = time.monotonic()
         log.info("Could not announce log lines of deploy %s: %s", deploy_id, error)

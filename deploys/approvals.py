@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deploys import gates, jobs, notifications
-from deploys.models import Deploy, DeployApproval, State
+from deploys.models import Deploy, DeployApproval, State, Trigger
 from projects import audit
 from projects.models import Membership
 
@@ -53,11 +53,33 @@ def problem(deploy, user) -> str:
     environment = deploy.environment
     if environment is None:
         return f"The environment {deploy.environment_name} no longer exists."
-    if deploy.triggered_by_id == user.pk and not environment.self_approval:
-        return "You started this deploy: someone else must approve it."
+    if not environment.self_approval:
+        if deploy.triggered_by_id == user.pk:
+            return "You started this deploy: someone else must approve it."
+        if _auto_promoted_from(deploy, user):
+            return "You started the deploy this promotes: someone else must approve it."
     if deploy.approvals.filter(user=user).exists():
         return "You have already approved or rejected this deploy."
     return _not_an_approver(environment, user)
+
+
+def _auto_promoted_from(deploy, user) -> bool:
+    """Whether `deploy` is an auto-promotion (herokucd started it, nobody's name on it) of a
+    deploy `user` started, through any chain of auto-promotions: they chose that code."""
+    seen = set()
+    while (
+        deploy.trigger == Trigger.PROMOTION
+        and deploy.triggered_by_id is None
+        and deploy.promoted_from_id is not None
+        and deploy.pk not in seen
+    ):
+        seen.add(deploy.pk)
+        deploy = Deploy.objects.only("trigger", "triggered_by", "promoted_from").get(
+            pk=deploy.promoted_from_id
+        )
+        if deploy.triggered_by_id == user.pk:
+            return True
+    return False
 
 
 def _not_an_approver(environment, user) -> str:

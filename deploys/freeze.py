@@ -14,6 +14,9 @@ from projects.models import FreezeWindow
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 HORIZON = timedelta(days=371)  # a year of weekly occurrences, and a week more
+# A one-off window ends within this: its overlap with a weekly window is looked for week by
+# week over its span, and the calendar ends at year 9999.
+FURTHEST = timedelta(days=3653)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -110,6 +113,8 @@ def problems(window, others, now: datetime) -> list[str]:
             return ["The window ends before it starts: the end must come after the start."]
         if window.ends_at <= now:
             return ["This window is over already: its end is in the past."]
+        if window.ends_at > now + FURTHEST:
+            return ["A window ends within 10 years: choose an earlier end."]
     clash = overlap(window, others, now)
     return [clash] if clash else []
 

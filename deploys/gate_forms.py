@@ -168,7 +168,11 @@ class FreezeWindowForm(forms.Form):
         naive = timezone.make_naive(value, UTC) if timezone.is_aware(value) else value
         tz = freeze.zone(zone_name)
         aware = naive.replace(tzinfo=tz)
-        back = aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        try:
+            back = aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        except OverflowError:  # past year 9999 or before year 1 in UTC
+            self.add_error(name, f"{naive:%Y-%m-%d %H:%M} cannot be given in UTC: choose a date.")
+            return None
         if back != naive:
             self.add_error(
                 name,

@@ -282,7 +282,7 @@ class LogWriter:
             if not count:
                 return
             try:
-                self._store(first, runs)
+                rewritten = self._store(first, runs)
             except BaseException:
                 # Put the lines back, numbered as before, so a later flush stores them.
                 with self._lock:
@@ -290,7 +290,7 @@ class LogWriter:
                     self._count += count
                     self._next = first
                 raise
-            announce.chunk_stored(self.deploy_id, first, first + count - 1)
+            announce.chunk_stored(self.deploy_id, first, first + count - 1, rewritten)
 
     def _take(self, count: int) -> list:
         """The first `count` pending lines, as runs (caller holds `_lock`)."""
@@ -347,8 +347,9 @@ class LogWriter:
             log.exception("Could not store log lines of deploy %s; will retry", self.deploy_id)
             self._wake.set()
 
-    def _store(self, first: int, runs) -> None:
-        """The runs as rows of LogChunk, `CHUNK_LINES` lines each (the last may be shorter)."""
+    def _store(self, first: int, runs) -> int | None:
+        """The runs as rows of LogChunk, `CHUNK_LINES` lines each (the last may be shorter);
+        the first line stored before that a secret was cut out of now, if any."""
         pieces, size = [], 0  # [step, stream, ms, lines, text, longest]: runs cut at chunk ends
         for step, stream, ms, texts in runs:
             taken = 0
@@ -358,6 +359,7 @@ class LogWriter:
                 taken += len(part)
                 size = (size + len(part)) % CHUNK_LINES
         rewrites = self._redact(first, pieces) if self._pattern is not None else {}
+        stored_from = first
         chunks, parts, size = [], [], 0
         for step, stream, ms, count, text, longest in pieces:
             prefix = logformat.encode(step, stream, ms, "")
@@ -369,6 +371,7 @@ class LogWriter:
         if parts:
             chunks.append(self._chunk(first, size, parts))
         self._save(chunks, first + size - 1, rewrites)
+        return min((number for number in rewrites if number < stored_from), default=None)
 
     def _chunk(self, first: int, size: int, parts: list[str]) -> tuple:
         return (self.deploy_id, first, size, "\n".join(parts))

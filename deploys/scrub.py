@@ -31,7 +31,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from deploys import jobs
+from deploys import announce, jobs
 from deploys.logformat import decode_chunk
 from deploys.logwriter import (
     REDACTED,
@@ -288,6 +288,11 @@ def _write(chunk, new):
         return
     if not LogChunk.objects.filter(pk=chunk.pk, content=chunk.content).update(content=content):
         raise Raced
+    # The live log's watches of a running deploy forget the lines they kept (deploys/stream.py).
+    last = chunk.first_line + chunk.line_count - 1
+    transaction.on_commit(
+        lambda: announce.chunk_stored(chunk.deploy_id, chunk.first_line, last, chunk.first_line)
+    )
 
 
 def _scrub_reasons(scrub, pattern):

@@ -112,7 +112,11 @@ class Watch:
         header_at = 0.0
         try:
             while self.viewers and not self.finished:
-                announced = await _announcement(pubsub, TICK_SECONDS if pubsub is None else 1.0)
+                announced, rewritten = await _announcement(
+                    pubsub, TICK_SECONDS if pubsub is None else 1.0
+                )
+                if rewritten:
+                    self.forget()
                 look = time.monotonic() - header_at >= HEADER_SECONDS
                 if announced or look or pubsub is None:
                     header_at = time.monotonic() if look else header_at
@@ -125,6 +129,12 @@ class Watch:
             self._notify()
             if pubsub is not None:
                 await _close(pubsub)
+
+    def forget(self) -> None:
+        """Lines already read were rewritten in the database (a secret cut out of them): none
+        of them is served from here again. Viewers behind are served from the database; one
+        that relied on the watch is dropped and resumes from the database."""
+        self.lines, self.batches = [], {}
 
     async def _read(self, header: bool) -> None:
         lines, state = await in_db_thread(_read)(self.deploy, self.last, header)
@@ -211,15 +221,21 @@ async def _subscribe(deploy_id):
         return None
 
 
-async def _announcement(pubsub, timeout) -> bool:
-    """Whether a chunk was announced within `timeout` (without Redis: waits it out, False)."""
+async def _announcement(pubsub, timeout) -> tuple[bool, bool]:
+    """Whether a chunk was announced within `timeout` (without Redis: waits it out, False), and
+    whether lines stored before were rewritten (a third number in an announcement)."""
     if pubsub is None:
         await asyncio.sleep(timeout)
-        return False
+        return False, False
     message = await pubsub.get_message(timeout=timeout)
-    while message is not None and (more := await pubsub.get_message(timeout=0)) is not None:
-        message = more  # several announced: one read takes them all
-    return message is not None
+    rewritten = False
+    while message is not None:
+        data = message.get("data")
+        rewritten = rewritten or (isinstance(data, bytes) and data.count(b" ") >= 2)
+        message = await pubsub.get_message(timeout=0)  # several announced: one read takes all
+        if message is None:
+            return True, rewritten
+    return False, False
 
 
 async def _close(pubsub):

@@ -223,3 +223,37 @@ def test_the_project_page_says_when_the_next_window_starts_and_ends(project, cli
     assert "Next freeze window: <strong>Year end</strong>" in page
     assert f"starts {freeze.moment(starts, 'Europe/Berlin')}" in page
     assert f"ends {freeze.moment(ends, 'Europe/Berlin')}" in page
+
+
+@pytest.mark.parametrize(
+    ("zone", "starts", "ends"),
+    [
+        ("America/New_York", "9999-12-31T20:00", "9999-12-31T23:00"),  # past year 9999 in UTC
+        ("Asia/Tokyo", "0001-01-01T00:00", "0001-01-01T05:00"),  # before year 1 in UTC
+    ],
+)
+def test_a_window_at_the_edge_of_the_calendar_is_refused_in_words(
+    project, client_for, alice, add_url, zone, starts, ends
+):
+    data = form(time_zone=zone, starts_at=starts, ends_at=ends)
+    response = client_for(alice).post(add_url, data)
+    assert response.status_code == 200
+    assert b"cannot be given in UTC" in response.content
+    assert not FreezeWindow.objects.exists()
+
+
+def test_a_window_ending_years_ahead_is_refused_before_any_overlap_is_looked_for(
+    project, client_for, alice, add_url
+):
+    """A weekly window beside it would be compared week by week up to the calendar's end."""
+    weekly = form(
+        weekly="1", start_weekday="4", start_time="16:00", end_weekday="3", end_time="08:00"
+    )
+    client_for(alice).post(add_url, weekly | {"title": "Weekly"})
+    data = form(
+        time_zone="UTC", starts_at="9999-12-20T00:00", ends_at="9999-12-31T23:59", title="Far"
+    )
+    response = client_for(alice).post(add_url, data)
+    assert response.status_code == 200
+    assert b"A window ends within 10 years" in response.content
+    assert list(FreezeWindow.objects.values_list("title", flat=True)) == ["Weekly"]

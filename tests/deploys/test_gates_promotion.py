@@ -49,3 +49,31 @@ def test_auto_promote_to_a_locked_environment_says_why_in_the_log(
         "train paused." in log_text(deploy)
     )
     assert not Deploy.objects.filter(trigger=Trigger.PROMOTION).exists()
+
+
+def test_who_started_a_deploy_cannot_approve_its_auto_promotion(
+    deployed,  # noqa: F811
+    production,  # noqa: F811
+    sim,  # noqa: F811
+    alice,
+    make_user,
+):
+    """Alice's staging deploy auto-promotes (herokucd starts the promotion, nobody's name on
+    it): she chose that code, so she may not approve it into production herself."""
+    from deploys import approvals
+    from projects.models import Membership, Role
+
+    dave = make_user("dave")
+    Membership.objects.create(project=production.project, user=dave, role=Role.ADMIN)
+    production.required_approvals = 1
+    production.save()
+    promotion = request_promotion(deployed, None, finishing=True)  # as auto_promote asks
+    assert promotion.state == State.WAITING and promotion.triggered_by is None
+    assert "You started the deploy this promotes" in approvals.problem(promotion, alice)
+    with pytest.raises(approvals.ApprovalRefused, match="You started the deploy this promotes"):
+        approvals.decide(promotion, alice, True, "")
+    promotion.refresh_from_db()
+    assert promotion.state == State.WAITING
+    approvals.decide(promotion, dave, True, "")
+    promotion.refresh_from_db()
+    assert promotion.state == State.QUEUED

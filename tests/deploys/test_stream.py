@@ -288,3 +288,61 @@ def test_under_a_wsgi_server_a_stream_answers_what_is_there_at_once_and_closes(
     body = response.content.decode()
     assert "id: 2\nevent: lines\n" in body and '"line 1"' not in body
     assert "event: state" in body and "event: end" not in body  # still running
+
+
+KEY = "HRKU-AAbbCCddEEff0011-2233-4455-66778899aabb"
+
+
+def test_a_viewer_who_opens_later_gets_no_part_of_a_secret_the_writer_cut_out_since(
+    http, alice, project
+):
+    """A key printed over two lines: its first half is stored (and read by the watch) before
+    the second half shows it is the key; the writer then cuts it out of the stored line. A
+    viewer who opens the stream afterwards gets the line as stored now, not as the watch read it."""
+    deploy = running_deploy(project)
+    client = http(alice)
+    writer = LogWriter(deploy, [KEY])
+    with client.stream("GET", stream_url(deploy)) as first:
+        reader = Events(first)
+        reader.until("state")
+        writer.write("token " + KEY[:25])
+        writer.flush()
+        assert line_numbers(reader.until("lines")) == [1]  # the watch has read line 1
+        writer.write(KEY[25:] + " end")
+        writer.flush()
+        reader.until("lines")
+        with client.stream("GET", stream_url(deploy)) as later:
+            events, seen = Events(later), []
+            while len(line_numbers(seen)) < 2:
+                seen += events.until("lines")
+        writer.close()
+    assert line_numbers(seen) == [1, 2]
+    sent = [json.loads(e["data"]) for e in seen if e.get("event") == "lines"]
+    assert KEY[:16] not in json.dumps(sent)
+
+
+def test_a_viewer_who_opens_after_a_scrub_gets_the_scrubbed_lines(http, alice, project):
+    """A scrub rewrites the stored lines of a deploy still running (a secret changed): the
+    process's watch kept them as they were; a viewer who opens later gets them scrubbed."""
+    from deploys import scrub
+
+    old_key = "old-secret-" + "x1y2z3" * 4
+    deploy = running_deploy(project)
+    client = http(alice)
+    writer = LogWriter(deploy)
+    with client.stream("GET", stream_url(deploy)) as first:
+        reader = Events(first)
+        reader.until("state")
+        writer.write(f"using {old_key}")
+        writer.flush()
+        assert line_numbers(reader.until("lines")) == [1]  # the watch has read line 1
+        made = scrub.start(project, alice, "The key was replaced", values=[old_key])
+        assert scrub.run_scrub(made.pk) == "done"
+        made.refresh_from_db()
+        assert made.chunks_changed == 1
+        time.sleep(1.5)  # the watch takes the announcement within a second
+        with client.stream("GET", stream_url(deploy)) as later:
+            seen = Events(later).until("lines")
+        writer.close()
+    assert line_numbers(seen) == [1]
+    assert old_key not in json.dumps([e.get("data") for e in seen])
