@@ -1,6 +1,7 @@
 """A dry run of a deploy (deploys/plan.py): the same steps in the same order as the deploy that
 follows, nothing changed on Heroku, no git request, and problems found before anything runs."""
 
+import shutil
 import subprocess
 
 import pytest
@@ -218,4 +219,80 @@ def test_the_api_plan_needs_the_deployer_role(environment, sim, client, bob, bob
         bob_as(role)
     response = api(client, bob, {"environment": "production", "branch": "main"})
     assert response.status_code == status
+    assert Deploy.objects.count() == 0
+
+
+def test_the_confirmation_plans_exactly_the_commit_it_names(
+    environment, repo, sim, client_for, alice
+):
+    """The confirmation page's Plan button sends the commit it showed: a branch that moved on
+    since is not what the plan describes."""
+    configure(environment, confirm_manual_deploys=True)
+    shown = repo.head()
+    clone_mirror(environment.project)
+    client = client_for(alice)
+    confirm = client.post(
+        reverse("deploy_new", args=["foo-bar"]),
+        {"environment": environment.pk, "ref": "main"},
+    ).content.decode()
+    assert 'formaction="/projects/foo-bar/deploy/plan/"' in confirm
+    assert f'name="confirmed" value="{shown}"' in confirm
+    repo.commit("later.txt", "later", "Pushed after the confirmation")
+    fetch_mirror(environment.project)
+    response = client.post(
+        reverse("deploy_plan", args=["foo-bar"]),
+        {"environment": environment.pk, "ref": "main", "confirmed": shown},
+    )
+    assert f'<code class="plan-sha">{shown[:7]}</code>' in response.content.decode()
+
+
+def test_a_delivery_without_an_environment_plans_every_one_its_branch_deploys_to(
+    environment, repo, sim, client_for, alice
+):
+    staging = Environment.objects.create(
+        project=environment.project, name="staging", branch="main, develop", app_name=APP
+    )
+    qa = Environment.objects.create(
+        project=environment.project, name="qa", branch="qa", app_name="not-yours-app"
+    )
+    endpoint = WebhookEndpoint.objects.create(project=environment.project, secret="x" * 32)
+    event = WebhookEvent.objects.create(
+        endpoint=endpoint, provider="generic", branch="main", sha="", outcome=Outcome.IGNORED
+    )
+    page = client_for(alice).get(reverse("delivery_plan", args=["foo-bar", event.pk]))
+    text = page.content.decode()
+    assert f'id="plan-{environment.pk}"' in text and f'id="plan-{staging.pk}"' in text
+    assert f'id="plan-{qa.pk}"' not in text
+    assert text.count('class="plan"') == 2
+
+
+def test_a_used_up_git_budget_is_a_problem(environment, sim, alice):
+    credential = environment.project.heroku_credential
+    GitRequest.objects.create(key_hash=credential.key_hash, app_name=APP, requests=75)
+    planned = plan.make(environment, user=alice)
+    assert planned.remaining_after == 0
+    assert any("rate limit is used up" in p for p in planned.problems), planned.problems
+
+
+def clone_mirror(project):
+    """The project's mirror, cloned afresh as a first deploy clones it."""
+    path = mirror.mirror_path(project)
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["git", "clone", "--mirror", "-q", project.repository_url, str(path)],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_a_plan_says_an_approval_would_hold_it_and_the_api_answers_it(
+    environment, sim, client, alice
+):
+    configure(environment, required_approvals=1)
+    response = api(client, alice, {"environment": "production", "branch": "main"})
+    assert response.status_code == 200
+    data = response.json()
+    assert data["may_start_now"] is False and data["approvals"] == 1
+    assert data["held"] == "Waits for 1 approval before it starts."
     assert Deploy.objects.count() == 0
