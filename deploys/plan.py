@@ -11,6 +11,7 @@ are dropped at once.
 from dataclasses import dataclass, field
 
 from deploys import gates, manual, mirror, pipeline, ratelimit
+from deploys.cache_flush import credential_names
 from deploys.live_models import LiveRelease
 from deploys.models import Trigger
 from herokucd import http
@@ -72,16 +73,11 @@ def make(environment, *, branch="", sha="", trigger=Trigger.MANUAL, user=None) -
     live = _live_commit(environment)
     heroku = read_heroku(environment)
     commits, count = commits_between(project, live, target)
-    problems = [heroku.problem] if heroku.problem else []
-    problems += _step_problems(environment, heroku)
-    notes = _mirror_notes(ref, target, live, sha) + _skipped(environment, heroku)
     cost = 0 if environment.deploy_method == DeployMethod.BUILD_API else ratelimit.PUSH_COST
     budget = _budget(environment)
-    if cost and budget.remaining < cost:
-        problems.append(
-            "The git rate limit is used up for this app: the deploy would wait in the queue "
-            "until Heroku allows another push."
-        )
+    problems = [heroku.problem] if heroku.problem else []
+    problems += _step_problems(environment, heroku) + _budget_problems(budget, cost)
+    notes = _mirror_notes(project, ref, target, live, sha) + _skipped(environment, heroku)
     return Plan(
         environment=environment,
         ref=ref,
@@ -170,12 +166,26 @@ def _budget(environment):
     return ratelimit.budget(key_hash, environment.app_name, environment=environment)
 
 
-def _mirror_notes(ref, target, live, sha) -> list[str]:
+def _budget_problems(budget, cost) -> list[str]:
+    if not cost or budget.remaining >= cost:
+        return []
+    return [
+        "The git rate limit is used up for this app: the deploy would wait in the queue until "
+        "Heroku allows another push."
+    ]
+
+
+def _mirror_notes(project, ref, target, live, sha) -> list[str]:
     if not target:
         what = f"commit {sha}" if sha else f"branch {ref}"
         return [
             f"herokucd's copy of the repository does not know the {what} yet: the deploy "
             "fetches first, so what goes out is not listed here."
+        ]
+    if mirror.is_older(project, target, live):
+        return [
+            f"{target[:7]} is older than the live commit {live[:7]}: this deploy goes back in "
+            "history. Heroku refuses such a push unless the environment's Force push option is on."
         ]
     if not live:
         return [
@@ -215,8 +225,6 @@ def _skipped(env, heroku: Heroku) -> list[str]:
 def _cache_vars(env) -> list[str]:
     names = Environment.split_names(env.cache_config_vars)
     if env.cache_flush in SASL_CACHES:
-        from deploys.cache_flush import credential_names
-
         return [n for name in names for n in (name, *credential_names(name))]
     return names
 

@@ -296,3 +296,12 @@ def test_a_plan_says_an_approval_would_hold_it_and_the_api_answers_it(
     assert data["may_start_now"] is False and data["approvals"] == 1
     assert data["held"] == "Waits for 1 approval before it starts."
     assert Deploy.objects.count() == 0
+
+
+def test_a_plan_of_an_older_commit_says_it_goes_back_in_history(environment, repo, sim, alice):
+    deployed = deploy_now(environment)
+    assert deployed.state == State.SUCCEEDED, deployed.reason
+    older = repo.git("rev-parse", "main~1").strip()
+    planned = plan.make(environment, sha=older, user=alice)
+    assert planned.sha == older and planned.commits == []
+    assert any("older than the live commit" in note for note in planned.notes), planned.notes
