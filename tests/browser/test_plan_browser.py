@@ -85,3 +85,42 @@ def test_plan_shows_what_a_deploy_would_do_and_deploys_nothing(
         boxes=["h1", ".plan-problems", ".plan-steps", ".plan-commits"],
     )
     assert Deploy.objects.count() == 1  # the live one: the plan started nothing
+
+
+def test_a_webhook_delivery_replays_as_a_plan_from_the_triggers_page(
+    browser_page, shoot, project, alice, repository, heroku_sim, settings
+):
+    from deploys.trigger_models import Outcome, WebhookEndpoint, WebhookEvent
+
+    for name, value in sim_env(heroku_sim).items():
+        setattr(settings, name, value)
+    store_heroku_key(project, heroku_sim.api_key, alice)
+    staging = make_environment(project, "staging", app_name=APP)
+    endpoint = WebhookEndpoint.objects.create(project=project, secret="x" * 32)
+    sha = repository.head()
+    WebhookEvent.objects.create(
+        endpoint=endpoint,
+        provider="github",
+        branch="main",
+        sha=sha,
+        outcome=Outcome.HELD,
+        reason="Not deployed: staging is locked.",
+        environment=staging,
+    )
+    page = browser_page
+    sign_in(page, "alice")
+    page.goto(f"/projects/{project.slug}/triggers/")
+    page.get_by_role("link", name=f"Plan delivery {sha[:7]}").click()
+
+    expect(
+        page.get_by_role("heading", name=f"Plan: a dry run of webhook delivery {sha[:7]}")
+    ).to_be_visible()
+    expect(page.locator(f"#plan-{staging.pk} .plan-sha")).to_have_text(sha[:7])
+    expect(page.locator(".plan-steps > li")).to_have_count(3)
+    shoot(
+        page,
+        "delivery-plan",
+        text=["Plan: a dry run of webhook delivery", "Back to the deliveries"],
+        boxes=["h1", ".plan-steps", ".plan-budget"],
+    )
+    assert not Deploy.objects.exists()
