@@ -200,6 +200,8 @@ def _trigger(request, slug):
     if environment is None:
         names = ", ".join(found.environments.values_list("name", flat=True)) or "none yet"
         return _error(400, f"No environment {data['environment']!r}; this project has: {names}.")
+    if request.GET.get("plan") == "1":
+        return _plan(request, environment, data)
     try:
         deploy = request_deploy(
             environment,
@@ -219,6 +221,14 @@ def _trigger(request, slug):
     return JsonResponse(
         deploy_json(deploy, request, queue=_queue_json(request, deploy)), status=202
     )
+
+
+def _plan(request, environment, data):
+    """`?plan=1`: what the deploy would do, without starting it (deploys/plan.py)."""
+    from deploys import plan
+
+    target = {"sha": data["sha"].lower()} if data.get("sha") else {"branch": data["branch"]}
+    return JsonResponse(plan.as_json(plan.make(environment, user=request.user, **target)))
 
 
 def _deploy_for(request, slug, number):

@@ -9,6 +9,7 @@ from deploys import (
     api_views,
     gate_views,
     metrics_views,
+    plan_views,
     stream,
     views,
     webhook_views,
@@ -24,6 +25,7 @@ home = [
 project = [
     path("", views.project_overview, name="project"),
     path("deploy/", actions_views.deploy_new, name="deploy_new"),
+    path("deploy/plan/", plan_views.deploy_plan, name="deploy_plan"),
     path("deploys/", views.deploy_history, name="deploy_history"),
     path("deploys/<int:number>/", views.deploy_detail, name="deploy"),
     path("deploys/<int:number>/log", views.deploy_log, name="deploy_log"),
@@ -60,6 +62,11 @@ project = [
     ),
     path("metrics/", metrics_views.metrics_page, name="metrics"),
     path("triggers/", webhook_views.triggers, name="triggers"),
+    path(
+        "triggers/deliveries/<int:event_id>/plan/",
+        plan_views.delivery_plan,
+        name="delivery_plan",
+    ),
     path("triggers/webhook/", webhook_views.webhook_create, name="webhook_create"),
     path("triggers/webhook/rotate/", webhook_views.webhook_rotate, name="webhook_rotate"),
     path("triggers/webhook/delete/", webhook_views.webhook_delete, name="webhook_delete"),

@@ -300,6 +300,9 @@ class HerokuClient:
         path = f"/apps/{_segment(app)}/formation"
         return self._call("PATCH", path, json={"updates": updates}, idempotent=True)
 
+    def addons(self, app: str) -> list[JSON]:
+        return self._list(f"/apps/{_segment(app)}/addons")
+
     def config_vars(self, app: str) -> dict[str, str]:
         return self._call("GET", f"/apps/{_segment(app)}/config-vars")
 
