@@ -66,7 +66,8 @@ class Decision:
         if self.refused:
             return self.refused
         if self.held:
-            return "Not deployed: " + "; ".join(hold.reason for hold in self.holds) + "."
+            reasons = (hold.reason.rstrip(".") for hold in self.holds)
+            return "Not deployed: " + "; ".join(reasons) + "."
         if self.approvals:
             plural = "s" if self.approvals > 1 else ""
             return f"Waits for {self.approvals} approval{plural} before it starts."

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
+from deploys import gates
 from deploys.management.commands.demo import APPS, DEMO_USER, MIGRATION
 from deploys.models import Deploy, State
 from deploys.services import request_deploy, rollback_deploy
@@ -77,6 +78,7 @@ def test_retrying_a_rolled_back_deploy_is_no_false_success(
     assert (first.state, second.state) == (State.SUCCEEDED, State.SUCCEEDED)
     rollback = finished(rollback_deploy(second, user, first.release_version))
     assert rollback.state == State.SUCCEEDED
+    assert gates.unlock(staging, user)  # the rollback locked staging: unlocked to retry
     live = heroku_app(demo)["releases"][-1]
     assert live["commit"] == first.sha
 

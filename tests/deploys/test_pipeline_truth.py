@@ -6,7 +6,7 @@ records where it left the app, and its page says so; its steps are known from th
 
 import pytest
 
-from deploys import jobs
+from deploys import gates, jobs
 from deploys.models import State, StepState
 from deploys.services import cancel_deploy, request_deploy, rollback_deploy
 from projects.models import CommitOnHeroku, MaintenanceMode
@@ -44,6 +44,7 @@ def rolled_back(environment, git_repo, sim, alice):
     rollback = run(rollback_deploy(new, alice, old.release_version))
     assert rollback.state == State.SUCCEEDED, rollback.reason
     assert sim.app_state()["current_commit"] == old.sha
+    assert gates.unlock(environment, alice)  # the rollback locked it: the fix is ready
     return old, new
 
 

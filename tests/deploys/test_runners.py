@@ -91,7 +91,11 @@ def cmdlines():
     return found
 
 
-def test_git_push_gets_the_api_key_only_through_its_environment(writer, sim, git_repo):
+def test_git_push_gets_the_api_key_only_through_its_environment(
+    writer, sim, git_repo, tmp_path, monkeypatch
+):
+    # A temporary folder of this test's own: other processes' git homes are not this push's.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     homes_before = set(Path(tempfile.gettempdir()).glob("herokucd-home-*"))
     seen, done = [], threading.Event()
 

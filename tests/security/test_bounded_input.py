@@ -290,6 +290,7 @@ def _kwargs(converters, project, deploy, environment, alice):
         "member_id": alice.pk,
         "target_id": 1,
         "window_id": 1,
+        "event_id": 1,
         "token_id": 1,
         "action": "create",
         "public_id": "nope",
