@@ -71,11 +71,17 @@ def _check_repository_url(url: str) -> None:
 def local_folder(path: str) -> Path:
     """The resolved local repository `path`, if it lies inside an allowed folder and outside
     the data folder; else RepositoryRefused."""
-    resolved = Path(os.path.abspath(path)).resolve()
+    try:
+        resolved = Path(os.path.abspath(path)).resolve()
+        reached = [resolved, *_git_dirs(resolved)]
+    except (OSError, ValueError):  # a name too long, a NUL byte: no folder is called that
+        raise RepositoryRefused(
+            "This is neither a git URL nor a folder this machine can have: use the "
+            "repository's git URL (https://host/owner/repo.git or git@host:owner/repo.git)."
+        ) from None
     data_dir = Path(settings.DATA_DIR).resolve()
     allowed = [Path(folder).resolve() for folder in settings.ALLOWED_LOCAL_REPOSITORY_FOLDERS]
     inside = any(resolved.is_relative_to(folder) for folder in allowed)
-    reached = [resolved, *_git_dirs(resolved)]
     if not inside or any(place.is_relative_to(data_dir) for place in reached):
         raise RepositoryRefused(
             "Local paths are not allowed: use the repository's git URL, or ask the "

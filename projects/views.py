@@ -41,12 +41,15 @@ class SignInView(LoginView):
         return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
-        if len(request.POST.get("username", "")) > MAX_USERNAME:
+        username = request.POST.get("username", "")
+        if len(username) > MAX_USERNAME or "\x00" in username:
             # No account has such a name; refused before django-axes records it (its column
-            # holds 255 characters: a longer one was a database error, a 500).
+            # holds 255 characters, and PostgreSQL no NUL byte: either was a database error).
             form = self.get_form_class()(request, data={"username": ""})  # never authenticated
             form.errors.clear()
-            form.add_error(None, f"A username has at most {MAX_USERNAME} characters.")
+            form.add_error(
+                None, f"A username has at most {MAX_USERNAME} characters, none of them NUL."
+            )
             return self.render_to_response(self.get_context_data(form=form))
         wait = seconds_to_wait(request.POST.get("username", ""), client_ip(request))
         if wait:

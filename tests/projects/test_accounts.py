@@ -159,4 +159,13 @@ def test_failures_slow_down_sign_in_before_the_lock(client, alice):
 def test_an_overlong_username_is_refused_saying_why(client, alice):
     response = client.post("/login/", {"username": "a" * 300, "password": "wrong"})
     assert response.status_code == 200
-    assert "A username has at most 150 characters." in response.content.decode()
+    assert "A username has at most 150 characters, none of them NUL." in response.content.decode()
+
+
+def test_a_username_with_a_nul_byte_is_refused_saying_why(client, alice):
+    from axes.models import AccessAttempt
+
+    response = client.post("/login/", {"username": "ali\x00ce", "password": "wrong"})
+    assert response.status_code == 200
+    assert "none of them NUL" in response.content.decode()
+    assert not AccessAttempt.objects.exists()  # refused before it was recorded

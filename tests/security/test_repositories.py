@@ -109,6 +109,13 @@ def test_other_transports_are_refused(client_for, charlie, url):
     assert not Path("/tmp/herokucd-pwned").exists()
 
 
+def test_a_path_no_folder_can_have_is_refused_in_words(client_for, charlie):
+    response = new_project(client_for(charlie), "0" * 300 + "\u0130" * 40)  # too long a name
+    assert response.status_code == 200
+    assert "neither a git URL nor a folder this machine can have" in page(response)
+    assert not Project.objects.filter(slug="evil").exists()
+
+
 @pytest.mark.parametrize(
     "url", ["https://github.com/o/r.git", "ssh://git@github.com/o/r.git", "git@github.com:o/r"]
 )
