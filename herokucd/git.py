@@ -74,7 +74,7 @@ def local_folder(path: str) -> Path:
     try:
         resolved = Path(os.path.abspath(path)).resolve()
         reached = [resolved, *_git_dirs(resolved)]
-    except (OSError, ValueError):  # a name too long, a NUL byte: no folder is called that
+    except OSError:  # a name too long for any folder (a NUL byte is a ValueError: not a URL)
         raise RepositoryRefused(
             "This is neither a git URL nor a folder this machine can have: use the "
             "repository's git URL (https://host/owner/repo.git or git@host:owner/repo.git)."

@@ -69,11 +69,12 @@ def test_the_cards_say_what_is_live_and_roll_back_to_last_good_puts_it_back(
         f"({good.sha[:7]}, deploy #1)"
     )
     expect(page.get_by_role("radio", name=f"#1 · v{good.release_version}")).to_be_checked()
-    expect(page.get_by_text("The database and the add-ons are not changed")).to_be_visible()
+    unchanged = "The add-ons are not changed, nor the database unless you tick"
+    expect(page.get_by_text(unchanged)).to_be_visible()
     shoot(
         page,
         "rollback-confirm",
-        text=["The database and the add-ons are not changed", f"#1 · v{good.release_version}"],
+        text=[unchanged, f"#1 · v{good.release_version}"],
         boxes=["h1", "#rollback-route", "button.danger"],
     )
     page.get_by_role("button", name=f"Roll back {APP}").click()
