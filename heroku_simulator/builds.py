@@ -325,10 +325,8 @@ def extract_slug(data, target):
 def _top_level(names):
     """The tarball's top-level names; a tarball of one folder (as GitHub makes) counts from
     inside it."""
-    tops = {name.split("/")[0] for name in names if name}
-    if len(tops) == 1 and any("/" in name for name in names):
-        folder = tops.pop() + "/"
-        names = [name.removeprefix(folder) for name in names]
+    wrapper = _wrapper(names)
+    names = [name.removeprefix(wrapper) for name in names]
     return {name.split("/")[0] for name in names if name}
 
 
